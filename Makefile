@@ -1,0 +1,38 @@
+# contextify's two everyday commands (`make demo`, `make test`) and their helpers.
+# Each target creates .venv when missing and installs the pinned requirements only when they changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+RUNTIME_STAMP := $(VENV)/.runtime-requirements
+DEV_STAMP := $(VENV)/.dev-requirements
+
+.PHONY: demo test install install-dev clean
+
+demo: $(RUNTIME_STAMP)
+	@bash scripts/demo.sh
+
+test: $(DEV_STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(RUNTIME_STAMP)
+install-dev: $(DEV_STAMP)
+
+$(BIN)/python:
+	@echo "Creating $(VENV) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+	@echo "Installing runtime requirements into $(VENV) (first run only) ..."
+	@$(PIP) install -r requirements.txt
+	@touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	@echo "Installing runtime and test requirements into $(VENV) (first run only) ..."
+	@$(PIP) install -r requirements-dev.txt
+	@touch $@ $(RUNTIME_STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,53 @@
+"""The Dash app mounted at /app/: one module per page, each with `PAGE` metadata and a `layout()` function."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+import dash
+from dash import dcc, html
+from flask import Flask
+
+URL_BASE = "/app/"
+
+# Page modules in navigation order. Pages are registered explicitly (not by scanning a folder) and
+# callbacks are attached per Dash instance through `register_callbacks(dash_app)`, because Dash's
+# global callback list is emptied by the first app that starts: a second create_app() in the same
+# process (tests, gunicorn preload) would otherwise come up without callbacks.
+PAGE_MODULES = ("app.dash_views.overview",)
+
+
+def init_dash(server: Flask) -> dash.Dash:
+    dash_app = dash.Dash(
+        __name__,
+        server=server,
+        url_base_pathname=URL_BASE,
+        use_pages=True,
+        pages_folder="",
+        title="contextify",
+        external_stylesheets=["/static/contextify.css"],
+        suppress_callback_exceptions=True,
+    )
+    for name in PAGE_MODULES:
+        module = import_module(name)
+        dash.register_page(name, layout=module.layout, **module.PAGE)
+        if hasattr(module, "register_callbacks"):
+            module.register_callbacks(dash_app)
+    dash_app.layout = _shell(server)
+    return dash_app
+
+
+def _shell(server: Flask):
+    def layout():
+        banner = None
+        if server.config["SANDBOX_MODE"]:
+            banner = html.Div(
+                f"Sandbox mode: contextify is talking to the local sandbox at {server.config['CONTEXTIFY_SANDBOX_URL']}, "
+                "a generated music world, not to real Spotify.",
+                className="sandbox-banner", role="status", id="sandbox-banner",
+            )
+        nav = html.Nav([dcc.Link(page["name"], href=page["relative_path"]) for page in dash.page_registry.values()])
+        header = html.Header([html.A("contextify", href="/", className="brand"), nav], className="site-header")
+        return html.Div([banner, header, html.Main(dash.page_container)])
+
+    return layout

@@ -1,0 +1,150 @@
+"""contextify's settings, read only from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_INSTANCE_DIR = ROOT / "instance"
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:5055"
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:5000/callback"
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+
+# Where each outside service lives, and where it lives inside the sandbox (one port, one prefix each).
+REAL_SERVICE_URLS = {
+    "SPOTIFY_ACCOUNTS_URL": "https://accounts.spotify.com",
+    "SPOTIFY_API_URL": "https://api.spotify.com/v1",
+    "DEEZER_API_URL": "https://api.deezer.com",
+    "RECCOBEATS_API_URL": "https://api.reccobeats.com/v1",
+}
+SANDBOX_SERVICE_PATHS = {
+    "SPOTIFY_ACCOUNTS_URL": "/accounts",
+    "SPOTIFY_API_URL": "/spotify/v1",
+    "DEEZER_API_URL": "/deezer",
+    "RECCOBEATS_API_URL": "/reccobeats/v1",
+}
+
+# Every variable the app reads: name -> (default shown in the README, meaning). The README's
+# configuration table is checked against this by a test, so the two cannot drift apart.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "SECRET_KEY": ("none (required with real Spotify; generated and kept in `instance/` in sandbox or debug mode)",
+                   "Signs sessions and derives the key that encrypts stored OAuth tokens."),
+    "DATABASE_URL": ("`sqlite:///instance/contextify.db`", "SQLAlchemy URL of the database (SQLite or PostgreSQL)."),
+    "SPOTIFY_CLIENT_ID": ("none: sandbox mode", "Client id of your Spotify app. Unset means sandbox mode."),
+    "SPOTIFY_CLIENT_SECRET": ("none", "Client secret of your Spotify app."),
+    "SPOTIFY_REDIRECT_URI": (f"`{DEFAULT_REDIRECT_URI}`", "Redirect URI registered for your Spotify app."),
+    "SPOTIFY_ACCOUNTS_URL": ("`https://accounts.spotify.com`", "Base URL of Spotify Accounts (OAuth)."),
+    "SPOTIFY_API_URL": ("`https://api.spotify.com/v1`", "Base URL of the Spotify Web API."),
+    "DEEZER_API_URL": ("`https://api.deezer.com`", "Base URL of Deezer's public API."),
+    "RECCOBEATS_API_URL": ("`https://api.reccobeats.com/v1`", "Base URL of the ReccoBeats API."),
+    "CONTEXTIFY_SANDBOX_URL": (f"none (`{DEFAULT_SANDBOX_URL}` in sandbox mode)",
+                               "When set, every service URL above derives from it (`/accounts`, `/spotify/v1`, "
+                               "`/deezer`, `/reccobeats/v1`)."),
+    "CELERY_BROKER_URL": ("none", "Redis URL of a Celery broker. Background jobs "
+                          "(not built yet) will run on Celery when it is set and in-process otherwise."),
+    "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
+    "LOG_LEVEL": ("`INFO`", "Python logging level of the app's log lines."),
+    "FLASK_DEBUG": ("`0`", "Flask debug mode; also allows running without SECRET_KEY."),
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable contextify; the message says how to fix it."""
+
+
+def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from an environment (default: `os.environ` plus `.env`)."""
+    if environ is None:
+        load_dotenv(ROOT / ".env", override=False)
+        environ = os.environ
+    env = {key: value for key, value in environ.items() if value not in (None, "")}
+
+    instance_dir = Path(env.get("CONTEXTIFY_INSTANCE_DIR", DEFAULT_INSTANCE_DIR))
+    debug = _flag(env.get("FLASK_DEBUG"))
+    has_spotify_app = "SPOTIFY_CLIENT_ID" in env
+    sandbox_url = env.get("CONTEXTIFY_SANDBOX_URL") or (None if has_spotify_app else DEFAULT_SANDBOX_URL)
+    sandbox_mode = sandbox_url is not None
+
+    settings: dict[str, Any] = {
+        "INSTANCE_DIR": str(instance_dir),
+        "DEBUG": debug,
+        "TESTING": _flag(env.get("TESTING")),
+        "SANDBOX_MODE": sandbox_mode,
+        "CONTEXTIFY_SANDBOX_URL": sandbox_url,
+        "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL"), instance_dir),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SPOTIFY_CLIENT_ID": env.get("SPOTIFY_CLIENT_ID", SANDBOX_CLIENT_ID if sandbox_mode else None),
+        "SPOTIFY_CLIENT_SECRET": env.get("SPOTIFY_CLIENT_SECRET",
+                                         SANDBOX_CLIENT_SECRET if sandbox_mode else None),
+        "SPOTIFY_REDIRECT_URI": env.get("SPOTIFY_REDIRECT_URI", DEFAULT_REDIRECT_URI),
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),
+        "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
+    }
+    settings.update(_service_urls(env, sandbox_url))
+    if has_spotify_app and not env.get("SPOTIFY_CLIENT_SECRET"):
+        raise ConfigError("SPOTIFY_CLIENT_ID is set but SPOTIFY_CLIENT_SECRET is not. Copy both from your app's "
+                          "page on developer.spotify.com/dashboard, or unset SPOTIFY_CLIENT_ID to run in sandbox mode.")
+    settings["SECRET_KEY"] = _secret_key(env, relaxed=sandbox_mode or debug or settings["TESTING"],
+                                         instance_dir=instance_dir)
+    return settings
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _database_url(url: str | None, instance_dir: Path) -> str:
+    if not url:
+        return f"sqlite:///{instance_dir / 'contextify.db'}"
+    # Heroku-style and some Elastic Beanstalk setups still hand out the scheme SQLAlchemy 2 dropped.
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+def _service_urls(env: Mapping[str, Any], sandbox_url: str | None) -> dict[str, str]:
+    urls = {}
+    for name, real in REAL_SERVICE_URLS.items():
+        if sandbox_url and "CONTEXTIFY_SANDBOX_URL" in env:
+            # An explicit sandbox URL wins over individual service URLs, so one variable switches the world.
+            urls[name] = sandbox_url.rstrip("/") + SANDBOX_SERVICE_PATHS[name]
+        elif name in env:
+            urls[name] = str(env[name]).rstrip("/")
+        elif sandbox_url:
+            urls[name] = sandbox_url.rstrip("/") + SANDBOX_SERVICE_PATHS[name]
+        else:
+            urls[name] = real
+    return urls
+
+
+def _secret_key(env: Mapping[str, Any], *, relaxed: bool, instance_dir: Path) -> str:
+    if env.get("SECRET_KEY"):
+        return str(env["SECRET_KEY"])
+    if not relaxed:
+        raise ConfigError(
+            "SECRET_KEY is not set. contextify signs sessions and encrypts stored Spotify tokens with it, so it "
+            "refuses to start with real Spotify credentials without one. Generate one with\n"
+            "    python -c \"import secrets; print(secrets.token_urlsafe(48))\"\n"
+            "and set it in the environment (export SECRET_KEY=...) or in a .env file next to config.py. "
+            "Keep it stable: changing it makes stored tokens unreadable and users must log in again."
+        )
+    return _persistent_dev_key(instance_dir)
+
+
+def _persistent_dev_key(instance_dir: Path) -> str:
+    """A random key kept in the instance folder, so sandbox tokens survive a restart of `make demo`."""
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key

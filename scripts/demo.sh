@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs contextify against the local sandbox: migrate the SQLite default, start the sandbox and the web app;
+# Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=.venv/bin
+SANDBOX_PORT=${SANDBOX_PORT:-5055}
+WEB_PORT=${WEB_PORT:-5000}
+export FLASK_APP=app:create_app
+export CONTEXTIFY_SANDBOX_URL=${CONTEXTIFY_SANDBOX_URL:-http://127.0.0.1:$SANDBOX_PORT}
+mkdir -p instance
+
+# Alembic reports every run, even when there is nothing to do; keep its output for when it fails.
+if ! "$BIN/flask" db upgrade >instance/migrate.log 2>&1; then
+  cat instance/migrate.log
+  echo "Database migration failed (log above)." >&2
+  exit 1
+fi
+
+pids=()
+stop_all() {
+  trap - EXIT INT TERM
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT INT TERM
+
+"$BIN/flask" sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" >instance/sandbox.log 2>&1 &
+pids+=($!)
+if ! "$BIN/python" scripts/wait_for_url.py "$CONTEXTIFY_SANDBOX_URL/__sandbox__/world" 120; then
+  cat instance/sandbox.log
+  echo "The sandbox did not start (log above)." >&2
+  exit 1
+fi
+
+"$BIN/flask" run --host 127.0.0.1 --port "$WEB_PORT" --no-reload >instance/web.log 2>&1 &
+pids+=($!)
+if ! "$BIN/python" scripts/wait_for_url.py "http://127.0.0.1:$WEB_PORT/" 60; then
+  cat instance/web.log
+  echo "The web app did not start (log above)." >&2
+  exit 1
+fi
+
+echo "contextify is running at http://127.0.0.1:$WEB_PORT  (sandbox at $CONTEXTIFY_SANDBOX_URL; logs in instance/*.log; Ctrl-C stops both)"
+wait -n "${pids[@]}"

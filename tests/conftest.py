@@ -1,0 +1,91 @@
+"""Shared fixtures: an app on a fresh migrated database, its test client and CLI runner, and real services."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+import config
+from app import create_app
+
+# Variables a developer may have exported that would change what the app under test does.
+_APP_VARIABLES = (*config.VARIABLES, "CONTEXTIFY_INSTANCE_DIR", "TESTING")
+
+
+def needs_service(reason: str) -> None:
+    """Skip (on a developer's machine) or fail (in CI, CONTEXTIFY_REQUIRE_SERVICES=1) a test whose service is absent."""
+    if os.environ.get("CONTEXTIFY_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _APP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def instance_dir(tmp_path) -> str:
+    path = tmp_path / "instance"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def app_config(instance_dir) -> dict[str, str]:
+    return {
+        "CONTEXTIFY_INSTANCE_DIR": instance_dir,
+        "DATABASE_URL": f"sqlite:///{instance_dir}/test.db",
+        "SECRET_KEY": "test-secret-key",
+        "TESTING": "1",
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    from flask_migrate import upgrade
+
+    app = create_app(app_config)
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        from app.extensions import db
+
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database on the server of TEST_DATABASE_URL, dropped afterwards."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        needs_service("TEST_DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    url = make_url(base)
+    try:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = f"contextify_test_{uuid.uuid4().hex[:12]}"
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001  (any connection failure means the service is absent)
+        needs_service(f"PostgreSQL at {url.render_as_string(hide_password=True)} is unreachable: {exc}")
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
