@@ -4,4 +4,7 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from app.models.cli import sort_command, train_command
+from app.sandbox.cli import sandbox_command
+
+COMMANDS: list[click.Command] = [sandbox_command, train_command, sort_command]

@@ -1,0 +1,213 @@
+"""The ``flask train`` and ``flask sort`` commands: train a context model from a CSV, sort a CSV."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from app.models.cutoffs import DEFAULT_TARGET_PRECISION
+from app.models.dataset import (
+    DEFAULT_MIN_TRACKS, DatasetError, build_dataset, normalise_context,
+)
+from app.models.features import FeatureError, derive_columns, infer_feature_spec
+from app.models.model import ModelInputError
+from app.models.persistence import ArtifactError, load_model, save_model
+from app.models.training import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, train_context_model
+
+#: Id columns looked for when --id-col is not given, in order.
+DEFAULT_ID_COLUMNS = ("track_id", "id")
+#: Source-playlist column used for grouping when --group-col is not given and it exists.
+DEFAULT_GROUP_COLUMN = "playlist_id"
+
+_precision = click.FloatRange(0, 1, min_open=True)
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except (ValueError, OSError) as error:
+        raise click.UsageError(f"--from-csv: cannot read {path}: {error}") from None
+
+
+def _require(frame: pd.DataFrame, option: str, column: str) -> None:
+    if column not in frame.columns:
+        raise click.UsageError(f"{option}: column '{column}' is not in the CSV "
+                               f"(columns: {', '.join(map(str, frame.columns))})")
+
+
+def _id_column(frame: pd.DataFrame, id_col: str | None) -> str:
+    if id_col is not None:
+        _require(frame, "--id-col", id_col)
+        return id_col
+    for name in DEFAULT_ID_COLUMNS:
+        if name in frame.columns:
+            return name
+    raise click.UsageError(
+        f"no id column: the CSV has none of {', '.join(DEFAULT_ID_COLUMNS)}; pass --id-col")
+
+
+def _context_targets(values: tuple[str, ...]) -> dict[str, float]:
+    """``("workout=0.9",)`` as ``{"workout": 0.9}``."""
+    targets = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        try:
+            precision = float(number)
+        except ValueError:
+            precision = -1.0
+        if not name or not 0 < precision <= 1:
+            raise click.BadParameter(f"'{value}' is not CONTEXT=PRECISION with 0 < PRECISION <= 1",
+                                     param_hint="--context-precision")
+        targets[normalise_context(name)] = precision
+    return targets
+
+
+def _emit(payload: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, default=str))
+
+
+@click.command("train")
+@click.option("--from-csv", "csv_path", required=True, type=click.Path(dir_okay=False),
+              help="CSV with one row per (track, label); repeated ids mean several labels.")
+@click.option("--label", required=True, help="Column holding the context of each row.")
+@click.option("--id-col", default=None, help="Track id column [default: track_id, else id].")
+@click.option("--group-col", default=None,
+              help="Source playlist column to group splits by [default: playlist_id if present].")
+@click.option("--features", default=None,
+              help="Comma-separated feature columns [default: numeric columns and categories].")
+@click.option("--categorical", default=None,
+              help="Comma-separated categorical columns [default: genre(s), key, mode, "
+                   "time_signature, decade].")
+@click.option("--min-tracks", default=DEFAULT_MIN_TRACKS, show_default=True,
+              type=click.IntRange(1), help="Drop contexts with fewer tracks.")
+@click.option("--target-precision", default=DEFAULT_TARGET_PRECISION, show_default=True,
+              type=_precision, help="Precision each context's cutoff should promise.")
+@click.option("--context-precision", multiple=True, metavar="CONTEXT=P",
+              help="Target precision of one context (repeatable).")
+@click.option("--folds", default=DEFAULT_FOLDS, show_default=True, type=click.IntRange(2))
+@click.option("--test-size", default=DEFAULT_TEST_SIZE, show_default=True,
+              type=click.FloatRange(0, 0.5), help="Share of playlists held out to check promises.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (last line).")
+def train_command(csv_path, label, id_col, group_col, features, categorical, min_tracks,
+                  target_precision, context_precision, folds, test_size, out, as_json):
+    """Train a context model from a labelled CSV and write it to --out."""
+    frame = _read_csv(csv_path)
+    _require(frame, "--label", label)
+    id_col = _id_column(frame, id_col)
+    if group_col is not None:
+        _require(frame, "--group-col", group_col)
+    elif DEFAULT_GROUP_COLUMN in frame.columns:
+        group_col = DEFAULT_GROUP_COLUMN
+    targets = _context_targets(context_precision)
+    frame = derive_columns(frame)
+    exclude = tuple(c for c in (id_col, label, group_col) if c)
+    try:
+        spec, messages = infer_feature_spec(frame, exclude=exclude, features=features,
+                                            categorical=categorical, group_col=group_col)
+    except FeatureError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        dataset = build_dataset(frame, id_col=id_col, label_col=label, spec=spec,
+                                group_col=group_col, min_tracks=min_tracks)
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    unknown = sorted(set(targets) - set(dataset.contexts))
+    if unknown:
+        raise click.BadParameter(f"unknown context(s): {', '.join(unknown)}",
+                                 param_hint="--context-precision")
+    dataset.messages[:0] = messages
+    for message in dataset.messages:
+        click.echo(message, err=True)
+    if not as_json:
+        click.echo(f"training on {len(dataset)} tracks, {len(dataset.contexts)} contexts, "
+                   f"features: {', '.join(spec.columns)}; grouped by "
+                   f"{group_col or 'track (no playlist column)'}")
+    model, report = train_context_model(
+        dataset, id_col=id_col, target_precision=target_precision, context_targets=targets,
+        n_splits=folds, test_size=test_size)
+    digest = hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()
+    report_dict = report.to_dict()
+    save_model(model, out, {
+        "label_col": label, "group_col": group_col, "target_precision": target_precision,
+        "context_targets": targets,
+        "providers": {"csv": {"file": Path(csv_path).name, "sha256": digest, "rows": len(frame)}},
+        "metrics": report_dict,
+    })
+    if not as_json:
+        best = report_dict["grid"]["best"]
+        click.echo(f"best of {len(report_dict['grid']['candidates'])} candidates: {best} "
+                   f"(average precision {report_dict['grid']['best_score']:.3f})")
+        for choice in model.cutoffs.values():
+            click.echo(choice.message)
+        test = report_dict["test"]
+        if test:
+            click.echo(f"held-out playlists: {test['tracks']} tracks, coverage "
+                       f"{test['coverage']:.0%}, precision {test['precision'] or 0:.2f}")
+        click.echo(f"model written to {out} ({report_dict['seconds']:.1f} s)")
+    _emit({"model": str(out), **report_dict}, as_json)
+
+
+@click.command("sort")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="Model file written by `flask train`.")
+@click.option("--from-csv", "csv_path", required=True, type=click.Path(dir_okay=False),
+              help="Tracks to sort, with the model's feature columns.")
+@click.option("--id-col", default=None, help="Track id column [default: the model's].")
+@click.option("--target-precision", default=None, type=_precision,
+              help="Re-choose every cutoff for this precision [default: the model's].")
+@click.option("--context-precision", multiple=True, metavar="CONTEXT=P",
+              help="Target precision of one context (repeatable).")
+@click.option("--explain", is_flag=True, help="Add a `why` column with each assignment's reasons.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="CSV to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (last line).")
+def sort_command(model_path, csv_path, id_col, target_precision, context_precision, explain,
+                 out, as_json):
+    """Sort the tracks of a CSV into the model's contexts and write one row per track."""
+    try:
+        model, _ = load_model(model_path)
+    except FileNotFoundError:
+        raise click.UsageError(f"--model: {model_path} does not exist") from None
+    except ArtifactError as error:
+        raise click.ClickException(str(error)) from None
+    targets = _context_targets(context_precision)
+    if target_precision is not None or targets:
+        try:
+            model = model.retarget(target_precision, targets)
+        except KeyError as error:
+            raise click.BadParameter(error.args[0], param_hint="--context-precision") from None
+    frame = _read_csv(csv_path)
+    id_col = id_col or model.id_col
+    _require(frame, "--id-col", id_col)
+    duplicates = frame[id_col].duplicated()
+    if duplicates.any():
+        click.echo(f"{int(duplicates.sum())} repeated id(s) in {id_col}: sorting each track once",
+                   err=True)
+        frame = frame[~duplicates]
+    try:
+        result = model.sort(frame, id_col=id_col, explain=explain)
+    except ModelInputError as error:
+        raise click.UsageError(str(error)) from None
+    table = result.table
+    if explain:
+        reasons = {}
+        for a in result.assignments:
+            reasons.setdefault(a["track_id"], []).append(
+                f"{a['context']}: {', '.join(a['reasons'])}")
+        table = table.assign(why=[" | ".join(reasons.get(i, [])) for i in table[id_col]])
+    table.to_csv(out, index=False)
+    for message in result.messages:
+        click.echo(message, err=True)
+    if not as_json:
+        click.echo(f"sorted {len(table)} tracks: {result.coverage:.0%} placed in a context")
+        for context, summary in result.contexts.items():
+            click.echo(f"  {context}: {summary['assigned']} tracks, promised precision "
+                       f"{summary['promised_precision']:.2f}"
+                       + ("  (looks off)" if summary["looks_off"] else ""))
+        click.echo(f"written to {out}")
+    _emit({"out": str(out), **result.to_dict()}, as_json)

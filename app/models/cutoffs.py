@@ -1,0 +1,195 @@
+"""Per-context probability cutoffs chosen on out-of-fold predictions to keep a precision promise."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+#: Share of sorted tracks that should fit the context they were put in.
+DEFAULT_TARGET_PRECISION = 0.8
+#: One-sided confidence that the precision on unseen playlists is at least the target.
+DEFAULT_CONFIDENCE = 0.9
+#: A cutoff is only trusted when at least this many correct out-of-fold tracks are above it.
+DEFAULT_MIN_POSITIVES = 20
+#: The cutoffs the evaluation report tabulates.
+REPORT_CUTOFFS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
+
+
+@dataclass(frozen=True)
+class CutoffChoice:
+    """The cutoff of one context and what it promises.
+
+    Attributes
+    ----------
+    context : str
+    cutoff : float or None
+        Tracks with P(context) >= cutoff are assigned; None means the context is never assigned.
+    target_precision : float
+    promised_precision : float
+        Lower confidence bound of the out-of-fold precision at the cutoff: what the sorted
+        playlist is promised to reach on tracks from unseen playlists.
+    expected_precision : float
+        Out-of-fold precision at the cutoff (the point estimate).
+    recall : float
+        Out-of-fold share of the context's tracks above the cutoff.
+    assigned : int
+        Out-of-fold tracks above the cutoff.
+    reached : bool
+        Whether the target was met; if not the cutoff is the best-F0.5 fallback.
+    message : str
+    """
+
+    context: str
+    cutoff: float | None
+    target_precision: float
+    promised_precision: float
+    expected_precision: float
+    recall: float
+    assigned: int
+    reached: bool
+    message: str
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form."""
+        return asdict(self)
+
+
+def wilson_lower_bound(successes: np.ndarray, trials: np.ndarray, confidence: float) -> np.ndarray:
+    """One-sided Wilson score lower bound of a binomial proportion (0 where there are no trials)."""
+    successes = np.asarray(successes, dtype=float)
+    trials = np.asarray(trials, dtype=float)
+    z = norm.ppf(confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = successes / trials
+        centre = p + z * z / (2 * trials)
+        spread = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+        bound = (centre - spread) / (1 + z * z / trials)
+    return np.where(trials > 0, bound, 0.0)
+
+
+def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | None, confidence):
+    """Candidate cutoffs (distinct probabilities, high to low) with counts and a lower bound.
+
+    The bound is the smaller of the Wilson bound and a normal bound whose variance is clustered by
+    source playlist: tracks of one playlist succeed or fail together, so a promise resting on a few
+    playlists is less certain than its track count suggests.
+    """
+    order = np.argsort(-proba, kind="stable")
+    p, y = proba[order], truth[order].astype(float)
+    last_of_value = np.r_[p[1:] != p[:-1], True]
+    assigned = np.arange(1, p.size + 1, dtype=float)
+    correct = np.cumsum(y)
+    bound = wilson_lower_bound(correct, assigned, confidence)
+    if groups is not None:
+        g = pd.Series(np.asarray(groups)[order])
+        seen = g.groupby(g).cumcount().to_numpy().astype(float)  # same-playlist tracks before
+        hits_before = pd.Series(y).groupby(g).cumsum().to_numpy() - y
+        # Running sums over playlists of a^2, a*c and c^2 (a assigned, c correct per playlist).
+        s_aa = np.cumsum(2 * seen + 1)
+        s_ac = np.cumsum(hits_before + y * (seen + 1))
+        s_cc = np.cumsum(y * (2 * hits_before + y))
+        clusters = np.cumsum(seen == 0)
+        precision = correct / assigned
+        spread = np.maximum(s_cc - 2 * precision * s_ac + precision ** 2 * s_aa, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = np.where(clusters > 1, spread / assigned ** 2 * clusters / (clusters - 1),
+                                np.inf)
+        bound = np.minimum(bound, precision - norm.ppf(confidence) * np.sqrt(variance))
+    keep = last_of_value
+    return p[keep], assigned[keep].astype(int), correct[keep], bound[keep]
+
+
+def choose_cutoff(
+    proba: np.ndarray,
+    truth: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    context: str = "",
+    target_precision: float = DEFAULT_TARGET_PRECISION,
+    confidence: float = DEFAULT_CONFIDENCE,
+    min_positives: int = DEFAULT_MIN_POSITIVES,
+) -> CutoffChoice:
+    """Lowest cutoff whose precision is at least the target with the given confidence.
+
+    The cutoff keeps as many tracks as possible while the lower confidence bound of the out-of-fold
+    precision is at least ``target_precision`` and at least ``min_positives`` correct tracks lie
+    above it, so the promise does not rest on a handful of lucky tracks. The promised precision is
+    that lower bound. When no cutoff qualifies the best-F0.5 cutoff is used instead, promising its
+    own lower bound, and the message says so.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n,)
+        Out-of-fold P(context).
+    truth : ndarray of bool, shape (n,)
+        Whether each track belongs to the context.
+    groups : ndarray of shape (n,), optional
+        Source playlist of each track, to widen the bound for playlist-to-playlist variation.
+    context : str
+        Name used in the message.
+    target_precision, confidence, min_positives : float, float, int
+        See the module constants.
+
+    Returns
+    -------
+    CutoffChoice
+    """
+    truth = np.asarray(truth, dtype=bool)
+    thresholds, assigned, correct, bound = _ranked_counts(
+        np.asarray(proba, dtype=float), truth, groups, confidence)
+    positives = max(int(truth.sum()), 1)
+    precision = correct / assigned
+    recall = correct / positives
+    ok = np.flatnonzero((bound >= target_precision) & (correct >= min_positives))
+    if ok.size:
+        k = ok[-1]  # thresholds run high to low: the last qualifying one keeps the most tracks
+        return CutoffChoice(
+            context, float(thresholds[k]), target_precision, float(bound[k]),
+            float(precision[k]), float(recall[k]), int(assigned[k]), True,
+            f"'{context}': cutoff {thresholds[k]:.3f} keeps {recall[k]:.0%} of its tracks at "
+            f"precision {precision[k]:.2f}, at least {bound[k]:.2f} with {confidence:.0%} "
+            f"confidence (target {target_precision:.2f})",
+        )
+    beta2 = 0.25
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f05 = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
+    # A cutoff not surely more precise than picking tracks at random (e.g. a context whose only
+    # playlist was never predicted by a model that had seen the context) is no fallback at all.
+    f05[bound <= truth.mean()] = 0.0
+    best_bound = float(bound[correct >= min_positives].max(initial=0.0))
+    if f05.size == 0 or f05.max() <= 0:
+        return CutoffChoice(
+            context, None, target_precision, 0.0, 0.0, 0.0, 0, False,
+            f"'{context}': cannot reach precision {target_precision:.2f} and no cutoff picks its "
+            "tracks from unseen playlists better than chance (does it come from a single "
+            "playlist?); it will not be assigned",
+        )
+    k = int(f05.argmax())
+    return CutoffChoice(
+        context, float(thresholds[k]), target_precision, float(max(bound[k], 0.0)),
+        float(precision[k]), float(recall[k]), int(assigned[k]), False,
+        f"'{context}': cannot reach precision {target_precision:.2f} (best lower bound "
+        f"{best_bound:.2f} with at least {min_positives} correct tracks); falling back to its best "
+        f"F0.5 cutoff {thresholds[k]:.3f} (precision {precision[k]:.2f}, at least "
+        f"{max(bound[k], 0.0):.2f}; recall {recall[k]:.2f})",
+    )
+
+
+def cutoff_curve(proba: np.ndarray, truth: np.ndarray, cutoffs=REPORT_CUTOFFS) -> list[dict]:
+    """Precision, recall, F1 and number assigned at each of ``cutoffs``."""
+    truth = np.asarray(truth, dtype=bool)
+    positives = max(int(truth.sum()), 1)
+    rows = []
+    for cutoff in cutoffs:
+        above = proba >= cutoff
+        assigned = int(above.sum())
+        correct = int((above & truth).sum())
+        precision = correct / assigned if assigned else 0.0
+        recall = correct / positives
+        f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+        rows.append({"cutoff": float(cutoff), "precision": precision, "recall": recall,
+                     "f1": f1, "assigned": assigned})
+    return rows

@@ -1,0 +1,169 @@
+"""Plain-words descriptions of model features, coefficients and per-track assignments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from app.models.features import FeatureSpec
+
+# (word when high, word when low) for the audio features Spotify and its stand-ins provide.
+NUMERIC_WORDS = {
+    "energy": ("high energy", "low energy"),
+    "danceability": ("danceable", "hard to dance to"),
+    "valence": ("cheerful", "melancholic"),
+    "acousticness": ("acoustic", "not acoustic"),
+    "instrumentalness": ("instrumental", "with vocals"),
+    "speechiness": ("lots of spoken words", "little speech"),
+    "liveness": ("live recording", "studio recording"),
+    "loudness": ("loud", "quiet"),
+    "tempo": ("fast tempo", "slow tempo"),
+    "duration_ms": ("long track", "short track"),
+    "track_popularity": ("popular", "little known"),
+    "popularity": ("popular", "little known"),
+}
+
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+_INFREQUENT = "infrequent_sklearn"
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    """What one column of the preprocessed matrix stands for.
+
+    ``kind`` is "numeric", "missing" (a missing-value indicator) or "category"; ``value`` is the
+    category (None for the grouped rare categories, and for the other kinds).
+    """
+
+    kind: str
+    column: str
+    value: str | None = None
+
+
+def parse_feature_names(names, spec: FeatureSpec) -> list[FeatureRef]:
+    """Map the ColumnTransformer's output names (``num__energy``, ``cat__key_5``) to features."""
+    refs = []
+    # Longest names first, so "time_signature_4" is not read as column "time" value "signature_4".
+    categorical = sorted(spec.categorical, key=len, reverse=True)
+    for name in names:
+        block, _, rest = str(name).partition("__")
+        if block == "num":
+            if rest.startswith("missingindicator_"):
+                refs.append(FeatureRef("missing", rest.removeprefix("missingindicator_")))
+            else:
+                refs.append(FeatureRef("numeric", rest))
+            continue
+        column = next(c for c in categorical if rest.startswith(c + "_"))
+        value = rest[len(column) + 1:]
+        refs.append(FeatureRef("category", column, None if value == _INFREQUENT else value))
+    return refs
+
+
+def _category_words(column: str, value: str | None) -> str:
+    if value is None:
+        return f"uncommon {column.replace('_', ' ')}"
+    if value == "missing":
+        return f"{column.replace('_', ' ')} unknown"
+    if column in ("genre", "genres"):
+        return f"{value[:1].upper()}{value[1:]} genre"
+    if column == "mode":
+        return {"1": "major key", "0": "minor key"}.get(value, f"mode {value}")
+    if column == "key":
+        if value.lstrip("-").isdigit() and 0 <= int(value) < 12:
+            return f"key of {PITCH_CLASSES[int(value)]}"
+        return "no clear key"
+    if column == "time_signature":
+        return f"{value}/4 time"
+    if column == "decade":
+        return f"from the {value}"
+    return f"{column.replace('_', ' ')} {value}"
+
+
+def _value_words(column: str, high: bool, raw: float | None) -> str:
+    """A numeric feature in words, with its value where the unit says more than high/low."""
+    if raw is not None and not pd.isna(raw):
+        if column == "tempo":
+            return f"{raw:.0f} BPM"
+        if column == "duration_ms":
+            minutes, seconds = divmod(int(round(raw / 1000)), 60)
+            return f"{'long' if high else 'short'} ({minutes}:{seconds:02d})"
+        if column == "loudness":
+            return f"{'loud' if high else 'quiet'} ({raw:.0f} dB)"
+    high_word, low_word = NUMERIC_WORDS.get(
+        column, (f"high {column.replace('_', ' ')}", f"low {column.replace('_', ' ')}"))
+    return high_word if high else low_word
+
+
+def feature_words(ref: FeatureRef, *, high: bool = True, raw: float | None = None) -> str:
+    """One feature in plain words.
+
+    Parameters
+    ----------
+    ref : FeatureRef
+    high : bool
+        For numeric features, whether the value is above the training mean; for the other kinds,
+        False describes the feature's absence ("not Dance genre").
+    raw : float, optional
+        The track's unscaled value, shown where it reads naturally ("128 BPM").
+    """
+    if ref.kind == "numeric":
+        return _value_words(ref.column, high, raw)
+    words = (f"{ref.column.replace('_', ' ')} unknown" if ref.kind == "missing"
+             else _category_words(ref.column, ref.value))
+    return words if high else f"not {words}"
+
+
+def coefficient_words(coef: np.ndarray, refs: list[FeatureRef], top: int = 5) -> dict[str, list]:
+    """The strongest coefficients of one context, pointing towards it ("for") and away ("against").
+
+    A numeric feature with a negative coefficient points towards the context when it is low, so it
+    is listed under "for" as "low energy" when it is among the strongest; likewise a positive one
+    under "against" reads "low ...". Categories and missing indicators use "not ..." for absence.
+    """
+    order = np.argsort(-np.abs(coef))
+    towards, away = [], []
+    for j in order:
+        if coef[j] == 0:
+            break
+        ref = refs[j]
+        weight = round(float(coef[j]), 3)
+        if ref.kind == "numeric":
+            towards.append({"feature": feature_words(ref, high=coef[j] > 0), "weight": weight})
+        elif coef[j] > 0:
+            towards.append({"feature": feature_words(ref), "weight": weight})
+        else:
+            away.append({"feature": feature_words(ref), "weight": weight})
+        if len(towards) >= top and len(away) >= top:
+            break
+    return {"for": towards[:top], "against": away[:top]}
+
+
+def assignment_reasons(
+    contributions: np.ndarray, scaled: np.ndarray, raw: dict[str, float], refs: list[FeatureRef],
+    top: int = 3,
+) -> list[str]:
+    """The features that pushed one track most towards one context, in words.
+
+    Parameters
+    ----------
+    contributions : ndarray of shape (n_features,)
+        Coefficient times the track's preprocessed value.
+    scaled : ndarray of shape (n_features,)
+        The track's preprocessed values (sign of a numeric one: above or below the training mean).
+    raw : dict
+        The track's unscaled numeric values by column.
+    refs : list of FeatureRef
+    top : int
+    """
+    reasons = []
+    for j in np.argsort(-contributions):
+        if contributions[j] <= 0 or len(reasons) == top:
+            break
+        ref = refs[j]
+        if ref.kind == "missing" and scaled[j] <= 0:
+            continue  # "the value is present" explains nothing to a listener
+        reasons.append(feature_words(ref, high=scaled[j] > 0, raw=raw.get(ref.column)))
+    return reasons

@@ -1,0 +1,128 @@
+"""Training on synthetic playlists, sorting a library, and saving/loading the model."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.models import persistence
+from app.models.dataset import build_dataset
+from app.models.features import derive_columns, infer_feature_spec
+from app.models.model import ModelInputError
+from app.models.persistence import ArtifactError, load_model, save_model
+from app.models.training import train_context_model
+
+from tests.models.conftest import SMALL_GRID, make_rows
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rows = derive_columns(make_rows())
+    spec, _ = infer_feature_spec(rows, exclude=("track_id", "context", "playlist_id"),
+                                 group_col="playlist_id")
+    dataset = build_dataset(rows, id_col="track_id", label_col="context", spec=spec,
+                            group_col="playlist_id", min_tracks=10)
+    model, report = train_context_model(dataset, id_col="track_id", grid=SMALL_GRID, n_splits=3,
+                                        test_size=0.2, min_positives=5, n_jobs=1)
+    return model, report, rows
+
+
+def test_report_is_json_data_with_the_promised_sections(trained):
+    _, report, _ = trained
+    data = json.loads(json.dumps(report.to_dict()))
+    assert set(data["contexts"]) == {"sleep", "study", "workout"}
+    workout = data["contexts"]["workout"]
+    assert [row["cutoff"] for row in workout["curve"]][:2] == [0.05, 0.1]
+    assert len(workout["curve"]) == 19
+    assert workout["coefficients"]["for"][0]["feature"]
+    assert data["grid"]["grid"] == [{"C": [1.0], "penalty": ["l2"], "class_weight": [None]}]
+    assert data["test"]["tracks"] > 0 and "workout" in data["test"]["contexts"]
+    assert data["confusion"]["columns"][-1] == "unsorted"
+    assert data["data"]["class_sizes"]["sleep"] == {"tracks": 120, "playlists": 5}
+
+
+def test_well_separated_contexts_reach_the_target(trained):
+    model, _, _ = trained
+    for context in ("sleep", "workout"):  # study sits between them and shares workout tracks
+        assert model.cutoffs[context].reached
+        assert model.cutoffs[context].promised_precision >= 0.8
+
+
+def test_sort_output_has_one_row_per_track_and_joined_contexts(trained):
+    model, _, rows = trained
+    library = rows.drop_duplicates("track_id").head(60)
+    odd = library.iloc[:1].assign(track_id="odd", energy=0.5, tempo=100.0, acousticness=0.45)
+    result = model.sort(pd.concat([library, odd]))
+    table = result.table
+    assert list(table.columns) == ["track_id", "contexts", "p_sleep", "p_study", "p_workout"]
+    assert len(table) == 61
+    for _, row in table.iterrows():
+        expected = [c for c in model.contexts if row[f"p_{c}"] >= model.cutoffs[c].cutoff]
+        assert row["contexts"] == ";".join(expected)
+    assert (table["contexts"] == "").any()
+    assert 0 < result.coverage < 1
+    first = result.assignments[0]
+    assert set(first) == {"track_id", "context", "probability", "reasons"}
+    assert first["reasons"] and all(isinstance(r, str) for r in first["reasons"])
+
+
+def test_a_library_unlike_the_training_tracks_is_flagged(trained):
+    model, _, rows = trained
+    strange = rows.drop_duplicates("track_id").head(40).assign(
+        energy=1.0, tempo=260.0, acousticness=0.0)
+    result = model.sort(strange)
+    assert result.contexts["workout"]["assigned"] >= 5
+    assert result.contexts["workout"]["looks_off"]
+    assert any(m.startswith("'workout' looks off") for m in result.messages)
+    normal = model.sort(rows.drop_duplicates("track_id"))
+    assert not any(s["looks_off"] for s in normal.contexts.values())
+
+
+def test_sorting_needs_the_feature_columns(trained):
+    model, _, rows = trained
+    with pytest.raises(ModelInputError, match="missing feature column.*: tempo"):
+        model.sort(rows.drop(columns="tempo"))
+
+
+def test_retarget_rechooses_cutoffs_without_training(trained):
+    model, _, _ = trained
+    strict = model.retarget(context_targets={"study": 0.95})
+    assert strict.cutoffs["study"].target_precision == 0.95
+    assert strict.cutoffs["sleep"] == model.cutoffs["sleep"]
+    with pytest.raises(KeyError, match="unknown context"):
+        model.retarget(context_targets={"party": 0.9})
+
+
+def test_artifact_round_trip(trained, tmp_path):
+    model, _, rows = trained
+    path = tmp_path / "model.joblib"
+    header = save_model(model, path, {"metrics": {"note": "x"}})
+    loaded, read = load_model(path)
+    assert read == header
+    assert read["libraries"]["scikit-learn"] and read["format_version"] == 1
+    np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))
+
+
+def test_foreign_file_is_refused(tmp_path):
+    path = tmp_path / "other.joblib"
+    path.write_bytes(b"not a model")
+    with pytest.raises(ArtifactError, match="is not a contextify model artifact"):
+        load_model(path)
+
+
+def test_incompatible_versions_are_named(trained, tmp_path, monkeypatch):
+    model, _, _ = trained
+    path = tmp_path / "model.joblib"
+    real = persistence.library_versions()
+    monkeypatch.setattr(persistence, "library_versions",
+                        lambda: {**real, "scikit-learn": "1.2.0"})
+    monkeypatch.setattr(persistence, "FORMAT_VERSION", 0)
+    save_model(model, path)
+    monkeypatch.undo()
+    with pytest.raises(ArtifactError) as error:
+        load_model(path)
+    sklearn_here = ".".join(real["scikit-learn"].split(".")[:2])
+    assert str(error.value) == (
+        "incompatible model artifact: format version 0 (artifact) vs 1 (here); "
+        f"scikit-learn 1.2 (artifact) vs {sklearn_here} (here). Retrain it with `flask train`.")
