@@ -1,4 +1,4 @@
-"""Shared fixtures: an app on a fresh migrated database, its test client and CLI runner, and real services."""
+"""Shared fixtures: an app on a fresh migrated database, its client and CLI runner, sandboxes, and real services."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 import config
 from app import create_app
+from app.sandbox.runner import SandboxServer, cached_world
 
 # Variables a developer may have exported that would change what the app under test does.
 _APP_VARIABLES = (*config.VARIABLES, "CONTEXTIFY_INSTANCE_DIR", "TESTING")
@@ -89,3 +90,40 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+# ------------------------------------------------------------------------------------------ sandbox
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    return cached_world(42, "small")
+
+
+@pytest.fixture(scope="session")
+def full_world():
+    """The full world (a user with 10k+ liked songs); generated once per session."""
+    return cached_world(42, "full")
+
+
+@pytest.fixture
+def start_sandbox(small_world):
+    """Factory: `start_sandbox(profile="flaky", error_rate=0.1, world=...)` -> a running SandboxServer."""
+    servers = []
+
+    def start(profile: str = "default", world=None, **knobs) -> SandboxServer:
+        world = world if world is not None else small_world
+        server = SandboxServer(world=world, scale="small" if world is small_world else "full",
+                               profile=profile, clip_seconds=knobs.pop("clip_seconds", 1.0), **knobs)
+        servers.append(server.start())
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(start_sandbox) -> SandboxServer:
+    """A small-world sandbox in the default profile."""
+    return start_sandbox()
