@@ -9,11 +9,12 @@ SANDBOX_PORT=${SANDBOX_PORT:-5055}
 WEB_PORT=${WEB_PORT:-5000}
 export FLASK_APP=app:create_app
 export CONTEXTIFY_SANDBOX_URL=${CONTEXTIFY_SANDBOX_URL:-http://127.0.0.1:$SANDBOX_PORT}
-mkdir -p instance
+LOGS=${CONTEXTIFY_INSTANCE_DIR:-instance}
+mkdir -p "$LOGS"
 
 # Alembic reports every run, even when there is nothing to do; keep its output for when it fails.
-if ! "$BIN/flask" db upgrade >instance/migrate.log 2>&1; then
-  cat instance/migrate.log
+if ! "$BIN/flask" db upgrade >"$LOGS/migrate.log" 2>&1; then
+  cat "$LOGS/migrate.log"
   echo "Database migration failed (log above)." >&2
   exit 1
 fi
@@ -26,21 +27,21 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
-"$BIN/flask" sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" >instance/sandbox.log 2>&1 &
+"$BIN/flask" sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" >"$LOGS/sandbox.log" 2>&1 &
 pids+=($!)
 if ! "$BIN/python" scripts/wait_for_url.py "$CONTEXTIFY_SANDBOX_URL/__sandbox__/world" 120; then
-  cat instance/sandbox.log
+  cat "$LOGS/sandbox.log"
   echo "The sandbox did not start (log above)." >&2
   exit 1
 fi
 
-"$BIN/flask" run --host 127.0.0.1 --port "$WEB_PORT" --no-reload >instance/web.log 2>&1 &
+"$BIN/flask" run --host 127.0.0.1 --port "$WEB_PORT" --no-reload >"$LOGS/web.log" 2>&1 &
 pids+=($!)
 if ! "$BIN/python" scripts/wait_for_url.py "http://127.0.0.1:$WEB_PORT/" 60; then
-  cat instance/web.log
+  cat "$LOGS/web.log"
   echo "The web app did not start (log above)." >&2
   exit 1
 fi
 
-echo "contextify is running at http://127.0.0.1:$WEB_PORT  (sandbox at $CONTEXTIFY_SANDBOX_URL; logs in instance/*.log; Ctrl-C stops both)"
+echo "contextify is running at http://127.0.0.1:$WEB_PORT  (sandbox at $CONTEXTIFY_SANDBOX_URL; logs in $LOGS/*.log; Ctrl-C stops both)"
 wait -n "${pids[@]}"
