@@ -1,0 +1,108 @@
+"""Per-stage progress (done/total) written to a job row as work goes, and echoed as a terminal bar."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from sqlalchemy.orm import Session
+
+from app.storage.models import Job, utcnow
+
+WRITE_EVERY_S = 0.5  # the UI polls about once a second; writing more often only adds database load
+
+
+class Progress:
+    """Counts done/total per stage; flushes to `jobs.progress` (when given a job) and to a terminal.
+
+    Thread-safe, because enrichment advances stages from several worker threads at once. Database writes
+    go through `session_factory`, a fresh short session per write, so a worker's long transaction never
+    holds the progress row.
+    """
+
+    def __init__(self, job_id: str | None = None, session_factory: Callable[[], Session] | None = None,
+                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.job_id = job_id
+        self._session_factory = session_factory
+        self._stream = stream
+        self._clock = clock
+        self._stages: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._last_write = 0.0
+        self._started = clock()
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        with self._lock:
+            entry = self._stages.setdefault(name, {"done": 0, "total": None, "started_s": self._clock()})
+            if total is not None:
+                entry["total"] = total
+        self._flush(force=True)
+
+    def add_total(self, name: str, n: int) -> None:
+        with self._lock:
+            entry = self._stages.setdefault(name, {"done": 0, "total": 0, "started_s": self._clock()})
+            entry["total"] = (entry["total"] or 0) + n
+        self._flush()
+
+    def advance(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            entry = self._stages.setdefault(name, {"done": 0, "total": None, "started_s": self._clock()})
+            entry["done"] += n
+        self._flush()
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """{stage: {"done", "total", "eta_s"}}: what the job row and the UI show."""
+        now = self._clock()
+        with self._lock:
+            return {name: {"done": e["done"], "total": e["total"], "eta_s": _eta(e, now)}
+                    for name, e in self._stages.items()}
+
+    def close(self) -> None:
+        self._flush(force=True)
+        if self._stream is not None:
+            self._stream.write("\n")
+            self._stream.flush()
+
+    def _flush(self, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now - self._last_write < WRITE_EVERY_S:
+            return
+        self._last_write = now
+        snapshot = self.snapshot()
+        if self.job_id and self._session_factory is not None:
+            with self._session_factory() as session:
+                job = session.get(Job, self.job_id)
+                if job is not None:
+                    job.progress = snapshot
+                    job.heartbeat_at = utcnow()
+                    session.commit()
+        if self._stream is not None:
+            self._stream.write("\r" + render_line(snapshot))
+            self._stream.flush()
+
+
+def _eta(entry: dict[str, Any], now: float) -> float | None:
+    done, total = entry["done"], entry["total"]
+    if not total or not done or done >= total:
+        return None
+    rate = done / max(now - entry["started_s"], 1e-6)
+    return round((total - done) / rate, 1)
+
+
+def render_line(snapshot: dict[str, dict[str, Any]]) -> str:
+    """One terminal line: `playlists 10/10 · tracks 250/980 (eta 12 s)`."""
+    parts = []
+    for name, entry in snapshot.items():
+        total = "?" if entry["total"] is None else entry["total"]
+        eta = f" (eta {entry['eta_s']:.0f} s)" if entry.get("eta_s") else ""
+        parts.append(f"{name} {entry['done']}/{total}{eta}")
+    return " · ".join(parts)
+
+
+def terminal_stream() -> TextIO | None:
+    """stderr when it is a terminal, so `--json` output on stdout stays one clean line."""
+    return sys.stderr if sys.stderr.isatty() else None
+

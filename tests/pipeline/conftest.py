@@ -1,0 +1,29 @@
+"""Fixtures for pipeline tests: a sandbox user's access token."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from app.sandbox.runner import SandboxServer, consent
+
+SCOPES = "user-library-read playlist-read-private playlist-modify-private playlist-modify-public"
+
+
+@pytest.fixture
+def token_for():
+    """`token_for(server, user_id)` -> an access token for that sandbox user, after consenting."""
+
+    def token(server: SandboxServer, user_id: str) -> str:
+        from urllib.parse import parse_qs, urlencode, urlsplit
+
+        redirect = "http://127.0.0.1:5000/callback"
+        url = server.authorize_url + "?" + urlencode({"client_id": "sandbox-client", "response_type": "code",
+                                                      "redirect_uri": redirect, "scope": SCOPES, "state": "x"})
+        code = parse_qs(urlsplit(consent(url, user_id)).query)["code"][0]
+        answer = requests.post(server.token_url, auth=("sandbox-client", "sandbox-secret"),
+                               data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect})
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
+    return token
