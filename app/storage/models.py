@@ -156,7 +156,9 @@ class ContextPlaylist(Base):
     source_playlist_id: Mapped[int] = mapped_column(ForeignKey("source_playlists.id", ondelete="CASCADE"))
     relevance: Mapped[float | None] = mapped_column(Float)
     chosen: Mapped[bool] = mapped_column(Boolean, default=False)
-    reason: Mapped[str | None] = mapped_column(Text)  # why it was taken or skipped
+    # taken | spare (ranked past the limit) | duplicate | skipped (not relevant, too small) | failed
+    status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)  # why, in plain words, for people
     harvested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # null: not finished
 
 
