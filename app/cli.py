@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 
 from app.models.cli import sort_command, train_command
+from app.pipeline.cli_harvest import harvest_command
+from app.pipeline.cli_library import enrich_command, import_library_command
 from app.sandbox.cli import sandbox_command
 
-COMMANDS: list[click.Command] = [sandbox_command, train_command, sort_command]
+COMMANDS: list[click.Command] = [
+    sandbox_command, harvest_command, import_library_command, enrich_command, train_command, sort_command,
+]

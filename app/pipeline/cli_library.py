@@ -1,0 +1,224 @@
+"""The `flask import-library` and `flask enrich` commands: thin wrappers that resolve the user and run the pipeline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.jobs.progress import Progress, terminal_stream
+from app.jobs.records import fail_job, finish_job, log_line, start_job
+from app.pipeline.clients.base import ServiceError
+from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
+from app.pipeline.enrich import enrich_tracks
+from app.pipeline.files import FileImportError
+from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
+from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
+from app.pipeline.providers.run import RunClients
+from app.pipeline.services import spotify_app_client, spotify_user_client
+from app.pipeline.summary import RunSummary
+from app.storage.encryption import TokenCipher
+from app.storage.models import OAuthToken, Track, User
+
+TOKEN_VARIABLE = "SPOTIFY_ACCESS_TOKEN"
+
+
+class CommandError(click.ClickException):
+    """A refusal the user can act on; the job row records it too."""
+
+
+def build_clients(config: Mapping[str, Any], spotify: SpotifyClient | None = None) -> RunClients:
+    """The run's clients, sharing this process's limiters (tests replace this to inject faster ones)."""
+    return RunClients.from_config(config, spotify=spotify)
+
+
+def _providers(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return DEFAULT_PROVIDERS
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [name for name in names if name not in PROVIDER_CLASSES]
+    if unknown:
+        raise click.BadParameter(f"unknown provider(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(PROVIDER_CLASSES)}", param_hint="--providers")
+    return names
+
+
+@click.command("import-library")
+@click.option("--user", "user_name", required=True,
+              help="Spotify user id. With --file: the owner, a Spotify user id or any local name (created if new).")
+@click.option("--file", "path", type=click.Path(dir_okay=False), default=None,
+              help="Import YourLibrary.json, Playlist*.json, an Exportify CSV or an artist,title CSV instead.")
+@click.option("--no-enrich", is_flag=True, help="Import (and match) only; no feature providers.")
+@click.option("--full", is_flag=True, help="Re-read every page of Liked Songs (drops likes removed on Spotify).")
+@click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
+@with_appcontext
+def import_library_command(user_name: str, path: str | None, no_enrich: bool, full: bool, providers: str | None,
+                           as_json: bool) -> None:
+    """Import a user's Liked Songs and playlists from Spotify (or a file), then match and enrich them.
+
+    From Spotify, the user's stored token is used, else SPOTIFY_ACCESS_TOKEN; /me must confirm that
+    the token belongs to --user.
+    """
+    names = _providers(providers)
+    config = current_app.config
+    factory = _session_factory()
+    summary = RunSummary("import-library")
+    spotify = None
+    with factory() as session:
+        if path is None:
+            spotify, user_id = _spotify_user(session, config, user_name)
+            summary.add_calls("spotify", spotify.calls)  # the /me check
+        else:
+            user_id = _local_user(session, user_name)
+        job = start_job(session, "import-library", {"user": user_name, "file": path, "enrich": not no_enrich,
+                                                    "providers": list(names)}, user_id=user_id)
+        job_id = job.id
+    progress = Progress(job_id, factory, terminal_stream())
+    clients = build_clients(config, spotify)
+    try:
+        if path is None:
+            import_spotify_library(factory, user_id, user_name, spotify, summary, progress, full=full)
+        else:
+            import_file(factory, user_id, path, summary, progress)
+        with factory() as session:
+            track_ids = library_track_ids(session, user_id)
+        match_and_enrich(factory, track_ids, config, summary, progress, clients, providers=names,
+                         enrich=not no_enrich)
+        _report_unenriched(factory, track_ids, summary)
+    except (FileImportError, ServiceError) as exc:
+        _fail(factory, job_id, summary, progress, str(exc), as_json)
+    finally:
+        clients.close()
+    _finish(factory, job_id, summary, progress, as_json)
+
+
+@click.command("enrich")
+@click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
+@with_appcontext
+def enrich_command(providers: str | None, as_json: bool) -> None:
+    """Fetch features for every track in the catalog whose row is missing or stale."""
+    names = _providers(providers)
+    config = current_app.config
+    factory = _session_factory()
+    summary = RunSummary("enrich")
+    with factory() as session:
+        job_id = start_job(session, "enrich", {"providers": list(names)}).id
+        track_ids = list(session.scalars(select(Track.id).order_by(Track.id)))
+    progress = Progress(job_id, factory, terminal_stream())
+    spotify = spotify_app_client(config) if "spotify" in names else None
+    clients = build_clients(config, spotify)
+    try:
+        enrich_tracks(factory, track_ids, config, summary, progress, providers=names, clients=clients)
+    except ServiceError as exc:
+        _fail(factory, job_id, summary, progress, str(exc), as_json)
+    finally:
+        clients.close()
+    summary.new_tracks = summary.stages.get("tracks needing enrichment", 0)
+    _finish(factory, job_id, summary, progress, as_json)
+
+
+COMMANDS = [import_library_command, enrich_command]
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _session_factory() -> Callable[[], Session]:
+    from app.extensions import db
+
+    return sessionmaker(bind=db.engine, expire_on_commit=False)
+
+
+def _spotify_user(session: Session, config: Mapping[str, Any], spotify_id: str) -> tuple[SpotifyClient, int]:
+    """A client acting as `spotify_id` and the user's row (created on first import), after /me agrees."""
+    user = session.scalar(select(User).where(User.spotify_id == spotify_id))
+    token = _stored_token(session, config, user) if user is not None else None
+    token = token or os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        raise CommandError(f"No Spotify access token for {spotify_id}: log in through the web app, or set "
+                           f"{TOKEN_VARIABLE} to a token of that user.")
+    client = spotify_user_client(config, token)
+    try:
+        me = client.me()
+    except NotAllowListed:
+        raise CommandError(f"Spotify refuses {spotify_id}: the user is not on this app's allow-list (development "
+                           "mode allows 5 users; add them on developer.spotify.com/dashboard).") from None
+    except ServiceError as exc:
+        raise CommandError(f"Spotify did not accept the access token ({exc.reason}); it may have expired. "
+                           "Log in again or set a fresh SPOTIFY_ACCESS_TOKEN.") from None
+    if not isinstance(me, dict) or me.get("id") != spotify_id:
+        owner = me.get("id") if isinstance(me, dict) else None
+        raise CommandError(f"The access token belongs to Spotify user {owner!r}, not {spotify_id!r}. "
+                           "Nothing was imported.")
+    if user is None:
+        user = User(spotify_id=spotify_id, display_name=me.get("display_name"), account_id=me.get("account_id"))
+        session.add(user)
+        session.commit()
+    return client, user.id
+
+
+def _stored_token(session: Session, config: Mapping[str, Any], user: User) -> str | None:
+    row = session.scalar(select(OAuthToken).where(OAuthToken.user_id == user.id, OAuthToken.provider == "spotify"))
+    return TokenCipher(config["SECRET_KEY"]).decrypt(row.access_token) if row is not None else None
+
+
+def _local_user(session: Session, name: str) -> int:
+    """The owner of a file import: an existing user with that Spotify id, or a new row under that name."""
+    user = session.scalar(select(User).where(User.spotify_id == name))
+    if user is None:
+        user = User(spotify_id=name, display_name=name)
+        session.add(user)
+        session.commit()
+    return user.id
+
+
+def _report_unenriched(factory: Callable[[], Session], track_ids: list[int], summary: RunSummary) -> None:
+    with factory() as session:
+        methods = []
+        for start in range(0, len(track_ids), 500):
+            methods += session.scalars(select(Track.match_method).where(
+                Track.id.in_(track_ids[start:start + 500]), Track.deezer_id.is_(None),
+                Track.canonical_id.is_(None))).all()
+    not_on_deezer = methods.count("none")
+    if not_on_deezer:
+        summary.notes.append(f"{not_on_deezer} track(s) are not on Deezer: kept in the library without Deezer or "
+                             "preview features (reasons in tracks.match_note).")
+
+
+def _fail(factory: Callable[[], Session], job_id: str, summary: RunSummary, progress: Progress, message: str,
+          as_json: bool) -> None:
+    progress.close()
+    summary.notes.append(message)
+    with factory() as session:
+        fail_job(session, job_id, message)
+    if as_json:
+        click.echo(summary.to_json())
+    raise CommandError(message)
+
+
+def _finish(factory: Callable[[], Session], job_id: str, summary: RunSummary, progress: Progress,
+            as_json: bool) -> None:
+    progress.close()
+    result = summary.as_dict()
+    with factory() as session:
+        for note in summary.notes:
+            log_line(session, job_id, note)
+        finish_job(session, job_id, result)
+    if as_json:
+        click.echo(summary.to_json())
+        return
+    click.echo(f"{summary.command}: done in {result['wall_s']:.1f} s; calls {result['api_calls']}")
+    for stage, count in sorted(result["stages"].items()):
+        click.echo(f"  {stage}: {count}")
+    for reason, count in sorted(result["failures"].items()):
+        click.echo(f"  failed, {reason}: {count}")
+    for note in summary.notes:
+        click.echo(f"  note: {note}")

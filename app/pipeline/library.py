@@ -1,0 +1,439 @@
+"""A user's library into the store: Liked Songs and own playlists from Spotify (incrementally), or a file.
+
+Incremental rules
+- Liked Songs come newest first. A re-import pages only until the first item older than the newest
+  `added_at` stored in the last finished import's cursor (`library_imports.cursor`).
+- Removed likes: after that short walk, if the number of liked songs we hold differs from Spotify's
+  `total`, the import goes on through every page and deletes the likes it did not see (a full re-sync).
+  A like removed and another added between two imports keep the count equal, so a full re-sync also
+  runs when the last one is older than FULL_SYNC_EVERY; until then such a removed like lingers.
+- Playlists: an unchanged `snapshot_id` skips the playlist's items; a changed one replaces them.
+  Playlists the user neither owns nor collaborates on are listed but not read (Spotify answers 403).
+  Playlists gone from /me/playlists are deleted with their items.
+- Files: every row is validated first, then everything is written in one transaction. A file imported
+  again under the same name replaces the items of the earlier import of that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.jobs.progress import Progress
+from app.pipeline.clients.base import ServiceError
+from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, SpotifyClient
+from app.pipeline.enrich import enrich_tracks, upsert_rows
+from app.pipeline.files import FileTrack, parse_file
+from app.pipeline.matching import match_tracks, normalise
+from app.pipeline.providers.run import RunClients
+from app.pipeline.summary import RunSummary
+from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
+
+
+FULL_SYNC_EVERY = timedelta(days=7)
+MATCH_CHUNK = 500  # match, then enrich, this many tracks at a time: preview links stay fresh in between
+LIKED = "liked"
+
+
+# ------------------------------------------------------------------------------------ Spotify
+
+
+def import_spotify_library(session_factory: Callable[[], Session], user_id: int, spotify_user_id: str,
+                           spotify: SpotifyClient, summary: RunSummary, progress: Progress,
+                           full: bool = False) -> None:
+    """Liked Songs, then the user's playlists; Spotify calls are added to `summary`."""
+    before = spotify.calls
+    try:
+        import_liked(session_factory, user_id, spotify, summary, progress, full=full)
+        import_playlists(session_factory, user_id, spotify_user_id, spotify, summary, progress)
+    finally:
+        summary.add_calls("spotify", spotify.calls - before)
+
+
+def import_liked(session_factory: Callable[[], Session], user_id: int, spotify: SpotifyClient,
+                 summary: RunSummary, progress: Progress, full: bool = False) -> None:
+    with session_factory() as session:
+        previous = _last_done(session, user_id, "spotify-liked")
+        job = LibraryImport(user_id=user_id, kind="spotify-liked", status="running")
+        session.add(job)
+        session.commit()
+        import_id = job.id
+    cursor = dict(previous.cursor or {}) if previous else {}
+    last_full = _parse_time(cursor.get("full_sync_at"))
+    full = full or last_full is None or utcnow() - last_full > FULL_SYNC_EVERY
+    newest_known = None if full else cursor.get("newest_added_at")
+    seen: set[int] = set()
+    newest: str | None = cursor.get("newest_added_at")
+    total, offset = None, 0
+    while True:
+        page = spotify.call(spotify.sp.current_user_saved_tracks, limit=SAVED_TRACKS_PAGE, offset=offset)
+        items, page_total, has_next = _page_parts(page)
+        if total is None:
+            total = page_total
+            progress.stage("tracks imported", total=total)
+        known_from = _first_known(items, newest_known)
+        batch = items[:known_from]
+        newest = max([newest or "", *(i["added_at"] for i in batch if isinstance(i, dict)
+                                      and isinstance(i.get("added_at"), str))]) or None
+        with session_factory() as session:
+            seen.update(_store_items(session, user_id, LIKED, batch, import_id, summary))
+            session.commit()
+        progress.advance("tracks imported", len(batch))
+        if known_from < len(items):
+            with session_factory() as session:
+                held = _count(session, user_id, LIKED)
+            if held == total:
+                break
+            # Our count differs from Spotify's: likes were removed. Read everything, then drop the unseen.
+            summary.notes.append(f"Liked Songs: we held {held}, Spotify has {total}: re-reading every page.")
+            newest_known, full = None, True
+            with session_factory() as session:
+                seen.update(_store_items(session, user_id, LIKED, items[known_from:], import_id, summary))
+                session.commit()
+        if not has_next or not items:
+            break
+        offset += SAVED_TRACKS_PAGE
+    removed = 0
+    with session_factory() as session:
+        if full:
+            removed = _remove_unseen(session, user_id, LIKED, seen)
+        job = session.get(LibraryImport, import_id)
+        job.status, job.finished_at = "done", utcnow()
+        job.cursor = {"newest_added_at": newest, "total": total,
+                      "full_sync_at": utcnow().isoformat() if full else cursor.get("full_sync_at")}
+        job.counts = {"read": len(seen), "removed": removed, "total": total, "full": full}
+        session.commit()
+    summary.count("liked songs read", len(seen))
+    if removed:
+        summary.count("likes removed", removed)
+
+
+def import_playlists(session_factory: Callable[[], Session], user_id: int, spotify_user_id: str,
+                     spotify: SpotifyClient, summary: RunSummary, progress: Progress) -> None:
+    listing = [p for p in spotify.my_playlists() if isinstance(p, dict) and isinstance(p.get("id"), str)]
+    with session_factory() as session:
+        job = LibraryImport(user_id=user_id, kind="spotify-playlists", status="running")
+        session.add(job)
+        session.commit()
+        import_id = job.id
+    progress.stage("playlists imported", total=len(listing))
+    counts = {"playlists": len(listing), "unchanged": 0, "read": 0, "not_owned": 0}
+    for meta in listing:
+        owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
+        owned = owner.get("id") == spotify_user_id or meta.get("collaborative") is True
+        ref = meta.get("items") if isinstance(meta.get("items"), dict) else meta.get("tracks")
+        with session_factory() as session:
+            playlist = _upsert_playlist(session, user_id, meta, owned, ref)
+            session.commit()
+            unchanged = playlist.snapshot_id == meta.get("snapshot_id") and playlist.synced_at is not None
+            playlist_id = playlist.id
+        if not owned:
+            counts["not_owned"] += 1
+        elif unchanged:
+            counts["unchanged"] += 1
+        else:
+            _read_playlist(session_factory, user_id, playlist_id, meta, spotify, import_id, summary)
+            counts["read"] += 1
+        progress.advance("playlists imported")
+    with session_factory() as session:
+        keys = {f"spotify:{p['id']}" for p in listing}
+        gone = session.scalars(select(LibraryPlaylist).where(
+            LibraryPlaylist.user_id == user_id, LibraryPlaylist.external_key.like("spotify:%"))).all()
+        for playlist in gone:
+            if playlist.external_key not in keys:
+                session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id,
+                                                          LibraryItem.collection == f"playlist:{playlist.id}"))
+                session.delete(playlist)
+                counts["deleted"] = counts.get("deleted", 0) + 1
+        job = session.get(LibraryImport, import_id)
+        job.status, job.finished_at, job.counts = "done", utcnow(), counts
+        session.commit()
+    for key, value in counts.items():
+        summary.count(f"playlists {key}", value)
+    if counts["not_owned"]:
+        summary.notes.append(f"{counts['not_owned']} followed playlist(s) listed but not read: Spotify only lets "
+                             "an app read playlists their user owns or collaborates on.")
+
+
+def _read_playlist(session_factory: Callable[[], Session], user_id: int, playlist_id: int, meta: dict[str, Any],
+                   spotify: SpotifyClient, import_id: int, summary: RunSummary) -> None:
+    try:
+        items = list(spotify.playlist_items(meta["id"]))
+    except ServiceError as exc:
+        summary.fail(f"playlist items: {exc.reason}")
+        summary.notes.append(f"Playlist “{meta.get('name')}” could not be read ({exc.reason}); kept as it was.")
+        return
+    collection = f"playlist:{playlist_id}"
+    tracks = [item.get("item") or item.get("track") if isinstance(item, dict) else None for item in items]
+    wrapped = [{"added_at": item.get("added_at") if isinstance(item, dict) else None, "track": track}
+               for item, track in zip(items, tracks)]
+    with session_factory() as session:
+        seen = _store_items(session, user_id, collection, wrapped, import_id, summary, positions=True,
+                            playlist_id=playlist_id)
+        _remove_unseen(session, user_id, collection, set(seen))
+        playlist = session.get(LibraryPlaylist, playlist_id)
+        # The snapshot is stored only with its items: a run killed before this commit reads them again.
+        playlist.snapshot_id, playlist.synced_at, playlist.track_count = meta.get("snapshot_id"), utcnow(), len(seen)
+        session.commit()
+
+
+def _upsert_playlist(session: Session, user_id: int, meta: dict[str, Any], owned: bool, ref: Any) -> LibraryPlaylist:
+    key = f"spotify:{meta['id']}"
+    playlist = session.scalar(select(LibraryPlaylist).where(LibraryPlaylist.user_id == user_id,
+                                                            LibraryPlaylist.external_key == key))
+    if playlist is None:
+        playlist = LibraryPlaylist(user_id=user_id, external_key=key, spotify_id=meta["id"], name="")
+        session.add(playlist)
+    playlist.name = str(meta.get("name") or "")[:512] or "(no name)"
+    playlist.owned_by_user = owned
+    total = ref.get("total") if isinstance(ref, dict) else None
+    playlist.track_count = total if isinstance(total, int) else playlist.track_count
+    session.flush()
+    return playlist
+
+
+def _first_known(items: Sequence[Any], newest_known: str | None) -> int:
+    """Index of the first item older than the newest like we already hold (len(items) when none is)."""
+    for index, item in enumerate(items):
+        added_at = item.get("added_at") if isinstance(item, dict) else None
+        if newest_known and isinstance(added_at, str) and added_at < newest_known:
+            return index
+    return len(items)
+
+
+def _page_parts(page: Any) -> tuple[list[Any], int | None, bool]:
+    if not isinstance(page, dict):
+        raise ServiceError("spotify", "answered a page that is not an object")
+    items = page.get("items") if isinstance(page.get("items"), list) else []
+    total = page.get("total") if isinstance(page.get("total"), int) else None
+    return items, total, bool(page.get("next"))
+
+
+def _store_items(session: Session, user_id: int, collection: str, items: Sequence[Any], import_id: int,
+                 summary: RunSummary, positions: bool = False, playlist_id: int | None = None) -> list[int]:
+    """Upsert the tracks of `{"added_at", "track"}` items and their library items; returns the track ids."""
+    rows, added = [], []
+    for item in items:
+        track = item.get("track") if isinstance(item, dict) else None
+        row = spotify_track_row(track)
+        if isinstance(row, str):
+            summary.fail(f"import: {row}")
+            continue
+        rows.append(row)
+        added.append(_parse_time(item.get("added_at")))
+    ids = upsert_spotify_tracks(session, rows, summary)
+    track_ids = [ids[row["spotify_id"]] for row in rows]
+    library_rows = {}
+    for position, (track_id, added_at) in enumerate(zip(track_ids, added)):
+        library_rows.setdefault(track_id, {
+            "user_id": user_id, "collection": collection, "track_id": track_id, "import_id": import_id,
+            "library_playlist_id": playlist_id, "position": position if positions else None, "added_at": added_at})
+    upsert_rows(session, LibraryItem, list(library_rows.values()), key=("user_id", "collection", "track_id"))
+    return track_ids
+
+
+def spotify_track_row(track: Any) -> dict[str, Any] | str:
+    """A `tracks` row from a Spotify track object, or the reason (plain words) it cannot be one."""
+    if track is None:
+        return "an unavailable track (null)"
+    if not isinstance(track, dict):
+        return "a track that is not an object"
+    if track.get("is_local") is True:
+        return "a local file (not on Spotify)"
+    spotify_id, name = track.get("id"), track.get("name")
+    if not isinstance(spotify_id, str) or len(spotify_id) != 22 or not spotify_id.isalnum():
+        return "a track without a valid Spotify id"
+    if not isinstance(name, str) or not name.strip():
+        return "a track without a name"
+    artists = [a.get("name") for a in track.get("artists") or [] if isinstance(a, dict)]
+    artists = [a for a in artists if isinstance(a, str) and a]
+    if not artists:
+        return "a track without artists"
+    album = track.get("album") if isinstance(track.get("album"), dict) else {}
+    duration = track.get("duration_ms")
+    duration = duration if isinstance(duration, int) and not isinstance(duration, bool) and duration > 0 else None
+    isrc = (track.get("external_ids") or {}).get("isrc") if isinstance(track.get("external_ids"), dict) else None
+    release = album.get("release_date")
+    return {
+        "spotify_id": spotify_id, "title": name.strip()[:512], "artist": artists[0][:512], "artists": artists,
+        "album": album.get("name")[:512] if isinstance(album.get("name"), str) else None,
+        "duration_ms": duration, "explicit": track["explicit"] if isinstance(track.get("explicit"), bool) else None,
+        "isrc": isrc.strip().upper()[:16] if isinstance(isrc, str) and isrc.strip() else None,
+        "release_date": release[:10] if isinstance(release, str) and release[:4].isdigit() else None,
+    }
+
+
+def upsert_spotify_tracks(session: Session, rows: Sequence[dict[str, Any]], summary: RunSummary | None = None
+                          ) -> dict[str, int]:
+    """Insert tracks not yet known by Spotify id (existing rows are left as they are); returns {spotify_id: id}."""
+    unique = list({row["spotify_id"]: row for row in rows}.values())
+    ids = _ids_by_spotify_id(session, [row["spotify_id"] for row in unique])
+    fresh = [row for row in unique if row["spotify_id"] not in ids]
+    now = utcnow()
+    upsert_rows(session, Track, [{**row, "created_at": now, "updated_at": now} for row in fresh],
+                key=("spotify_id",), update=())
+    if fresh:
+        ids.update(_ids_by_spotify_id(session, [row["spotify_id"] for row in fresh]))
+        if summary is not None:
+            summary.new_tracks += len(fresh)
+    return ids
+
+
+def _ids_by_spotify_id(session: Session, spotify_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(spotify_ids), 500):
+        found.update(session.execute(select(Track.spotify_id, Track.id)
+                                     .where(Track.spotify_id.in_(spotify_ids[start:start + 500]))).all())
+    return found
+
+
+def _remove_unseen(session: Session, user_id: int, collection: str, seen: set[int]) -> int:
+    held = session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id,
+                                                              LibraryItem.collection == collection)).all()
+    gone = [track_id for track_id in held if track_id not in seen]
+    for start in range(0, len(gone), 500):
+        session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id, LibraryItem.collection == collection,
+                                                  LibraryItem.track_id.in_(gone[start:start + 500])))
+    return len(gone)
+
+
+def _count(session: Session, user_id: int, collection: str) -> int:
+    return session.scalar(select(func.count()).select_from(LibraryItem).where(
+        LibraryItem.user_id == user_id, LibraryItem.collection == collection)) or 0
+
+
+def _last_done(session: Session, user_id: int, kind: str) -> LibraryImport | None:
+    return session.scalar(select(LibraryImport).where(
+        LibraryImport.user_id == user_id, LibraryImport.kind == kind, LibraryImport.status == "done")
+        .order_by(LibraryImport.id.desc()).limit(1))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------ files
+
+
+def import_file(session_factory: Callable[[], Session], user_id: int, path: str | Path, summary: RunSummary,
+                progress: Progress) -> int:
+    """Validate the whole file, then write it in one transaction; returns the library import's id.
+
+    Raises `files.FileImportError` (nothing written) when the file cannot be read or has bad rows.
+    """
+    path = Path(path)
+    parsed = parse_file(path)
+    progress.stage("tracks imported", total=parsed.n_tracks)
+    with session_factory() as session, session.begin():
+        job = LibraryImport(user_id=user_id, kind="file", filename=path.name[:512], status="done",
+                            finished_at=utcnow())
+        session.add(job)
+        session.flush()
+        _forget_earlier_file(session, user_id, path.name, job.id)
+        for collection in parsed.collections:
+            _store_file_collection(session, user_id, job.id, path.name, collection.name, collection.tracks, summary)
+        job.counts = {"format": parsed.format, "tracks": parsed.n_tracks, "skipped": dict(parsed.skipped),
+                      "playlists": sum(1 for c in parsed.collections if c.name)}
+        import_id = job.id
+    progress.advance("tracks imported", parsed.n_tracks)  # one transaction: progress can only be told after it
+    summary.count("tracks imported", parsed.n_tracks)
+    for reason, n in parsed.skipped.items():
+        summary.count(f"skipped: {reason}", n)
+    summary.notes.append(f"{path.name}: read as {parsed.format}.")
+    return import_id
+
+
+def _forget_earlier_file(session: Session, user_id: int, filename: str, import_id: int) -> None:
+    earlier = session.scalars(select(LibraryImport.id).where(
+        LibraryImport.user_id == user_id, LibraryImport.kind == "file", LibraryImport.filename == filename,
+        LibraryImport.id != import_id)).all()
+    for old in earlier:
+        session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id,
+                                                  LibraryItem.collection == f"file:{old}"))
+
+
+def _store_file_collection(session: Session, user_id: int, import_id: int, filename: str, name: str | None,
+                           tracks: Sequence[FileTrack], summary: RunSummary) -> None:
+    playlist_id = None
+    collection = f"file:{import_id}"
+    if name is not None:
+        key = f"file:{filename}:{name}"[:128]
+        playlist = session.scalar(select(LibraryPlaylist).where(LibraryPlaylist.user_id == user_id,
+                                                                LibraryPlaylist.external_key == key))
+        if playlist is None:
+            playlist = LibraryPlaylist(user_id=user_id, external_key=key, name=name[:512])
+            session.add(playlist)
+        playlist.track_count, playlist.synced_at, playlist.owned_by_user = len(tracks), utcnow(), True
+        session.flush()
+        playlist_id, collection = playlist.id, f"playlist:{playlist.id}"
+        session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id,
+                                                  LibraryItem.collection == collection))
+    rows: dict[int, dict[str, Any]] = {}
+    for position, track in enumerate(tracks):
+        track_id = _file_track_id(session, track, summary)
+        rows.setdefault(track_id, {"user_id": user_id, "collection": collection, "track_id": track_id,
+                                   "import_id": import_id, "library_playlist_id": playlist_id,
+                                   "position": position, "added_at": track.added_at})
+    upsert_rows(session, LibraryItem, list(rows.values()), key=("user_id", "collection", "track_id"))
+
+
+def _file_track_id(session: Session, track: FileTrack, summary: RunSummary) -> int:
+    """The row for a file's track: by Spotify id, else by ISRC, else (neither given) by artist and title; else new."""
+    if track.spotify_id:
+        found = session.scalar(select(Track.id).where(Track.spotify_id == track.spotify_id))
+        if found is not None:
+            return found
+    elif track.isrc:  # an ISRC names the recording: two recordings may share artist and title
+        found = session.scalar(select(Track.id).where(Track.isrc == track.isrc).order_by(Track.id).limit(1))
+        if found is not None:
+            return found
+    else:
+        found = _same_name(session, track)
+        if found is not None:
+            return found
+    row = Track(spotify_id=track.spotify_id, isrc=track.isrc, title=track.title[:512], artist=track.artist[:512],
+                artists=list(track.artists or (track.artist,)), album=track.album[:512] if track.album else None,
+                duration_ms=track.duration_ms)
+    session.add(row)
+    session.flush()
+    summary.new_tracks += 1
+    return row.id
+
+
+def _same_name(session: Session, track: FileTrack) -> int | None:
+    candidates = session.execute(select(Track.id, Track.title, Track.artist).where(
+        func.lower(Track.artist) == track.artist.lower()).order_by(Track.id).limit(200)).all()
+    title = normalise(track.title)
+    return next((tid for tid, their_title, _ in candidates if normalise(their_title) == title), None)
+
+
+# ------------------------------------------------------------------------------------ after import
+
+
+def library_track_ids(session: Session, user_id: int) -> list[int]:
+    """Every track in any of the user's collections."""
+    return sorted(set(session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id)).all()))
+
+
+def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],
+                     summary: RunSummary, progress: Progress, clients: RunClients,
+                     providers: Sequence[str] | None = None, enrich: bool = True) -> None:
+    """Match tracks to Deezer and enrich them, a chunk at a time; only what is missing or stale costs calls."""
+    ids = sorted(set(track_ids))
+    for start in range(0, len(ids), MATCH_CHUNK):
+        chunk = ids[start:start + MATCH_CHUNK]
+        merged = match_tracks(session_factory, chunk, clients, summary, progress)
+        if enrich:
+            enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, summary, progress,
+                          providers=providers, clients=clients)
