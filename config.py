@@ -16,6 +16,7 @@ DEFAULT_SANDBOX_URL = "http://127.0.0.1:5055"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:5000/callback"
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
+DEFAULT_JOB_WORKERS = 2
 
 # Where each outside service lives, and where it lives inside the sandbox (one port, one prefix each).
 REAL_SERVICE_URLS = {
@@ -47,8 +48,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CONTEXTIFY_SANDBOX_URL": (f"none (`{DEFAULT_SANDBOX_URL}` in sandbox mode)",
                                "When set, every service URL above derives from it (`/accounts`, `/spotify/v1`, "
                                "`/deezer`, `/reccobeats/v1`)."),
-    "CELERY_BROKER_URL": ("none", "Redis URL of a Celery broker. Background jobs "
-                          "(not built yet) will run on Celery when it is set and in-process otherwise."),
+    "CELERY_BROKER_URL": ("none", "Redis URL of a Celery broker. Background jobs run on Celery workers "
+                          "(`celery -A app.jobs.celery_app worker`) when it is set, and in the web process otherwise."),
+    "CONTEXTIFY_JOB_WORKERS": (f"`{DEFAULT_JOB_WORKERS}`",
+                               "Background jobs run at once by the in-process job runner (ignored with Celery)."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
     "LOG_LEVEL": ("`INFO`", "Python logging level of the app's log lines."),
     "FLASK_DEBUG": ("`0`", "Flask debug mode; also allows running without SECRET_KEY."),
@@ -85,9 +88,11 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
                                          SANDBOX_CLIENT_SECRET if sandbox_mode else None),
         "SPOTIFY_REDIRECT_URI": env.get("SPOTIFY_REDIRECT_URI", DEFAULT_REDIRECT_URI),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),
+        "CONTEXTIFY_JOB_WORKERS": _positive_int(env, "CONTEXTIFY_JOB_WORKERS", DEFAULT_JOB_WORKERS),
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
     }
     settings.update(_service_urls(env, sandbox_url))
+    settings.update(_session_cookie(settings["SPOTIFY_REDIRECT_URI"]))
     if has_spotify_app and not env.get("SPOTIFY_CLIENT_SECRET"):
         raise ConfigError("SPOTIFY_CLIENT_ID is set but SPOTIFY_CLIENT_SECRET is not. Copy both from your app's "
                           "page on developer.spotify.com/dashboard, or unset SPOTIFY_CLIENT_ID to run in sandbox mode.")
@@ -98,6 +103,24 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _positive_int(env: Mapping[str, Any], name: str, default: int) -> int:
+    raw = env.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return value
+
+
+def _session_cookie(redirect_uri: str) -> dict[str, Any]:
+    # Lax: the cookie still comes along on Spotify's top-level redirect back to /callback, but not on
+    # cross-site form posts. Secure whenever the app is served over HTTPS (its redirect URI says so).
+    return {"SESSION_COOKIE_SAMESITE": "Lax", "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SECURE": redirect_uri.startswith("https://")}
 
 
 def _database_url(url: str | None, instance_dir: Path) -> str:

@@ -30,7 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_template_context(app)
+    register_auth(app)
     register_dash(app)
+    register_jobs(app)
     register_commands(app)
     return app
 
@@ -40,10 +42,26 @@ def configure_logging(app: Flask) -> None:
     logger = logging.getLogger("contextify")
     logger.setLevel(app.config["LOG_LEVEL"])
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
         logger.addHandler(handler)
     app.logger.setLevel(app.config["LOG_LEVEL"])
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` is at the time of each record, not the one it was created with
+    (test runners and daemonisers swap it; a handler holding the old one writes to a closed stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):  # noqa: ANN201
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
 
 
 def register_extensions(app: Flask) -> None:
@@ -58,9 +76,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.auth import bp as auth_bp
     from app.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(auth_bp)
 
 
 def register_template_context(app: Flask) -> None:
@@ -69,6 +89,30 @@ def register_template_context(app: Flask) -> None:
     @app.context_processor
     def inject_mode() -> dict[str, Any]:
         return {"sandbox_mode": app.config["SANDBOX_MODE"], "sandbox_url": app.config["CONTEXTIFY_SANDBOX_URL"]}
+
+
+def register_auth(app: Flask) -> None:
+    """Login is required under the Dash mount; errors around login and outside services get plain-words pages."""
+    from app.auth.csrf import csrf_token
+    from app.auth.errors import register_error_pages
+    from app.auth.guard import require_login_under
+    from app.auth.session import current_user
+    from app.dash_views import URL_BASE
+
+    register_error_pages(app)
+    require_login_under(app, URL_BASE)
+    login_label = "Log in with the sandbox" if app.config["SANDBOX_MODE"] else "Log in with Spotify"
+
+    @app.context_processor
+    def inject_user() -> dict[str, Any]:
+        return {"current_user": current_user(), "csrf_token": csrf_token, "login_label": login_label}
+
+
+def register_jobs(app: Flask) -> None:
+    """The job runner: Celery when CELERY_BROKER_URL is set, else an in-process pool (started on first use)."""
+    from app.jobs.runner import init_app
+
+    init_app(app)
 
 
 def register_dash(app: Flask) -> None:

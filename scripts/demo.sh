@@ -9,6 +9,8 @@ SANDBOX_PORT=${SANDBOX_PORT:-5055}
 WEB_PORT=${WEB_PORT:-5000}
 export FLASK_APP=app:create_app
 export CONTEXTIFY_SANDBOX_URL=${CONTEXTIFY_SANDBOX_URL:-http://127.0.0.1:$SANDBOX_PORT}
+# The sandbox accepts any port on a loopback redirect URI, as Spotify does; the app must name its own.
+export SPOTIFY_REDIRECT_URI=${SPOTIFY_REDIRECT_URI:-http://127.0.0.1:$WEB_PORT/callback}
 LOGS=${CONTEXTIFY_INSTANCE_DIR:-instance}
 mkdir -p "$LOGS"
 

@@ -47,7 +47,18 @@ def _shell(server: Flask):
                 className="sandbox-banner", role="status", id="sandbox-banner",
             )
         nav = html.Nav([dcc.Link(page["name"], href=page["relative_path"]) for page in dash.page_registry.values()])
-        header = html.Header([html.A("contextify", href="/", className="brand"), nav], className="site-header")
+        header = html.Header([html.A("contextify", href="/", className="brand"), nav, _account_menu()],
+                             className="site-header")
         return html.Div([banner, header, html.Main(dash.page_container)])
 
     return layout
+
+
+def _account_menu() -> html.Div:
+    """Who is logged in, with links to the account page and to log out (a confirmation form at /logout)."""
+    from app.auth.session import current_user
+
+    user = current_user()
+    name = (user.display_name or user.spotify_id) if user else ""
+    return html.Div([html.Span(name, id="current-user"), html.A("Account", href="/account"),
+                     html.A("Log out", href="/logout")], className="account-menu")

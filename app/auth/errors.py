@@ -1,0 +1,85 @@
+"""Plain-words pages for what can go wrong around login and outside services, and the handlers that show them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import Unauthorized
+
+from app.pipeline.clients.base import RateLimited, ServiceError
+from app.pipeline.clients.spotify import NotAllowListed
+from app.storage.models import utcnow
+
+SERVICE_NAMES = {"spotify": "Spotify", "deezer": "Deezer", "reccobeats": "ReccoBeats", "previews": "Deezer previews"}
+
+
+class NeedsLogin(Exception):
+    """The user's Spotify login cannot be used any more (no token, refresh refused): they must log in again."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__("Your Spotify login has expired or was withdrawn. Log in again to continue.")
+        self.why = why  # for the server log; never shown, never a token
+
+
+def wants_json() -> bool:
+    """Dash's XHR and asset endpoints (`/app/_dash-...`, `/app/assets/`) and API callers get JSON; pages get HTML."""
+    from app.dash_views import URL_BASE
+
+    dash_internal = (URL_BASE + "_", URL_BASE + "assets/")
+    return request.path.startswith(dash_internal) or request.accept_mimetypes.best == "application/json"
+
+
+def login_required_response() -> Response:
+    """401 JSON for XHR, else a redirect to /login that comes back here afterwards."""
+    if wants_json():
+        response = jsonify(error="login required", login_url=url_for("auth.login"))
+        response.status_code = 401
+        return response
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def denied_page() -> tuple[str, int]:
+    return render_template("auth/denied.html"), 403
+
+
+def bad_state_page() -> tuple[str, int]:
+    return render_template("auth/bad_state.html"), 400
+
+
+def login_failed_page() -> tuple[str, int]:
+    return render_template("auth/login_failed.html"), 400
+
+
+def not_allow_listed_page() -> tuple[str, int]:
+    return render_template("auth/not_allow_listed.html"), 403
+
+
+def quota_page(retry_after_s: float) -> tuple[str, int, dict[str, str]]:
+    retry_at = utcnow() + timedelta(seconds=retry_after_s)
+    body = render_template("auth/quota.html", retry_at=retry_at.strftime("%H:%M UTC on %d %B %Y"),
+                           wait=human_duration(retry_after_s))
+    return body, 429, {"Retry-After": str(int(retry_after_s))}
+
+
+def service_down_page(service: str) -> tuple[str, int]:
+    return render_template("auth/service_down.html", service=SERVICE_NAMES.get(service, service)), 503
+
+
+def human_duration(seconds: float) -> str:
+    """`2 hours 5 minutes`, `40 seconds`: how long to wait, in words."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "hour"), (minutes, "minute")] if hours else [(minutes, "minute"), (secs, "second")]
+    words = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts if n]
+    return " ".join(words) or "a moment"
+
+
+def register_error_pages(app: Flask) -> None:
+    """Any route (or Dash callback) can let these errors rise; the user sees what happened and what to do."""
+    app.register_error_handler(NeedsLogin, lambda _exc: login_required_response())
+    app.register_error_handler(Unauthorized, lambda _exc: login_required_response())
+    app.register_error_handler(NotAllowListed, lambda _exc: not_allow_listed_page())
+    app.register_error_handler(RateLimited, lambda exc: quota_page(exc.retry_after_s))
+    app.register_error_handler(ServiceError, lambda exc: service_down_page(exc.service))

@@ -1,0 +1,153 @@
+"""Routes of the login flow (/login, /callback, /logout) and the account page (/account, delete all my data)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from flask import current_app, redirect, render_template, request, session, url_for
+from spotipy import MemoryCacheHandler
+from spotipy.exceptions import SpotifyOauthError
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from app.auth import bp
+from app.auth.csrf import check_csrf
+from app.auth.errors import bad_state_page, denied_page, login_failed_page, login_required_response, service_down_page
+from app.auth.session import current_user, current_user_id, log_in, log_out
+from app.auth.spotify import oauth_manager, token_store
+from app.extensions import db
+from app.pipeline.services import spotify_user_client
+from app.storage.models import USER_OWNED_MODELS, OAuthToken, User, utcnow
+from app.storage.ownership import delete_all_user_data, owned
+
+log = logging.getLogger("contextify.auth")
+
+STATE_KEY = "oauth_state"
+NEXT_KEY = "login_next"
+AFTER_LOGIN = "/app/"
+# A login page should answer within seconds: a Spotify wait longer than this shows the quota page instead.
+LOGIN_MAX_RETRY_AFTER_S = 5
+LOGIN_ATTEMPTS = 3
+
+
+@bp.get("/login")
+def login() -> Response:
+    """Send the browser to Spotify's consent page with a fresh single-use `state` kept in the signed session."""
+    state = secrets.token_urlsafe(32)
+    session[STATE_KEY] = state
+    session[NEXT_KEY] = safe_next(request.args.get("next"))
+    oauth = oauth_manager(current_app.config, MemoryCacheHandler(), state=state)
+    return redirect(oauth.get_authorize_url())
+
+
+@bp.get("/callback")
+def callback() -> Any:
+    """Spotify's redirect back: check state, exchange the code, ask /me who this is, store tokens, log in."""
+    expected = session.pop(STATE_KEY, None)  # single use: popped whatever happens next
+    next_url = session.pop(NEXT_KEY, None)
+    if not expected or not hmac.compare_digest(expected, request.args.get("state", "")):
+        return bad_state_page()
+    if request.args.get("error") == "access_denied":
+        return denied_page()
+    code = request.args.get("code")
+    if request.args.get("error") or not code:
+        return login_failed_page()
+    try:
+        token_info = exchange_code(current_app.config, code)
+    except SpotifyOauthError as exc:
+        log.info("login code refused: %s", exc.error)
+        return login_failed_page()
+    except requests.RequestException as exc:
+        log.warning("spotify accounts unreachable: %s", type(exc).__name__)
+        return service_down_page("spotify")
+    # NotAllowListed, RateLimited and other ServiceErrors rise to the app's error pages.
+    me = spotify_user_client(current_app.config, token_info["access_token"], max_attempts=LOGIN_ATTEMPTS,
+                             max_retry_after_s=LOGIN_MAX_RETRY_AFTER_S).me()
+    user = upsert_user(me)
+    token_store().save(user.id, token_info)
+    log_in(user.id)
+    log.info("login user=%s", user.id)
+    return redirect(next_url or AFTER_LOGIN)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Any:
+    """POST (with the CSRF token) logs out; GET shows the button, so a cross-site link cannot log anyone out."""
+    if request.method == "GET":
+        return render_template("auth/logout.html", logged_in=current_user_id() is not None)
+    check_csrf()
+    log_out()
+    return redirect(url_for("web.index"))
+
+
+@bp.get("/account")
+def account() -> Any:
+    """What contextify stores about the logged-in user: rows per table, the token's scope and expiry."""
+    user = current_user()
+    if user is None:
+        return login_required_response()
+    return render_template("account.html", user=user, counts=owned_counts(user.id), token=token_facts(user.id))
+
+
+@bp.post("/account/delete")
+def delete_account() -> Any:
+    """Delete every row the user owns and the user row itself, then log out."""
+    check_csrf()
+    user = current_user()
+    if user is None:
+        return login_required_response()
+    deleted = delete_all_user_data(db.session, user.id)
+    db.session.delete(user)
+    db.session.commit()
+    log.info("deleted all data of user=%s", user.id)
+    log_out()
+    return render_template("auth/deleted.html", deleted=sum(deleted.values()))
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def safe_next(value: str | None) -> str | None:
+    """A local path to return to after login; anything else (another host, `//evil`) is dropped."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value
+
+
+def exchange_code(config: Mapping[str, Any], code: str) -> dict[str, Any]:
+    """The token_info for an authorization code (spotipy keeps it in memory only, never in a `.cache` file)."""
+    cache = MemoryCacheHandler()
+    oauth_manager(config, cache).get_access_token(code, as_dict=False, check_cache=False)
+    return cache.get_cached_token()
+
+
+def upsert_user(me: Mapping[str, Any]) -> User:
+    user = db.session.scalar(select(User).where(User.spotify_id == me["id"]))
+    if user is None:
+        user = User(spotify_id=me["id"])
+        db.session.add(user)
+    user.display_name = me.get("display_name")
+    user.account_id = me.get("account_id")
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def owned_counts(user_id: int) -> dict[str, int]:
+    """Rows the user owns, per table of USER_OWNED_MODELS."""
+    return {model.__tablename__: db.session.scalar(
+        select(func.count()).select_from(owned(model, user_id).subquery())) or 0 for model in USER_OWNED_MODELS}
+
+
+def token_facts(user_id: int) -> dict[str, Any] | None:
+    """The stored token's scope and times; never the token itself."""
+    row = db.session.scalar(owned(OAuthToken, user_id))
+    if row is None:
+        return None
+    return {"scope": (row.scope or "").split(), "expires_at": row.expires_at, "updated_at": row.updated_at,
+            "has_refresh_token": row.refresh_token is not None}

@@ -1,0 +1,159 @@
+"""The real job tasks: harvest (then enrich), import-library (Spotify or an uploaded file, then match and enrich), enrich.
+
+Each reads its parameters under the same names as the matching `flask` command, so a job started from the
+command line and one started from a page look alike in the jobs table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from app.auth.errors import NeedsLogin
+from app.auth.spotify import spotify_for_user
+from app.jobs.registry import JobContext, TaskError, task
+from app.pipeline.cli_harvest import build_clients
+from app.pipeline.enrich import enrich_tracks
+from app.pipeline.files import FileImportError
+from app.pipeline.harvest import (
+    DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, HarvestError, HarvestOptions, harvest,
+)
+from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
+from app.pipeline.naming import ContextNameError, validate_contexts
+from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
+from app.pipeline.providers.run import RunClients
+from app.pipeline.services import spotify_app_client
+from app.pipeline.summary import RunSummary
+from app.storage.models import Track, User
+
+UPLOADS = "uploads"
+
+
+@contextlib.contextmanager
+def plain_errors() -> Iterator[None]:
+    """Turn the pipeline's expected refusals (already in plain words) into TaskError for the job row."""
+    try:
+        yield
+    except (HarvestError, ContextNameError, FileImportError, NeedsLogin) as exc:
+        raise TaskError(str(exc)) from None
+
+
+@task("harvest")
+def harvest_task(ctx: JobContext) -> dict[str, Any]:
+    """Label tracks for `contexts` from public playlists, then enrich them unless `enrich` is false.
+
+    params: contexts (list of names), source (deezer | auto | spotify), playlists_per_context,
+    tracks_per_playlist, refresh, enrich, providers (optional list).
+    """
+    params = ctx.params
+    summary = RunSummary("harvest")
+    with plain_errors():
+        contexts = validate_contexts(params.get("contexts") or [])
+        options = harvest_options(params)
+        result = harvest(ctx.session_factory, contexts, build_clients(ctx.config, options.source), options,
+                         ctx.progress, summary, on_note=ctx.note)
+        if params.get("enrich", True):
+            ctx.check_cancelled()
+            enrich_tracks(ctx.session_factory, result.track_ids, ctx.config, summary, ctx.progress,
+                          providers=providers(params))
+    return summary.as_dict()
+
+
+@task("import-library")
+def import_library_task(ctx: JobContext) -> dict[str, Any]:
+    """Import the owner's Liked Songs and playlists from Spotify, or a file they uploaded; then match and enrich.
+
+    params: file (optional: a path inside `upload_dir(config, user_id)`), full (re-read every page of Liked
+    Songs), enrich, providers (optional list).
+    """
+    params = ctx.params
+    user_id = ctx.require_user()
+    names = providers(params)
+    summary = RunSummary("import-library")
+    with plain_errors():
+        path = uploaded_file(ctx.config, user_id, params["file"]) if params.get("file") else None
+        spotify = None if path else spotify_for_user(user_id, ctx.config, ctx.session_factory)
+        clients = RunClients.from_config(ctx.config, spotify=spotify)
+        try:
+            if path is None:
+                import_spotify_library(ctx.session_factory, user_id, _spotify_id(ctx, user_id), spotify, summary,
+                                       ctx.progress, full=bool(params.get("full")))
+            else:
+                import_file(ctx.session_factory, user_id, path, summary, ctx.progress)
+            ctx.check_cancelled()
+            with ctx.session_factory() as session:
+                track_ids = library_track_ids(session, user_id)
+            match_and_enrich(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, clients,
+                             providers=names, enrich=bool(params.get("enrich", True)))
+        finally:
+            clients.close()
+    for note in summary.notes:
+        ctx.note(note)
+    return summary.as_dict()
+
+
+@task("enrich")
+def enrich_task(ctx: JobContext) -> dict[str, Any]:
+    """Fetch features for every catalog track whose row is missing or stale. params: providers (optional list)."""
+    names = providers(ctx.params)
+    summary = RunSummary("enrich")
+    with ctx.session_factory() as session:
+        track_ids = list(session.scalars(select(Track.id).order_by(Track.id)))
+    spotify = spotify_app_client(ctx.config) if "spotify" in names else None
+    clients = RunClients.from_config(ctx.config, spotify=spotify)
+    try:
+        enrich_tracks(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, providers=names,
+                      clients=clients)
+    finally:
+        clients.close()
+    summary.new_tracks = summary.stages.get("tracks needing enrichment", 0)
+    return summary.as_dict()
+
+
+# ------------------------------------------------------------------------------------ parameters
+
+
+def harvest_options(params: Mapping[str, Any]) -> HarvestOptions:
+    try:
+        return HarvestOptions(
+            source=str(params.get("source", "deezer")),
+            playlists_per_context=int(params.get("playlists_per_context", DEFAULT_PLAYLISTS_PER_CONTEXT)),
+            tracks_per_playlist=int(params.get("tracks_per_playlist", DEFAULT_TRACKS_PER_PLAYLIST)),
+            refresh=bool(params.get("refresh", False)))
+    except (TypeError, ValueError) as exc:
+        raise TaskError(f"The harvest settings are not valid: {exc}.") from None
+
+
+def providers(params: Mapping[str, Any]) -> tuple[str, ...]:
+    names = tuple(params.get("providers") or DEFAULT_PROVIDERS)
+    unknown = [name for name in names if name not in PROVIDER_CLASSES]
+    if unknown:
+        raise TaskError(f"Unknown feature provider(s): {', '.join(map(str, unknown))}. "
+                        f"Choose from {', '.join(PROVIDER_CLASSES)}.")
+    return names
+
+
+def upload_dir(config: Mapping[str, Any], user_id: int) -> Path:
+    """Where a page stores a user's uploaded library files; import jobs read files only from here."""
+    return Path(config["INSTANCE_DIR"]) / UPLOADS / str(user_id)
+
+
+def uploaded_file(config: Mapping[str, Any], user_id: int, name: str) -> Path:
+    """The user's uploaded file `name`; refuses anything outside their upload folder (another user's, /etc/...)."""
+    folder = upload_dir(config, user_id).resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise TaskError("The library file to import was not found among your uploads. Upload it again.")
+    return path
+
+
+def _spotify_id(ctx: JobContext, user_id: int) -> str:
+    with ctx.session_factory() as session:
+        user = session.get(User, user_id)
+    if user is None:
+        raise TaskError("Your account no longer exists.")
+    return user.spotify_id
