@@ -8,13 +8,17 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.runtime-requirements
 DEV_STAMP := $(VENV)/.dev-requirements
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test bench install install-dev clean
 
 demo: $(RUNTIME_STAMP)
 	@bash scripts/demo.sh
 
 test: $(DEV_STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Measures speed against the services' limits and writes BENCHMARKS.md (about 10-15 minutes on 2 cores).
+bench: $(DEV_STAMP)
+	@$(BIN)/python -m benchmarks --scale full --out BENCHMARKS.md
 
 install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)

@@ -55,12 +55,15 @@ def _providers(value: str | None) -> tuple[str, ...]:
 @click.option("--file", "path", type=click.Path(dir_okay=False), default=None,
               help="Import YourLibrary.json, Playlist*.json, an Exportify CSV or an artist,title CSV instead.")
 @click.option("--no-enrich", is_flag=True, help="Import (and match) only; no feature providers.")
+@click.option("--no-match", is_flag=True,
+              help="Read the library only: no Deezer matching, no features. A later import without it does both, "
+                   "paying only for tracks not matched yet.")
 @click.option("--full", is_flag=True, help="Re-read every page of Liked Songs (drops likes removed on Spotify).")
 @click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
 @with_appcontext
-def import_library_command(user_name: str, path: str | None, no_enrich: bool, full: bool, providers: str | None,
-                           as_json: bool) -> None:
+def import_library_command(user_name: str, path: str | None, no_enrich: bool, no_match: bool, full: bool,
+                           providers: str | None, as_json: bool) -> None:
     """Import a user's Liked Songs and playlists from Spotify (or a file), then match and enrich them.
 
     From Spotify, the user's stored token is used, else SPOTIFY_ACCESS_TOKEN; /me must confirm that
@@ -77,7 +80,8 @@ def import_library_command(user_name: str, path: str | None, no_enrich: bool, fu
             summary.add_calls("spotify", spotify.calls)  # the /me check
         else:
             user_id = _local_user(session, user_name)
-        job = start_job(session, "import-library", {"user": user_name, "file": path, "enrich": not no_enrich,
+        job = start_job(session, "import-library", {"user": user_name, "file": path, "match": not no_match,
+                                                    "enrich": not (no_enrich or no_match),
                                                     "providers": list(names)}, user_id=user_id)
         job_id = job.id
     progress = Progress(job_id, factory, terminal_stream())
@@ -89,9 +93,10 @@ def import_library_command(user_name: str, path: str | None, no_enrich: bool, fu
             import_file(factory, user_id, path, summary, progress)
         with factory() as session:
             track_ids = library_track_ids(session, user_id)
-        match_and_enrich(factory, track_ids, config, summary, progress, clients, providers=names,
-                         enrich=not no_enrich)
-        _report_unenriched(factory, track_ids, summary)
+        if not no_match:
+            match_and_enrich(factory, track_ids, config, summary, progress, clients, providers=names,
+                             enrich=not no_enrich)
+            _report_unenriched(factory, track_ids, summary)
     except (FileImportError, ServiceError) as exc:
         _fail(factory, job_id, summary, progress, str(exc), as_json)
     finally:

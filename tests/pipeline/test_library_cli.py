@@ -6,7 +6,7 @@ import json
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import create_app
 from app.extensions import db
@@ -15,7 +15,7 @@ from app.pipeline.cli_library import enrich_command, import_library_command
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.storage.models import Job, LibraryItem, User
+from app.storage.models import Job, LibraryItem, Track, User
 
 
 @pytest.fixture
@@ -67,6 +67,24 @@ def test_import_library_for_a_spotify_user_prints_a_summary_that_agrees_with_the
     again = cli_app.test_cli_runner().invoke(enrich_command, ["--providers", "deezer,reccobeats", "--json"])
     assert again.exit_code == 0, again.output
     assert last_json(again.output)["api_calls"] == {"deezer": 0, "spotify": 0, "reccobeats": 0, "previews": 0}
+
+
+def test_no_match_reads_the_library_only_and_a_later_import_matches_it(cli_app, sandbox, token_for, monkeypatch):
+    monkeypatch.setenv("SPOTIFY_ACCESS_TOKEN", token_for(sandbox, "ana.k"))
+    sandbox.reset_counters()
+    read = cli_app.test_cli_runner().invoke(import_library_command, ["--user", "ana.k", "--no-match", "--json"])
+    assert read.exit_code == 0, read.output
+    assert last_json(read.output)["api_calls"] == {"deezer": 0, "spotify": 13, "reccobeats": 0, "previews": 0}
+    with cli_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LibraryItem)) >= 350
+        assert db.session.scalar(select(func.count()).select_from(Track).where(Track.match_method.is_not(None))) == 0
+
+    matched = cli_app.test_cli_runner().invoke(import_library_command,
+                                               ["--user", "ana.k", "--no-enrich", "--json"])
+    assert matched.exit_code == 0, matched.output
+    assert last_json(matched.output)["stages"]["matched by isrc"] > 300
+    with cli_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Track).where(Track.match_method.is_(None))) == 0
 
 
 @pytest.mark.parametrize(("token_user", "message"), [
