@@ -1,14 +1,29 @@
-"""The overview page: what contextify holds so far, read from the store."""
+"""The home page: the five steps from context names to playlists, where the user stands, and the catalog so far."""
 
 from __future__ import annotations
 
-from dash import html
+from typing import Any
+
+from dash import dcc, html
 from sqlalchemy import func, select
 
+from app.auth.session import require_user_id
+from app.dash_views import ids
+from app.dash_views.components import page_header
+from app.dash_views.harvests import current_harvest, status_text
 from app.extensions import db
 from app.storage.models import Context, Label, Track
 
-PAGE = {"path": "/", "name": "Overview", "title": "contextify · Overview", "order": 0}
+PAGE = {"path": "/", "name": "Home", "title": "contextify", "order": 0}
+
+# (title, what it does, page path or None while the page does not exist yet)
+STEPS = (
+    ("Contexts", "Name the situations you want playlists for and harvest public playlists for each.", "/app/contexts"),
+    ("Explore", "See how the contexts differ and overlap before a model learns them.", "/app/explore"),
+    ("Model", "Train a model that recognises each context, with a precision it promises.", None),
+    ("Library & sort", "Import your Liked Songs and let the model sort them.", None),
+    ("Save", "Review each playlist, then save it to Spotify or export it.", None),
+)
 
 
 def catalog_counts() -> dict[str, int]:
@@ -20,10 +35,29 @@ def catalog_counts() -> dict[str, int]:
     }
 
 
-def layout(**_query) -> html.Div:
+def steps() -> html.Ol:
+    items = []
+    for number, (title, what, href) in enumerate(STEPS, start=1):
+        heading = dcc.Link(title, href=href) if href else html.Span(title)
+        items.append(html.Li([html.Span(str(number), className="step-number"),
+                              html.Div([html.H3(heading), html.P(what),
+                                        None if href else html.Small("Coming soon", className="badge")])],
+                             className="step" if href else "step later"))
+    return html.Ol(items, id=ids.HOME_STEPS, className="steps")
+
+
+def layout(**_query: Any) -> html.Div:
+    harvest = current_harvest(require_user_id())
     counts = catalog_counts()
     return html.Div([
-        html.H1("Overview"),
-        html.P("The shared catalog contextify has learned from so far."),
-        html.Ul([html.Li(f"{value:,} {name}", id=f"count-{name}") for name, value in counts.items()]),
-    ])
+        page_header("Your Liked Songs, sorted by context",
+                    "Five steps from a few context names to playlists on your Spotify account."),
+        steps(),
+        html.Section([html.H2("Latest harvest"), html.P(status_text(harvest)),
+                      dcc.Link("Open Contexts", href="/app/contexts")], className="card"),
+        html.Section([
+            html.H2("What contextify has learned from so far"),
+            html.Ul([html.Li(f"{value:,} {name}", id=f"count-{name}") for name, value in counts.items()],
+                    className="counts"),
+        ], className="card"),
+    ], className="page home-page")

@@ -52,12 +52,25 @@ def validate_contexts(names: Iterable[str]) -> list[str]:
         if len(name) > MAX_CONTEXT_CHARS:
             raise ContextNameError(f"context {position} is {len(name)} characters long; the limit is "
                                    f"{MAX_CONTEXT_CHARS}")
+        _check_characters(name)
         key = context_key(name)
         if key in seen:
             raise ContextNameError(f"'{name}' and '{seen[key]}' are the same context (names ignore case "
                                    "and spacing); give it once")
         seen[key] = name
     return cleaned
+
+
+def _check_characters(name: str) -> None:
+    """Refuse names that cannot be searched for: control characters, or nothing but punctuation and spaces.
+
+    Emoji, accents and right-to-left scripts are all fine (they are words to the playlist search).
+    """
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        # Not echoed: the character itself would be invisible, or break the message.
+        raise ContextNameError("a name contains a control character (an invisible code); type it again without it")
+    if not tokens(name):
+        raise ContextNameError(f"'{name}' has no letters, digits or emoji to search playlists for")
 
 
 def tokens(text: str) -> list[str]:

@@ -30,6 +30,8 @@ def test_valid_context_names_are_kept_with_spacing_collapsed(names, cleaned):
     ([f"c{i}" for i in range(51)], "51 contexts given; at most 50"),
     (["Workout", "workout"], "same context"),
     (["rainy day", "RAINY  DAY"], "same context"),
+    (["!!!"], "'!!!' has no letters, digits or emoji"),
+    (["work\x00out"], "control character"),
 ])
 def test_invalid_context_names_are_refused_in_plain_words(names, message):
     with pytest.raises(ContextNameError, match=message):

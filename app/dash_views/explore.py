@@ -1,0 +1,172 @@
+"""The Explore page: what the harvested contexts look like, chart by chart, each with a sentence on how to read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from dash import Input, Output, dcc, html
+from flask import current_app
+
+from app.analysis import explore as analysis
+from app.analysis.cache import TTLCache
+from app.auth.session import require_user_id
+from app.dash_views import figures, ids
+from app.dash_views.components import chart_card, empty_state, page_header, table
+from app.dash_views.harvests import latest_harvest_contexts
+from app.extensions import db
+from app.pipeline.naming import context_key
+
+PAGE = {"path": "/explore", "name": "Explore", "title": "contextify · Explore", "order": 2}
+CACHE = "contextify.explore_cache"
+NO_CONTEXTS = "No harvested contexts yet — start one on the Contexts page."
+NONE_CHOSEN = "Choose one or more contexts above to explore them."
+VIF_COLUMNS = {"feature": "Feature", "vif": "VIF", "r2": "R² on the other features"}
+
+
+def layout(**_query: Any) -> html.Div:
+    available = _available()
+    chosen = default_contexts(latest_harvest_contexts(require_user_id()), [name for name, _ in available])
+    return html.Div([
+        page_header("Explore", "How the harvested contexts differ, where they overlap, and which features carry "
+                    "the same information, before a model learns from them.", step="Step 2 of 5"),
+        html.Section([
+            html.Label("Contexts", htmlFor=ids.EXPLORE_CONTEXTS),
+            dcc.Dropdown(id=ids.EXPLORE_CONTEXTS, multi=True, value=chosen, placeholder="Choose contexts…",
+                         options=[{"label": f"{name} ({count:,} tracks)", "value": name} for name, count in available]),
+            html.P("Defaults to the contexts of your latest harvest.", className="hint"),
+        ], className="card"),
+        html.Div(id=ids.EXPLORE_EMPTY),
+        html.Div([
+            html.Div([
+                chart_card("Class sizes", ids.EXPLORE_SIZES, ids.EXPLORE_SIZES_TEXT),
+                chart_card("Class overlap", ids.EXPLORE_OVERLAP, ids.EXPLORE_OVERLAP_TEXT),
+            ], className="card-grid"),
+            chart_card("Feature averages per context", ids.EXPLORE_MEANS, ids.EXPLORE_MEANS_TEXT),
+            chart_card("Distribution of one feature", ids.EXPLORE_DISTRIBUTION, ids.EXPLORE_DISTRIBUTION_TEXT,
+                       controls=[html.Label("Feature", htmlFor=ids.EXPLORE_FEATURE),
+                                 dcc.Dropdown(id=ids.EXPLORE_FEATURE, clearable=False)]),
+            chart_card("Collinearity", ids.EXPLORE_CORRELATION, ids.EXPLORE_CORRELATION_TEXT),
+            html.Section([html.H2("Variance inflation"), html.Div(id=ids.EXPLORE_VIF),
+                          html.P(id=ids.EXPLORE_VIF_TEXT, className="chart-reading")], className="card"),
+            chart_card("Map of the tracks", ids.EXPLORE_MAP, ids.EXPLORE_MAP_TEXT, controls=[
+                dcc.Checklist(id=ids.EXPLORE_TSNE, value=[], className="checkbox", options=[{
+                    "label": f" Use t-SNE on a sample of up to {analysis.TSNE_SAMPLE:,} tracks (slower, "
+                             "shows clusters better)", "value": "tsne"}])]),
+        ], id=ids.EXPLORE_CHARTS),
+    ], className="page explore-page")
+
+
+def _available() -> list[tuple[str, int]]:
+    return analysis.harvested_contexts(db.session)
+
+
+def default_contexts(latest: list[str], available: list[str]) -> list[str]:
+    """The latest harvest's contexts that have labels, spelled as the store spells them."""
+    by_key = {context_key(name): name for name in available}
+    return [by_key[key] for key in dict.fromkeys(context_key(name) for name in latest) if key in by_key]
+
+
+def load_frame(contexts: list[str]) -> pd.DataFrame:
+    """The (track, context) frame for these contexts, from a short-lived per-app cache.
+
+    Labels and features are global, so the key is the contexts plus the store's data version, not the user:
+    any user asking for the same contexts gets the same numbers.
+    """
+    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=8, ttl_s=120))
+    keys = tuple(sorted({context_key(name) for name in contexts}))
+    version = analysis.data_version(db.session)
+    return cache.get(("frame", keys, version), lambda: analysis.context_frame(db.session, contexts))
+
+
+def overview(frame: pd.DataFrame) -> dict[str, Any]:
+    """Everything the page shows that depends on the contexts only: figures, sentences, VIF rows, features."""
+    columns = analysis.feature_columns(frame)
+    sizes = analysis.class_sizes(frame)
+    means = analysis.feature_means(frame, columns)
+    jaccard = analysis.jaccard_matrix(frame)
+    corr = analysis.correlation(frame, columns)
+    vif = analysis.vif_table(frame, columns)
+    return {
+        "columns": columns,
+        "sizes": (figures.class_sizes_figure(sizes), analysis.sizes_sentence(sizes)),
+        "means": (figures.feature_means_figure(means), analysis.means_sentence(means)),
+        "overlap": (figures.jaccard_figure(jaccard),
+                    analysis.overlap_sentence(jaccard, analysis.multi_context_share(frame))),
+        "correlation": (figures.correlation_figure(corr), analysis.correlation_sentence(corr)),
+        "vif": (vif_rows(vif), analysis.vif_sentence(vif)),
+    }
+
+
+def vif_rows(vif: pd.DataFrame) -> list[dict[str, str]]:
+    return [{"feature": analysis.feature_label(row.feature),
+             "vif": analysis.format_vif(row.vif), "r2": f"{row.r2:.3f}"}
+            for row in vif.itertuples()]
+
+
+def default_feature(columns: list[str], frame: pd.DataFrame) -> str | None:
+    """The feature whose per-context means differ most: the most telling one to show first."""
+    means = analysis.feature_means(frame, columns)
+    if means.empty:
+        return None
+    spread = (means.max() - means.min()).dropna()
+    return str(spread.idxmax()) if not spread.empty else columns[0]
+
+
+def map_points(frame: pd.DataFrame, columns: list[str], tsne: bool) -> pd.DataFrame:
+    if not tsne:
+        return analysis.pca_map(frame, columns)
+    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=8, ttl_s=120))
+    keys = tuple(sorted(set(frame["context"])))
+    return cache.get(("tsne", keys, analysis.data_version(db.session)), lambda: analysis.tsne_map(frame, columns))
+
+
+def register_callbacks(dash_app) -> None:
+    @dash_app.callback(
+        Output(ids.EXPLORE_EMPTY, "children"), Output(ids.EXPLORE_CHARTS, "hidden"),
+        Output(ids.EXPLORE_SIZES, "figure"), Output(ids.EXPLORE_SIZES_TEXT, "children"),
+        Output(ids.EXPLORE_MEANS, "figure"), Output(ids.EXPLORE_MEANS_TEXT, "children"),
+        Output(ids.EXPLORE_OVERLAP, "figure"), Output(ids.EXPLORE_OVERLAP_TEXT, "children"),
+        Output(ids.EXPLORE_CORRELATION, "figure"), Output(ids.EXPLORE_CORRELATION_TEXT, "children"),
+        Output(ids.EXPLORE_VIF, "children"), Output(ids.EXPLORE_VIF_TEXT, "children"),
+        Output(ids.EXPLORE_FEATURE, "options"), Output(ids.EXPLORE_FEATURE, "value"),
+        Input(ids.EXPLORE_CONTEXTS, "value"))
+    def show_overview(contexts):
+        require_user_id()
+        frame = load_frame(contexts or []) if contexts else pd.DataFrame()
+        if frame.empty:
+            message = NONE_CHOSEN if _available() else NO_CONTEXTS
+            blank = figures.empty_figure(message)
+            return (empty_state(message, "Go to Contexts", "/app/contexts"), True,
+                    *([blank, ""] * 4), None, "", [], None)
+        shown = overview(frame)
+        options = [{"label": analysis.feature_label(c), "value": c} for c in shown["columns"]]
+        vif_rows_, vif_text = shown["vif"]
+        return (None, False, *shown["sizes"], *shown["means"], *shown["overlap"], *shown["correlation"],
+                table(vif_rows_, VIF_COLUMNS, "VIF needs at least two features."), vif_text,
+                options, default_feature(shown["columns"], frame))
+
+    @dash_app.callback(
+        Output(ids.EXPLORE_DISTRIBUTION, "figure"), Output(ids.EXPLORE_DISTRIBUTION_TEXT, "children"),
+        Input(ids.EXPLORE_CONTEXTS, "value"), Input(ids.EXPLORE_FEATURE, "value"))
+    def show_distribution(contexts, feature):
+        require_user_id()
+        if not contexts or not feature:
+            return figures.empty_figure("Choose contexts and a feature."), ""
+        frame = load_frame(contexts)
+        stats = analysis.distribution_stats(frame, feature)
+        order = list(analysis.class_sizes(frame).index)
+        return (figures.distribution_figure(stats, feature, order),
+                analysis.distribution_sentence(stats, feature))
+
+    @dash_app.callback(
+        Output(ids.EXPLORE_MAP, "figure"), Output(ids.EXPLORE_MAP_TEXT, "children"),
+        Input(ids.EXPLORE_CONTEXTS, "value"), Input(ids.EXPLORE_TSNE, "value"))
+    def show_map(contexts, tsne):
+        require_user_id()
+        frame = load_frame(contexts) if contexts else pd.DataFrame()
+        if frame.empty:
+            return figures.empty_figure(NONE_CHOSEN), ""
+        points = map_points(frame, analysis.feature_columns(frame), "tsne" in (tsne or []))
+        order = list(analysis.class_sizes(frame).index)
+        return figures.map_figure(analysis.map_sample(points), order), analysis.map_sentence(points)

@@ -1,0 +1,249 @@
+"""The Contexts page's plain functions: context chips, harvest settings, starting a harvest, and jobs as display data.
+
+The page's callbacks only read inputs and call these, so what the page decides is tested without Dash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.jobs import runner
+from app.pipeline.harvest import DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES
+from app.pipeline.naming import ContextNameError, display_name, validate_contexts
+
+KIND = "harvest"
+PLAYLISTS_RANGE = (1, 50)       # more than 50 playlists per context adds hours, not accuracy
+TRACKS_RANGE = (10, 500)        # fewer than 10 tracks per playlist is too little to learn from
+SOURCE_HELP = {
+    "deezer": "Deezer's public playlists: free, no account needed, and the right choice almost always.",
+    "auto": "Spotify's public playlists when this app may read them; Spotify refuses that to new apps "
+            "(HTTP 403), and then contextify falls back to Deezer and says so in the log.",
+    "spotify": "Only Spotify's public playlists; the harvest fails if Spotify refuses this app access (HTTP 403).",
+}
+SOURCE_NAMES = {"deezer": "Deezer", "auto": "Automatic", "spotify": "Spotify"}
+STATUS_WORDS = {"queued": "Waiting to start", "running": "Running", "succeeded": "Finished", "failed": "Failed",
+                "cancelled": "Cancelled", "interrupted": "Interrupted"}
+KIND_NAMES = {"harvest": "Harvest", "import-library": "Library import", "enrich": "Enrichment"}
+FINISHED = ("succeeded", "failed", "cancelled")
+DEFAULTS = {"source": "deezer", "playlists": DEFAULT_PLAYLISTS_PER_CONTEXT, "tracks": DEFAULT_TRACKS_PER_PLAYLIST}
+
+
+class SettingsError(ValueError):
+    """Harvest settings the page refuses; the message is plain words for the user."""
+
+
+# ---------------------------------------------------------------------------------------- the chips
+
+
+def split_names(text: str | None) -> list[str]:
+    """What the user typed, as names: commas separate several ("workout, study"), blanks are dropped."""
+    return [name for name in (display_name(part) for part in (text or "").split(",")) if name]
+
+
+def add_contexts(chips: Sequence[str], text: str | None) -> tuple[list[str], str | None]:
+    """The chips with the typed names added, or the chips unchanged and why not (plain words)."""
+    new = split_names(text)
+    if not new:
+        return list(chips), "Type a context name first, e.g. workout or rainy day."
+    try:
+        return validate_contexts([*chips, *new]), None
+    except ContextNameError as exc:
+        return list(chips), sentence(str(exc))
+
+
+def remove_context(chips: Sequence[str], index: int) -> list[str]:
+    return [name for i, name in enumerate(chips) if i != index]
+
+
+def sentence(text: str) -> str:
+    """A message from the pipeline (written to follow "error:") as a sentence of its own."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+# ------------------------------------------------------------------------------------- the settings
+
+
+def harvest_params(chips: Sequence[str], source: str | None, playlists: Any, tracks: Any,
+                   refresh: bool = False) -> dict[str, Any]:
+    """The `harvest` job's params (same names as `flask harvest`); SettingsError says what to fix."""
+    if not chips:
+        raise SettingsError("Add at least one context first.")
+    try:
+        contexts = validate_contexts(chips)
+    except ContextNameError as exc:
+        raise SettingsError(sentence(str(exc))) from None
+    if source not in SOURCES:
+        raise SettingsError("Choose where the playlists come from: Deezer, Automatic or Spotify.")
+    return {"contexts": contexts, "source": source,
+            "playlists_per_context": _bounded(playlists, PLAYLISTS_RANGE, "Playlists per context"),
+            "tracks_per_playlist": _bounded(tracks, TRACKS_RANGE, "Tracks per playlist"),
+            "refresh": bool(refresh), "enrich": True}
+
+
+def _bounded(value: Any, bounds: tuple[int, int], what: str) -> int:
+    low, high = bounds
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (number.is_integer() and low <= number <= high):
+        raise SettingsError(f"{what} must be a whole number from {low} to {high}.")
+    return int(number)
+
+
+# -------------------------------------------------------------------------------------------- jobs
+
+
+def recent_jobs(user_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The user's recent jobs of every kind, newest first (the past-runs table)."""
+    return runner.list_jobs(user_id, limit=limit)
+
+
+def current_harvest(user_id: int) -> dict[str, Any] | None:
+    """The job the page follows on load: a harvest still going, else the latest one."""
+    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == KIND]
+    return next((job for job in jobs if job["status"] not in FINISHED), jobs[0] if jobs else None)
+
+
+def start_harvest(user_id: int, params: Mapping[str, Any]) -> str:
+    """Submit the harvest job; refuses a second one while one of this user's is still going."""
+    active = current_harvest(user_id)
+    if active is not None and active["status"] in ("queued", "running"):
+        raise SettingsError("A harvest is already running. Wait for it to finish, or cancel it first.")
+    return runner.submit(KIND, dict(params), user_id)
+
+
+def is_active(job: Mapping[str, Any] | None) -> bool:
+    """Whether the page should keep polling this job."""
+    return job is not None and job["status"] in ("queued", "running")
+
+
+# ---------------------------------------------------------------------------------- display data
+
+
+@dataclass(frozen=True)
+class StageRow:
+    name: str
+    done: int
+    total: int | None
+    fraction: float | None   # None: the total is not known yet
+    detail: str
+
+
+def stage_rows(progress: Mapping[str, Mapping[str, Any]] | None, finished: bool = False) -> list[StageRow]:
+    """One row per stage the job reported, in the order it reported them."""
+    rows = []
+    for name, entry in (progress or {}).items():
+        done, total = int(entry.get("done") or 0), entry.get("total")
+        if total == 0:  # the stage had nothing to do (every track already enriched, say)
+            rows.append(StageRow(name=name, done=0, total=0, fraction=1.0, detail="nothing to do"))
+            continue
+        fraction = 1.0 if total is None and finished else (None if total is None else min(done / total, 1.0))
+        counts = f"{done:,} of {total:,}" if total else f"{done:,}"
+        eta = "" if finished else format_eta(entry.get("eta_s"))
+        rows.append(StageRow(name=name, done=done, total=total, fraction=fraction,
+                             detail=f"{counts} · {eta}" if eta else counts))
+    return rows
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"about {max(round(seconds), 1)} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {int(seconds // 3600)} h {round(seconds % 3600 / 60)} min left"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def duration_s(job: Mapping[str, Any], now: datetime | None = None) -> float | None:
+    """Seconds from start to finish (or to now, for a job still running)."""
+    started = _parse(job.get("started_at"))
+    if started is None:
+        return None
+    ended = _parse(job.get("finished_at")) or now or datetime.now(UTC)
+    return max((ended - started).total_seconds(), 0.0)
+
+
+def result_counts(job: Mapping[str, Any]) -> str:
+    """What a finished harvest produced, in a few words: playlists, labelled tracks, enriched tracks, failures."""
+    result = job.get("result") or {}
+    stages = result.get("stages") or {}
+    parts = []
+    for stage, words in (("playlists found", "playlists"), ("tracks labelled", "labels"),
+                         ("tracks needing enrichment", "tracks enriched")):
+        if stage in stages:
+            parts.append(f"{stages[stage]:,} {words}")
+    failures = sum((result.get("failures") or {}).values())
+    if failures:
+        parts.append(f"{failures:,} skipped or failed")
+    return " · ".join(parts) or "–"
+
+
+def status_text(job: Mapping[str, Any] | None) -> str:
+    """One sentence about the job the page follows."""
+    if job is None:
+        return "No harvest yet. Add a few contexts and start one."
+    contexts = ", ".join(job["params"].get("contexts") or [])
+    status = job["status"]
+    if status == "queued":
+        return f"Harvest of {contexts} is waiting for a free worker."
+    if status == "running":
+        if job.get("cancel_requested"):
+            return f"Cancelling the harvest of {contexts} after its current step…"
+        return f"Harvesting {contexts}…"
+    if status == "succeeded":
+        return f"Harvest of {contexts} finished in {format_duration(duration_s(job))}: {result_counts(job)}."
+    if status == "failed":
+        return f"Harvest of {contexts} failed: {job.get('error') or 'no reason was recorded.'}"
+    if status == "cancelled":
+        return f"Harvest of {contexts} was cancelled; labels already stored are kept."
+    return (f"Harvest of {contexts} was interrupted (contextify stopped while it ran). Resume it to continue; "
+            "work already finished is kept.")
+
+
+def run_rows(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Past runs as table rows: what, how it ended, when, how long, what it produced."""
+    return [{"kind": KIND_NAMES.get(job["kind"], job["kind"]),
+             "contexts": ", ".join(job["params"].get("contexts") or []) or "–",
+             "source": SOURCE_NAMES.get(job["params"].get("source", "deezer"), "Deezer") if job["kind"] == KIND else "–",
+             "status": STATUS_WORDS.get(job["status"], job["status"]),
+             "when": format_when(job.get("created_at")),
+             "duration": format_duration(duration_s(job)) if job["status"] != "queued" else "–",
+             "results": result_counts(job) if job["status"] == "succeeded" else (job.get("error") or "–")}
+            for job in jobs]
+
+
+def format_when(iso: str | None) -> str:
+    moment = _parse(iso)
+    return "–" if moment is None else moment.strftime("%d %b %Y, %H:%M UTC")
+
+
+def _parse(iso: str | None) -> datetime | None:
+    if not iso:
+        return None
+    moment = datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def latest_harvest_contexts(user_id: int) -> list[str]:
+    """The contexts of the user's latest harvest that finished (else of their latest at all): Explore's default."""
+    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == KIND]
+    chosen = next((job for job in jobs if job["status"] == "succeeded"), jobs[0] if jobs else None)
+    return list(chosen["params"].get("contexts") or []) if chosen else []
