@@ -1,4 +1,5 @@
-"""The real job tasks: harvest (then enrich), import-library (Spotify or an uploaded file, then match and enrich), enrich.
+"""The real job tasks: harvest (then enrich), import-library (Spotify or an uploaded file, then match and enrich), enrich,
+train (a context model for the owner) and sort (the owner's library, stored for review).
 
 Each reads its parameters under the same names as the matching `flask` command, so a job started from the
 command line and one started from a page look alike in the jobs table.
@@ -16,6 +17,11 @@ from sqlalchemy import select
 from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
+from app.models.cutoffs import DEFAULT_TARGET_PRECISION
+from app.models.dataset import DatasetError
+from app.models.model import ModelInputError
+from app.models.persistence import ArtifactError
+from app.models.service import ReviewError, sort_for_user, sort_summary, train_for_user
 from app.pipeline.cli_harvest import build_clients
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.files import FileImportError
@@ -40,6 +46,21 @@ def plain_errors() -> Iterator[None]:
         yield
     except (HarvestError, ContextNameError, FileImportError, NeedsLogin) as exc:
         raise TaskError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def plain_model_errors() -> Iterator[None]:
+    """The model layer's refusals (unharvested contexts, missing features, a lost model) as TaskError."""
+    try:
+        yield
+    except (DatasetError, ModelInputError, ReviewError) as exc:
+        raise TaskError(_sentence(str(exc))) from None
+    except ArtifactError as exc:
+        raise TaskError(f"The saved model cannot be used: {exc}") from None
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 @task("harvest")
@@ -114,7 +135,58 @@ def enrich_task(ctx: JobContext) -> dict[str, Any]:
     return summary.as_dict()
 
 
+@task("train")
+def train_task(ctx: JobContext) -> dict[str, Any]:
+    """Train a context model on the harvested `contexts`, with the features the owner's library has.
+
+    params: contexts (list of names), target_precision (optional), providers (optional list).
+    Result: model_id, and per context the cutoff and the precision it promises.
+    """
+    params = ctx.params
+    user_id = ctx.require_user()
+    contexts = [str(name) for name in params.get("contexts") or []]
+    if len(contexts) < 2:
+        raise TaskError("Choose at least two contexts to train on.")
+    target = _target_precision(params)
+    with plain_model_errors(), ctx.session_factory() as session:
+        row = train_for_user(session, user_id, contexts, instance_dir=ctx.config["INSTANCE_DIR"],
+                             target_precision=target, providers=params.get("providers"),
+                             job_id=ctx.job_id, progress=ctx.progress)
+        metrics, model_id = row.metrics, row.id
+    for message in metrics["data"]["messages"]:
+        ctx.note(message)
+    return {"model_id": model_id, "contexts": {
+        name: {"cutoff": section["cutoff"], "promised_precision": section["promised_precision"],
+               "reached": section["reached"]} for name, section in metrics["contexts"].items()}}
+
+
+@task("sort")
+def sort_task(ctx: JobContext) -> dict[str, Any]:
+    """Sort the owner's library with one of their models and store the result for review.
+
+    params: model_id. Result: sort_run_id, coverage, and per context the cutoff, promise and count.
+    """
+    user_id = ctx.require_user()
+    try:
+        model_id = int(ctx.params["model_id"])
+    except (KeyError, TypeError, ValueError):
+        raise TaskError("Choose a trained model to sort with.") from None
+    with plain_model_errors(), ctx.session_factory() as session:
+        run = sort_for_user(session, user_id, model_id, job_id=ctx.job_id, progress=ctx.progress)
+        return sort_summary(session, user_id, run.id)
+
+
 # ------------------------------------------------------------------------------------ parameters
+
+
+def _target_precision(params: Mapping[str, Any]) -> float:
+    try:
+        value = float(params.get("target_precision", DEFAULT_TARGET_PRECISION))
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0 < value <= 1:
+        raise TaskError("The target precision must be a number above 0 and at most 1.")
+    return value
 
 
 def harvest_options(params: Mapping[str, Any]) -> HarvestOptions:

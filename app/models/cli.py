@@ -1,9 +1,10 @@
-"""The ``flask train`` and ``flask sort`` commands: train a context model from a CSV, sort a CSV."""
+"""The ``flask train`` and ``flask sort`` commands: train on harvested playlists or a CSV, sort a library or a CSV."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,10 +17,14 @@ from app.models.dataset import (
 from app.models.features import FeatureError, derive_columns, infer_feature_spec
 from app.models.model import ModelInputError
 from app.models.persistence import ArtifactError, load_model, save_model
+from app.models.service import provider_versions, sort_library, train_from_store
+from app.models.store_dataset import user_id_for
 from app.models.training import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, train_context_model
 
 #: Id columns looked for when --id-col is not given, in order.
 DEFAULT_ID_COLUMNS = ("track_id", "id")
+#: Id column of a sorted library: the Spotify id.
+LIBRARY_ID = "spotify_id"
 #: Source-playlist column used for grouping when --group-col is not given and it exists.
 DEFAULT_GROUP_COLUMN = "playlist_id"
 
@@ -72,9 +77,14 @@ def _emit(payload: dict, as_json: bool) -> None:
 
 
 @click.command("train")
-@click.option("--from-csv", "csv_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--contexts", "contexts", multiple=True, metavar="NAME",
+              help="Train on the harvested playlists of these contexts (repeatable, or "
+                   "comma-separated) instead of a CSV.")
+@click.option("--user", "user_name", default=None, metavar="SPOTIFY_USER",
+              help="With --contexts: use only features that this user's library has too.")
+@click.option("--from-csv", "csv_path", default=None, type=click.Path(dir_okay=False),
               help="CSV with one row per (track, label); repeated ids mean several labels.")
-@click.option("--label", required=True, help="Column holding the context of each row.")
+@click.option("--label", default=None, help="Column holding the context of each row (CSV).")
 @click.option("--id-col", default=None, help="Track id column [default: track_id, else id].")
 @click.option("--group-col", default=None,
               help="Source playlist column to group splits by [default: playlist_id if present].")
@@ -94,9 +104,80 @@ def _emit(payload: dict, as_json: bool) -> None:
               type=click.FloatRange(0, 0.5), help="Share of playlists held out to check promises.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (last line).")
-def train_command(csv_path, label, id_col, group_col, features, categorical, min_tracks,
-                  target_precision, context_precision, folds, test_size, out, as_json):
-    """Train a context model from a labelled CSV and write it to --out."""
+def train_command(contexts, user_name, csv_path, label, id_col, group_col, features, categorical,
+                  min_tracks, target_precision, context_precision, folds, test_size, out,
+                  as_json):
+    """Train a context model from harvested playlists (--contexts) or a labelled CSV (--from-csv),
+    and write it to --out."""
+    targets = _context_targets(context_precision)
+    settings = dict(min_tracks=min_tracks, target_precision=target_precision,
+                    context_targets=targets, n_splits=folds, test_size=test_size)
+    if bool(contexts) == bool(csv_path):
+        raise click.UsageError("give either --contexts (harvested playlists) or --from-csv")
+    if contexts:
+        csv_only = {"--label": label, "--id-col": id_col, "--group-col": group_col,
+                    "--features": features, "--categorical": categorical}
+        given = [name for name, value in csv_only.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --from-csv")
+        _train_from_store(_names(contexts), user_name, settings, out, as_json)
+        return
+    if user_name is not None:
+        raise click.UsageError("--user only applies with --contexts")
+    if label is None:
+        raise click.UsageError("--from-csv needs --label, the column holding each row's context")
+    _train_from_csv(csv_path, label, id_col, group_col, features, categorical, settings, out,
+                    as_json)
+
+
+def _names(values: tuple[str, ...]) -> list[str]:
+    """``("workout,edm", "road trip")`` as ``["workout", "edm", "road trip"]``."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+@contextmanager
+def _store_session():
+    """A database session of the app this command runs in (``flask`` or a test runner's app)."""
+    from flask import current_app, has_app_context
+    from flask.cli import ScriptInfo
+
+    from app.extensions import db
+
+    if has_app_context():
+        app = current_app._get_current_object()
+    else:
+        app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        yield db.session
+
+
+def _train_from_store(contexts, user_name, settings, out, as_json):
+    with _store_session() as session:
+        try:
+            user_id = user_id_for(session, user_name) if user_name else None
+            outcome = train_from_store(session, contexts, user_id=user_id, **settings)
+        except DatasetError as error:
+            raise click.ClickException(str(error)) from None
+    model, dataset = outcome.model, outcome.dataset
+    report_dict = outcome.report.to_dict()
+    for message in dataset.messages:
+        click.echo(message, err=True)
+    save_model(model, out, {
+        "target_precision": settings["target_precision"],
+        "context_targets": settings["context_targets"],
+        "providers": {"store": {"contexts": contexts, "user": user_name,
+                                "versions": provider_versions(dataset.spec.columns)}},
+        "metrics": report_dict,
+    })
+    if not as_json:
+        _print_training(model, report_dict, out)
+    _emit({"model": str(out), **report_dict}, as_json)
+
+
+def _train_from_csv(csv_path, label, id_col, group_col, features, categorical, settings, out,
+                    as_json):
+    min_tracks, target_precision = settings["min_tracks"], settings["target_precision"]
+    targets = settings["context_targets"]
     frame = _read_csv(csv_path)
     _require(frame, "--label", label)
     id_col = _id_column(frame, id_col)
@@ -104,7 +185,6 @@ def train_command(csv_path, label, id_col, group_col, features, categorical, min
         _require(frame, "--group-col", group_col)
     elif DEFAULT_GROUP_COLUMN in frame.columns:
         group_col = DEFAULT_GROUP_COLUMN
-    targets = _context_targets(context_precision)
     frame = derive_columns(frame)
     exclude = tuple(c for c in (id_col, label, group_col) if c)
     try:
@@ -130,7 +210,7 @@ def train_command(csv_path, label, id_col, group_col, features, categorical, min
                    f"{group_col or 'track (no playlist column)'}")
     model, report = train_context_model(
         dataset, id_col=id_col, target_precision=target_precision, context_targets=targets,
-        n_splits=folds, test_size=test_size)
+        n_splits=settings["n_splits"], test_size=settings["test_size"])
     digest = hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()
     report_dict = report.to_dict()
     save_model(model, out, {
@@ -140,25 +220,31 @@ def train_command(csv_path, label, id_col, group_col, features, categorical, min
         "metrics": report_dict,
     })
     if not as_json:
-        best = report_dict["grid"]["best"]
-        click.echo(f"best of {len(report_dict['grid']['candidates'])} candidates: {best} "
-                   f"(average precision {report_dict['grid']['best_score']:.3f})")
-        for choice in model.cutoffs.values():
-            click.echo(choice.message)
-        test = report_dict["test"]
-        if test:
-            click.echo(f"held-out playlists: {test['tracks']} tracks, coverage "
-                       f"{test['coverage']:.0%}, precision {test['precision'] or 0:.2f}")
-        click.echo(f"model written to {out} ({report_dict['seconds']:.1f} s)")
+        _print_training(model, report_dict, out)
     _emit({"model": str(out), **report_dict}, as_json)
+
+
+def _print_training(model, report_dict, out):
+    best = report_dict["grid"]["best"]
+    click.echo(f"best of {len(report_dict['grid']['candidates'])} candidates: {best} "
+               f"(average precision {report_dict['grid']['best_score']:.3f})")
+    for choice in model.cutoffs.values():
+        click.echo(choice.message)
+    test = report_dict["test"]
+    if test:
+        click.echo(f"held-out playlists: {test['tracks']} tracks, coverage "
+                   f"{test['coverage']:.0%}, precision {test['precision'] or 0:.2f}")
+    click.echo(f"model written to {out} ({report_dict['seconds']:.1f} s)")
 
 
 @click.command("sort")
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
               help="Model file written by `flask train`.")
-@click.option("--from-csv", "csv_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--user", "user_name", default=None, metavar="SPOTIFY_USER",
+              help="Sort this user's imported library (every collection, each track once).")
+@click.option("--from-csv", "csv_path", default=None, type=click.Path(dir_okay=False),
               help="Tracks to sort, with the model's feature columns.")
-@click.option("--id-col", default=None, help="Track id column [default: the model's].")
+@click.option("--id-col", default=None, help="Track id column of the CSV [default: the model's].")
 @click.option("--target-precision", default=None, type=_precision,
               help="Re-choose every cutoff for this precision [default: the model's].")
 @click.option("--context-precision", multiple=True, metavar="CONTEXT=P",
@@ -166,9 +252,14 @@ def train_command(csv_path, label, id_col, group_col, features, categorical, min
 @click.option("--explain", is_flag=True, help="Add a `why` column with each assignment's reasons.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="CSV to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (last line).")
-def sort_command(model_path, csv_path, id_col, target_precision, context_precision, explain,
-                 out, as_json):
-    """Sort the tracks of a CSV into the model's contexts and write one row per track."""
+def sort_command(model_path, user_name, csv_path, id_col, target_precision, context_precision,
+                 explain, out, as_json):
+    """Sort a user's library (--user) or the tracks of a CSV (--from-csv) into the model's contexts
+    and write one row per track."""
+    if bool(user_name) == bool(csv_path):
+        raise click.UsageError("give either --user (an imported library) or --from-csv")
+    if user_name and id_col:
+        raise click.UsageError("--id-col only applies with --from-csv")
     try:
         model, _ = load_model(model_path)
     except FileNotFoundError:
@@ -181,19 +272,10 @@ def sort_command(model_path, csv_path, id_col, target_precision, context_precisi
             model = model.retarget(target_precision, targets)
         except KeyError as error:
             raise click.BadParameter(error.args[0], param_hint="--context-precision") from None
-    frame = _read_csv(csv_path)
-    id_col = id_col or model.id_col
-    _require(frame, "--id-col", id_col)
-    duplicates = frame[id_col].duplicated()
-    if duplicates.any():
-        click.echo(f"{int(duplicates.sum())} repeated id(s) in {id_col}: sorting each track once",
-                   err=True)
-        frame = frame[~duplicates]
-    try:
-        result = model.sort(frame, id_col=id_col, explain=explain)
-    except ModelInputError as error:
-        raise click.UsageError(str(error)) from None
-    table = result.table
+    if user_name:
+        id_col, table, result = _sort_library(model, user_name, explain)
+    else:
+        id_col, table, result = _sort_csv(model, csv_path, id_col, explain)
     if explain:
         reasons = {}
         for a in result.assignments:
@@ -211,3 +293,35 @@ def sort_command(model_path, csv_path, id_col, target_precision, context_precisi
                        + ("  (looks off)" if summary["looks_off"] else ""))
         click.echo(f"written to {out}")
     _emit({"out": str(out), **result.to_dict()}, as_json)
+
+
+def _sort_csv(model, csv_path, id_col, explain):
+    frame = _read_csv(csv_path)
+    id_col = id_col or model.id_col
+    _require(frame, "--id-col", id_col)
+    duplicates = frame[id_col].duplicated()
+    if duplicates.any():
+        click.echo(f"{int(duplicates.sum())} repeated id(s) in {id_col}: sorting each track once",
+                   err=True)
+        frame = frame[~duplicates]
+    try:
+        result = model.sort(frame, id_col=id_col, explain=explain)
+    except ModelInputError as error:
+        raise click.UsageError(str(error)) from None
+    return id_col, result.table, result
+
+
+def _sort_library(model, user_name, explain):
+    """The library's table keyed by Spotify id (the store's track id where a track has none)."""
+    with _store_session() as session:
+        try:
+            tracks, result = sort_library(session, user_id_for(session, user_name), model,
+                                          explain=explain)
+        except (DatasetError, ModelInputError) as error:
+            raise click.ClickException(str(error)) from None
+    keys = [sid or f"track:{tid}" for tid, sid in zip(tracks["track_id"], tracks["spotify_id"])]
+    by_track = dict(zip(tracks["track_id"].astype(str), keys))
+    table = result.table.assign(track_id=keys).rename(columns={"track_id": LIBRARY_ID})
+    for assignment in result.assignments:
+        assignment["track_id"] = by_track[assignment["track_id"]]
+    return LIBRARY_ID, table, result

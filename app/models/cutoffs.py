@@ -193,3 +193,37 @@ def cutoff_curve(proba: np.ndarray, truth: np.ndarray, cutoffs=REPORT_CUTOFFS) -
         rows.append({"cutoff": float(cutoff), "precision": precision, "recall": recall,
                      "f1": f1, "assigned": assigned})
     return rows
+
+
+def manual_cutoff(
+    proba: np.ndarray,
+    truth: np.ndarray,
+    cutoff: float,
+    *,
+    groups: np.ndarray | None = None,
+    context: str = "",
+    target_precision: float = DEFAULT_TARGET_PRECISION,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> CutoffChoice:
+    """What a cutoff the user picked by hand promises, measured like :func:`choose_cutoff` does.
+
+    The promise is the lower confidence bound of the out-of-fold precision of the tracks at or above
+    ``cutoff`` (0 when none is), so a slider shows the same kind of number the trained cutoffs do.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    thresholds, assigned, correct, bound = _ranked_counts(
+        np.asarray(proba, dtype=float), truth, groups, confidence)
+    above = np.flatnonzero(thresholds >= cutoff)
+    if not above.size:
+        return CutoffChoice(context, float(cutoff), target_precision, 0.0, 0.0, 0.0, 0, False,
+                            f"'{context}': no training track scores {cutoff:.3f} or more, so this "
+                            "cutoff promises nothing")
+    k = above[-1]
+    precision, promised = correct[k] / assigned[k], max(float(bound[k]), 0.0)
+    recall = correct[k] / max(int(truth.sum()), 1)
+    return CutoffChoice(
+        context, float(cutoff), target_precision, promised, float(precision), float(recall),
+        int(assigned[k]), promised >= target_precision,
+        f"'{context}': cutoff {cutoff:.3f} set by hand keeps {recall:.0%} of its tracks at "
+        f"precision {precision:.2f}, at least {promised:.2f} with {confidence:.0%} confidence",
+    )

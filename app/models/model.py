@@ -33,7 +33,8 @@ class SortResult:
         One row per input track: the id column, ``contexts`` (``;``-joined, empty when unsorted) and
         ``p_<context>`` for each context.
     assignments : list of dict
-        ``{"track_id", "context", "probability", "reasons"}`` for each (track, context) assigned.
+        ``{"track_id", "context", "probability", "assigned", "reasons"}`` for each (track, context)
+        assigned, and for the near misses asked for with ``explain_floor``.
     contexts : dict
         Per context: cutoff, promised precision, number assigned, distance ratio, ``looks_off``.
     coverage : float
@@ -151,7 +152,7 @@ class ContextModel:
         return proba >= cutoffs
 
     def sort(self, frame: pd.DataFrame, *, id_col: str | None = None, explain: bool = True,
-             top_reasons: int = 3) -> SortResult:
+             top_reasons: int = 3, explain_floor: float | None = None) -> SortResult:
         """Assign tracks to contexts, explain each assignment and check each playlist's shape.
 
         Parameters
@@ -165,6 +166,9 @@ class ContextModel:
             Whether to compute the reasons for each assignment.
         top_reasons : int
             Reasons per assignment.
+        explain_floor : float, optional
+            Also explain (track, context) pairs below the cutoff whose probability is at least this,
+            so a reviewer who lowers a cutoff sees why the newly admitted tracks fit.
         """
         id_col = id_col or self.id_col
         ids = frame[id_col].astype(str).to_numpy() if id_col in frame.columns else \
@@ -178,7 +182,8 @@ class ContextModel:
             ";".join(c for c, a in zip(self.contexts, row) if a) for row in assigned]})
         for j, context in enumerate(self.contexts):
             table[f"p_{context}"] = proba[:, j]
-        assignments = self._explain(ids, inputs, scaled, proba, assigned, top_reasons) \
+        explained = assigned if explain_floor is None else assigned | (proba >= explain_floor)
+        assignments = self._explain(ids, inputs, scaled, proba, explained, assigned, top_reasons) \
             if explain else []
         summary, messages = {}, []
         for j, context in enumerate(self.contexts):
@@ -203,18 +208,19 @@ class ContextModel:
         coverage = float(assigned.any(axis=1).mean()) if len(assigned) else 0.0
         return SortResult(table, assignments, summary, coverage, messages)
 
-    def _explain(self, ids, inputs, scaled, proba, assigned, top):
+    def _explain(self, ids, inputs, scaled, proba, explained, assigned, top):
         refs = self.feature_refs
         coefficients = self.coefficients()
         numeric = inputs[list(self.spec.numeric)]
         assignments = []
         for j, context in enumerate(self.contexts):
-            rows = np.flatnonzero(assigned[:, j])
+            rows = np.flatnonzero(explained[:, j])
             contributions = scaled[rows] * coefficients[j]
             raws = numeric.iloc[rows].to_dict("records")
             for k, i in enumerate(rows):
                 assignments.append({
                     "track_id": ids[i], "context": context, "probability": float(proba[i, j]),
+                    "assigned": bool(assigned[i, j]),
                     "reasons": assignment_reasons(contributions[k], scaled[i], raws[k], refs, top),
                 })
         return assignments

@@ -33,7 +33,8 @@ _BATCH = 500
 
 def feature_frame(session: Session, track_ids: Iterable[int], providers: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per track id (index `track_id`, in the order given), numeric provider columns then categoricals."""
-    ids = list(dict.fromkeys(track_ids))
+    # Plain ints: numpy integers bound as SQLite parameters match no integer id, silently.
+    ids = list(dict.fromkeys(int(tid) for tid in track_ids))
     tracks = _tracks(session, ids)
     canonical = {tid: (row[0] or tid) for tid, row in tracks.items()}
     tracks.update(_tracks(session, sorted(set(canonical.values()) - set(tracks))))

@@ -49,8 +49,8 @@ def test_expected_refusals_keep_their_own_words(app, users):
 
 def test_unknown_kinds_and_ownerless_jobs_are_refused(app, users):
     with app.app_context():
-        with pytest.raises(ValueError, match="no task is registered as 'train'"):
-            runner.submit("train", {}, users[0])
+        with pytest.raises(ValueError, match="no task is registered as 'no-such-kind'"):
+            runner.submit("no-such-kind", {}, users[0])
         with pytest.raises(TypeError):
             runner.submit("test-echo", {}, "1")
 

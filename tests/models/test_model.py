@@ -63,7 +63,8 @@ def test_sort_output_has_one_row_per_track_and_joined_contexts(trained):
     assert (table["contexts"] == "").any()
     assert 0 < result.coverage < 1
     first = result.assignments[0]
-    assert set(first) == {"track_id", "context", "probability", "reasons"}
+    assert set(first) == {"track_id", "context", "probability", "assigned", "reasons"}
+    assert all(a["assigned"] for a in result.assignments)
     assert first["reasons"] and all(isinstance(r, str) for r in first["reasons"])
 
 

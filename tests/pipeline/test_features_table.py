@@ -52,3 +52,22 @@ def test_a_column_is_used_only_when_both_sides_have_it_for_enough_tracks():
     assert common_feature_columns(train, library) == ["deezer_bpm", "genre"]
     assert common_feature_columns(train, library, min_coverage=0.6) == ["deezer_bpm", "preview_tempo", "genre"]
     assert common_feature_columns(train, library.iloc[:0]) == []
+
+
+def test_numpy_integer_ids_find_their_rows(app):
+    """SQLite matches no integer id against a numpy integer parameter; the frame must not come back empty."""
+    import numpy as np
+
+    from app.extensions import db
+    from app.pipeline.features_table import feature_frame
+    from app.storage.models import Track, TrackFeatures
+
+    with app.app_context():
+        track = Track(title="t", artist="a", deezer_id=1)
+        db.session.add(track)
+        db.session.flush()
+        db.session.add(TrackFeatures(track_id=track.id, provider="deezer", provider_version="1", status="ok",
+                                     values={"bpm": 120.0}))
+        db.session.commit()
+        frame = feature_frame(db.session, np.array([track.id], dtype=np.int64))
+        assert frame.notna().any(axis=None), "features were found for a numpy id"

@@ -1,0 +1,153 @@
+"""Assembles a training set from harvested labels and stored features, under the enrichment coverage rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError, binarise_labels, \
+    drop_small_contexts
+from app.models.features import FeatureSpec
+from app.pipeline.features_table import CATEGORICAL, common_feature_columns, feature_frame
+from app.pipeline.naming import context_key
+from app.storage.models import Context, Label, LibraryItem, User
+from app.storage.ownership import owned
+
+#: The enrichment rule's share: a feature must be present for this much of both sides.
+MIN_COVERAGE = 0.8
+
+
+class UnharvestedContexts(DatasetError):
+    """Some requested contexts have no harvested labels; the message names them and the fix."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        quoted = " ".join(f'"{n}"' if " " in n else n for n in names)
+        super().__init__(f"no harvested playlists for {', '.join(repr(n) for n in names)}: "
+                         f"run `flask harvest {quoted}` first")
+
+
+def library_track_ids(session: Session, user_id: int) -> list[int]:
+    """Every track in any of the user's collections, once each, in track-id order."""
+    query = owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id).distinct()
+    return sorted(session.scalars(query))
+
+
+def user_id_for(session: Session, spotify_id: str) -> int:
+    """The store id of the user with this Spotify id; a DatasetError naming the fix when unknown."""
+    user_id = session.scalar(select(User.id).where(User.spotify_id == spotify_id))
+    if user_id is None:
+        raise DatasetError(f"no user '{spotify_id}' in the store: run "
+                           f"`flask import-library --user {spotify_id}` first")
+    return user_id
+
+
+def labelled_rows(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
+    """One row per (track, context key, source playlist) for the named contexts.
+
+    Raises
+    ------
+    UnharvestedContexts
+        When a context is unknown or none of its playlists has finished harvesting.
+    """
+    keys = list(dict.fromkeys(context_key(name) for name in contexts))
+    ids = dict(session.execute(select(Context.key, Context.id).where(Context.key.in_(keys))).all())
+    rows = pd.DataFrame(
+        session.execute(select(Label.track_id, Context.key, Label.source_playlist_id)
+                        .join(Context, Context.id == Label.context_id)
+                        .where(Label.context_id.in_(list(ids.values())))).all(),
+        columns=["track_id", "context", "playlist"])
+    missing = [key for key in keys if key not in set(rows["context"])]
+    if missing:
+        raise UnharvestedContexts(missing)
+    return rows.astype({"playlist": str})
+
+
+def usable_columns(train: pd.DataFrame, library: pd.DataFrame | None) -> tuple[list[str], list[str]]:
+    """Feature columns the coverage rule allows, and a message for each column it leaves out.
+
+    Without a library the training side alone must reach :data:`MIN_COVERAGE`.
+    """
+    other = train if library is None else library
+    kept = common_feature_columns(train, other, MIN_COVERAGE)
+    train_share = train.notna().mean()
+    other_share = other.reindex(columns=train.columns).notna().mean()
+    messages = []
+    for column in train.columns:
+        if column in kept or train_share[column] == 0:
+            continue
+        where = f"{train_share[column]:.0%} of the training tracks"
+        if library is not None:
+            where += f" and {other_share[column]:.0%} of the library"
+        messages.append(f"feature '{column}' left out: present for {where} "
+                        f"(the rule needs {MIN_COVERAGE:.0%} of both)")
+    return kept, messages
+
+
+def dataset_from_store(
+    session: Session,
+    contexts: Sequence[str],
+    *,
+    user_id: int | None = None,
+    providers: Sequence[str] | None = None,
+    min_tracks: int = DEFAULT_MIN_TRACKS,
+) -> ContextDataset:
+    """A :class:`ContextDataset` of the harvested tracks labelled with ``contexts``.
+
+    One row per track (indexed by store track id) with the set of its contexts; each track's groups
+    are its source playlists, so splits hold out whole playlists. Features come from
+    :func:`app.pipeline.features_table.feature_frame`; a column is used only when present for at
+    least :data:`MIN_COVERAGE` of the training tracks and, when ``user_id`` is given, of that
+    user's library tracks too.
+
+    Parameters
+    ----------
+    session : Session
+    contexts : sequence of str
+        Context names as typed; they are matched by their normalised key.
+    user_id : int, optional
+        Owner of the library the model will sort.
+    providers : sequence of str, optional
+        Feature providers to read (default: all stored).
+    min_tracks : int
+        Contexts with fewer distinct tracks are dropped, with a message.
+
+    Raises
+    ------
+    UnharvestedContexts
+        A context has no harvested labels.
+    DatasetError
+        Fewer than two contexts, an empty library, or no feature meets the coverage rule.
+    """
+    rows = labelled_rows(session, contexts)
+    ids, labels, names, playlists = binarise_labels(rows, "track_id", "context", "playlist")
+    if len(names) < 2:
+        raise DatasetError(f"only one context ('{names[0]}') to learn; give at least two")
+    labels, names, kept, messages = drop_small_contexts(labels, names, min_tracks)
+    if len(names) < 2:
+        raise DatasetError(f"fewer than two contexts have at least {min_tracks} harvested tracks; "
+                           f"kept: {', '.join(names) or 'none'}. Harvest more playlists per context")
+    track_ids = [int(i) for i in ids[kept]]
+    train = feature_frame(session, track_ids, providers)
+    library = None
+    if user_id is not None:
+        library_ids = library_track_ids(session, user_id)
+        if not library_ids:
+            raise DatasetError("this user's library is empty: import it first "
+                               "(`flask import-library --user ...`)")
+        library = feature_frame(session, library_ids, providers)
+    columns, dropped = usable_columns(train, library)
+    if not columns:
+        raise DatasetError("no feature is present for enough tracks: run `flask enrich` "
+                           "(and the library import) first")
+    spec = FeatureSpec(numeric=tuple(c for c in columns if c not in CATEGORICAL),
+                       categorical=tuple(c for c in columns if c in CATEGORICAL))
+    playlist_contexts = {p: frozenset(c) for p, c in rows.groupby("playlist")["context"]}
+    return ContextDataset(
+        features=train[spec.columns], labels=labels, contexts=names,
+        playlists=[playlists[i] for i in kept], spec=spec,
+        playlist_contexts=playlist_contexts, messages=[*messages, *dropped],
+    )
