@@ -50,6 +50,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
                                "`/deezer`, `/reccobeats/v1`)."),
     "CELERY_BROKER_URL": ("none", "Redis URL of a Celery broker. Background jobs run on Celery workers "
                           "(`celery -A app.jobs.celery_app worker`) when it is set, and in the web process otherwise."),
+    "RATE_LIMIT_REDIS_URL": ("none (`CELERY_BROKER_URL` when it is a Redis URL)",
+                             "Redis URL where every process shares each service's rate-limit window, so several "
+                             "web and worker processes together stay inside Deezer's, Spotify's and ReccoBeats' "
+                             "limits. Unset and without a Redis broker, each process keeps its own window."),
     "CONTEXTIFY_JOB_WORKERS": (f"`{DEFAULT_JOB_WORKERS}`",
                                "Background jobs run at once by the in-process job runner (ignored with Celery)."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
@@ -88,6 +92,7 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
                                          SANDBOX_CLIENT_SECRET if sandbox_mode else None),
         "SPOTIFY_REDIRECT_URI": env.get("SPOTIFY_REDIRECT_URI", DEFAULT_REDIRECT_URI),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),
+        "RATE_LIMIT_REDIS_URL": env.get("RATE_LIMIT_REDIS_URL"),
         "CONTEXTIFY_JOB_WORKERS": _positive_int(env, "CONTEXTIFY_JOB_WORKERS", DEFAULT_JOB_WORKERS),
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
     }

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from app import logs  # at import: a Celery worker must see its logging hook before it sets up logging
 from config import load_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -38,30 +38,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def configure_logging(app: Flask) -> None:
-    """One line per event on stdout, where containers and Elastic Beanstalk collect it."""
-    logger = logging.getLogger("contextify")
-    logger.setLevel(app.config["LOG_LEVEL"])
-    if not logger.handlers:
-        handler = _StdoutHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
-        logger.addHandler(handler)
-    app.logger.setLevel(app.config["LOG_LEVEL"])
-
-
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stdout` is at the time of each record, not the one it was created with
-    (test runners and daemonisers swap it; a handler holding the old one writes to a closed stream)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-
-    @property
-    def stream(self):  # noqa: ANN201
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, _value) -> None:  # noqa: ANN001
-        pass
+    """One JSON line per event on stdout, where containers and Elastic Beanstalk collect it, with secrets redacted
+    and each request's X-Request-ID (and each job's id) on every line logged while it runs."""
+    logs.install(logging.getLogger("contextify"), app.config["LOG_LEVEL"])
+    # Before `app.logger` is first used, so Flask sees a handler and does not add its own stderr one.
+    logs.install(logging.getLogger(app.name), app.config["LOG_LEVEL"])
+    logs.init_request_ids(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -77,10 +59,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
+    from app.health import bp as health_bp
     from app.web import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
 
 
 def register_template_context(app: Flask) -> None:

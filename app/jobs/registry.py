@@ -91,4 +91,5 @@ def task_kinds() -> tuple[str, ...]:
 
 def load_tasks() -> None:
     """Import the modules that register tasks (idempotent); both runners call this before running anything."""
-    import app.jobs.tasks  # noqa: F401  (registers on import)
+    import app.jobs.scaleout  # noqa: F401  (registers on import)
+    import app.jobs.tasks  # noqa: F401

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.jobs.progress import Progress
 from app.jobs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, task_kinds
+from app.logs import job_context
 from app.pipeline.clients.base import ServiceError
 from app.storage.models import Job, utcnow
 from app.storage.ownership import get_owned, owned
@@ -139,6 +140,11 @@ def run_job(job_id: str) -> str | None:
 
 def execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory) -> str | None:
     """Claim a queued job, run its task, and close the row: succeeded, failed (plain words) or cancelled."""
+    with job_context(job_id):  # every log line of the run carries job_id
+        return _execute(job_id, config, session_factory)
+
+
+def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory) -> str | None:
     job = _claim(session_factory, job_id)
     if job is None:
         return None

@@ -1,4 +1,4 @@
-"""Build the service clients from the app's configuration, sharing one rate limiter per service per process."""
+"""Build the service clients from the app's configuration, sharing one rate limiter per service (through Redis when configured)."""
 
 from __future__ import annotations
 
@@ -7,44 +7,75 @@ from collections.abc import Mapping
 from typing import Any
 
 import spotipy
+from flask import current_app, has_app_context
 
-from app.pipeline.clients.deezer import DeezerClient, deezer_limiter
+from app.pipeline.clients.deezer import DEEZER_MAX_CALLS, DEEZER_WINDOW_S, DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
-from app.pipeline.clients.spotify import SpotifyClient, spotify_limiter
+from app.pipeline.clients.spotify import SPOTIFY_MAX_CALLS, SPOTIFY_WINDOW_S, SpotifyClient
 from app.pipeline.ratelimit import RateLimiter, SlidingWindowLimiter
+from app.pipeline.ratelimit_redis import RedisSlidingWindowLimiter
 
 # ReccoBeats publishes no limit; this is gentle enough for one operator with no SLA, and 429 +
 # Retry-After corrects it.
 RECCOBEATS_MAX_CALLS = 100
 RECCOBEATS_WINDOW_S = 60.0
 
+# service -> (requests, per seconds)
+LIMITS = {
+    "deezer": (DEEZER_MAX_CALLS, DEEZER_WINDOW_S),
+    "spotify": (SPOTIFY_MAX_CALLS, SPOTIFY_WINDOW_S),
+    "reccobeats": (RECCOBEATS_MAX_CALLS, RECCOBEATS_WINDOW_S),
+}
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def shared_limiter(service: str, base_url: str, config: Mapping[str, Any] | None = None) -> RateLimiter:
+    """One limiter per service and address: shared through Redis by every process when `limiter_store(config)`
+    names one (several workers together then stay inside the service's limit), else by this process's threads.
+
+    `config` defaults to the current app's, so callers inside a request or job need not pass it.
+    """
+    if config is None:
+        config = current_app.config if has_app_context() else {}
+    return _limiter(service, base_url, limiter_store(config))
+
+
+def limiter_store(config: Mapping[str, Any]) -> str | None:
+    """RATE_LIMIT_REDIS_URL, else CELERY_BROKER_URL when it is a Redis URL, else None (in-process limits)."""
+    for name in ("RATE_LIMIT_REDIS_URL", "CELERY_BROKER_URL"):
+        url = config.get(name)
+        if url and str(url).startswith(REDIS_SCHEMES):
+            return str(url)
+    return None
+
 
 @functools.cache
-def shared_limiter(service: str, base_url: str) -> RateLimiter:
-    """One limiter per service and address in this process, so every thread and job shares the window."""
-    if service == "deezer":
-        return deezer_limiter()
-    if service == "spotify":
-        return spotify_limiter()
-    if service == "reccobeats":
-        return SlidingWindowLimiter(RECCOBEATS_MAX_CALLS, RECCOBEATS_WINDOW_S)
-    raise ValueError(f"no limiter for {service!r}")
+def _limiter(service: str, base_url: str, store_url: str | None) -> RateLimiter:
+    try:
+        max_calls, window_s = LIMITS[service]
+    except KeyError:
+        raise ValueError(f"no limiter for {service!r}") from None
+    if store_url is None:
+        return SlidingWindowLimiter(max_calls, window_s)
+    # The address is part of the key: a sandbox and the real service never share a window.
+    return RedisSlidingWindowLimiter.from_url(store_url, f"contextify:ratelimit:{service}:{base_url}",
+                                              max_calls, window_s)
 
 
 def deezer_client(config: Mapping[str, Any], **options: Any) -> DeezerClient:
     url = config["DEEZER_API_URL"]
-    return DeezerClient(url, limiter=shared_limiter("deezer", url), **options)
+    return DeezerClient(url, limiter=shared_limiter("deezer", url, config), **options)
 
 
 def reccobeats_client(config: Mapping[str, Any], **options: Any) -> ReccoBeatsClient:
     url = config["RECCOBEATS_API_URL"]
-    return ReccoBeatsClient(url, limiter=shared_limiter("reccobeats", url), **options)
+    return ReccoBeatsClient(url, limiter=shared_limiter("reccobeats", url, config), **options)
 
 
 def spotify_user_client(config: Mapping[str, Any], access_token: str, **options: Any) -> SpotifyClient:
     """A client acting as one user (their access token)."""
     url = config["SPOTIFY_API_URL"]
-    return SpotifyClient(url, access_token=access_token, limiter=shared_limiter("spotify", url), **options)
+    return SpotifyClient(url, access_token=access_token, limiter=shared_limiter("spotify", url, config), **options)
 
 
 def spotify_app_client(config: Mapping[str, Any], **options: Any) -> SpotifyClient:
@@ -55,7 +86,7 @@ def spotify_app_client(config: Mapping[str, Any], **options: Any) -> SpotifyClie
         client_id=config["SPOTIFY_CLIENT_ID"], client_secret=config["SPOTIFY_CLIENT_SECRET"],
         cache_handler=spotipy.MemoryCacheHandler())
     url = config["SPOTIFY_API_URL"]
-    return SpotifyClient(url, auth_manager=credentials, limiter=shared_limiter("spotify", url), **options)
+    return SpotifyClient(url, auth_manager=credentials, limiter=shared_limiter("spotify", url, config), **options)
 
 
 def _client_credentials_class(accounts_url: str) -> type[spotipy.SpotifyClientCredentials]:
