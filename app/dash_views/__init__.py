@@ -14,7 +14,8 @@ URL_BASE = "/app/"
 # callbacks are attached per Dash instance through `register_callbacks(dash_app)`, because Dash's
 # global callback list is emptied by the first app that starts: a second create_app() in the same
 # process (tests, gunicorn preload) would otherwise come up without callbacks.
-PAGE_MODULES = ("app.dash_views.overview", "app.dash_views.contexts", "app.dash_views.explore")
+PAGE_MODULES = ("app.dash_views.overview", "app.dash_views.contexts", "app.dash_views.explore",
+                "app.dash_views.library", "app.dash_views.model_page", "app.dash_views.sort", "app.dash_views.save")
 
 
 def init_dash(server: Flask) -> dash.Dash:

@@ -115,3 +115,36 @@ def map_figure(points: pd.DataFrame, contexts: Sequence[str] | None = None) -> g
     axis = ("PC1", "PC2") if method == "PCA" else ("t-SNE 1", "t-SNE 2")
     figure.update_layout(xaxis_title=axis[0], yaxis_title=axis[1], height=460, legend={"itemsizing": "constant"})
     return figure
+
+
+def cutoff_curve_figure(curve: pd.DataFrame, cutoff: float | None, target: float | None) -> go.Figure:
+    """Precision, recall and F1 against the cutoff (columns cutoff, precision, recall, f1), the chosen cutoff
+    as a vertical line and the target precision as a horizontal one."""
+    if curve.empty:
+        return empty_figure("No out-of-fold scores for this context.")
+    figure = go.Figure(layout=LAYOUT)
+    for column, colour in (("precision", PALETTE[0]), ("recall", PALETTE[1]), ("f1", PALETTE[2])):
+        figure.add_trace(go.Scatter(x=curve["cutoff"], y=curve[column], name="F1" if column == "f1" else column,
+                                    mode="lines+markers", line={"color": colour}, marker={"size": 4},
+                                    hovertemplate=f"cutoff %{{x:.2f}}: {column} %{{y:.2f}}<extra></extra>"))
+    if cutoff is not None:
+        figure.add_vline(x=cutoff, line_dash="dash", line_color="#202124",
+                         annotation_text=f"cutoff {cutoff:.2f}", annotation_position="top")
+    if target is not None:
+        figure.add_hline(y=target, line_dash="dot", line_color="#5f6368",
+                         annotation_text=f"target {target:.2f}", annotation_position="bottom right")
+    figure.update_layout(xaxis={"title": "cutoff (probability)", "range": [0, 1]},
+                         yaxis={"title": "share", "range": [0, 1.05]}, height=360)
+    return figure
+
+
+def co_assignment_figure(counts: pd.DataFrame) -> go.Figure:
+    """Tracks assigned to both contexts (a square frame: contexts by contexts)."""
+    if len(counts) < 2:
+        return empty_figure("Co-assignment needs at least two contexts.")
+    figure = go.Figure(go.Heatmap(z=counts.to_numpy(), x=list(counts.columns), y=list(counts.index),
+                                  colorscale="Blues", text=counts.to_numpy(), texttemplate="%{text}",
+                                  hovertemplate="%{y} and %{x}: %{z:,} tracks<extra></extra>",
+                                  colorbar={"title": "tracks"}), layout=LAYOUT)
+    figure.update_layout(height=max(260, 40 * len(counts) + 140), yaxis={"autorange": "reversed"})
+    return figure

@@ -20,9 +20,9 @@ PAGE = {"path": "/", "name": "Home", "title": "contextify", "order": 0}
 STEPS = (
     ("Contexts", "Name the situations you want playlists for and harvest public playlists for each.", "/app/contexts"),
     ("Explore", "See how the contexts differ and overlap before a model learns them.", "/app/explore"),
-    ("Model", "Train a model that recognises each context, with a precision it promises.", None),
-    ("Library & sort", "Import your Liked Songs and let the model sort them.", None),
-    ("Save", "Review each playlist, then save it to Spotify or export it.", None),
+    ("Model", "Train a model that recognises each context, with a precision it promises.", "/app/model"),
+    ("Library & sort", "Import your Liked Songs and let the model sort them.", "/app/library"),
+    ("Save", "Review each playlist, then save it to Spotify or export it.", "/app/save"),
 )
 
 

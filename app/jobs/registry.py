@@ -91,5 +91,6 @@ def task_kinds() -> tuple[str, ...]:
 
 def load_tasks() -> None:
     """Import the modules that register tasks (idempotent); both runners call this before running anything."""
-    import app.jobs.scaleout  # noqa: F401  (registers on import)
+    import app.jobs.save_task  # noqa: F401  (registers on import)
+    import app.jobs.scaleout  # noqa: F401
     import app.jobs.tasks  # noqa: F401

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.dash_views import PAGE_MODULES, contexts, explore, ids, overview
+from app.dash_views import PAGE_MODULES, contexts, explore, ids, library, model_page, overview, save, sort
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import UPDATE, component_ids, dependencies, payload
 
@@ -20,6 +20,10 @@ PAGES = {
     "/app/explore": (explore, {ids.EXPLORE_CONTEXTS, ids.EXPLORE_SIZES, ids.EXPLORE_MEANS, ids.EXPLORE_FEATURE,
                                ids.EXPLORE_DISTRIBUTION, ids.EXPLORE_OVERLAP, ids.EXPLORE_CORRELATION,
                                ids.EXPLORE_VIF, ids.EXPLORE_MAP, ids.EXPLORE_TSNE, ids.EXPLORE_EMPTY}),
+    "/app/library": (library, {ids.LIBRARY_IMPORT, ids.LIBRARY_UPLOAD, ids.LIBRARY_SUMMARY}),
+    "/app/model": (model_page, {ids.MODEL_TRAIN, ids.MODEL_CONTEXTS, ids.MODEL_CHOICE, ids.MODEL_CURVE}),
+    "/app/sort": (sort, {ids.SORT_START, ids.SORT_PANELS, ids.SORT_UNSORTED}),
+    "/app/save": (save, {ids.SAVE_PREVIEW, ids.SAVE_START, ids.SAVE_DOWNLOAD, ids.SAVE_PLAYLISTS}),
 }
 
 

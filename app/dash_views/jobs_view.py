@@ -1,0 +1,92 @@
+"""Following one kind of job from a page: start it once at a time, show its progress, and say when it is done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dash import Input, Output, dcc, html, no_update
+
+from app.auth.session import require_user_id
+from app.dash_views.components import job_log, stage_progress
+from app.dash_views.harvests import FINISHED, format_duration, duration_s, is_active, stage_rows
+from app.jobs import runner
+
+POLL_MS = 1000
+
+
+class JobRefused(ValueError):
+    """The page will not start this job now; plain words."""
+
+
+@dataclass(frozen=True)
+class JobIds:
+    """The component ids of one page's job card."""
+
+    store: str
+    done: str
+    interval: str
+    status: str
+    progress: str
+    log: str
+
+
+def current_job(user_id: int, kind: str) -> dict[str, Any] | None:
+    """This user's job of `kind` still going, else their latest one."""
+    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == kind]
+    return next((job for job in jobs if job["status"] not in FINISHED), jobs[0] if jobs else None)
+
+
+def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str) -> str:
+    """Submit the job; refuses a second one of the same kind while one is going."""
+    if is_active(current_job(user_id, kind)):
+        raise JobRefused(f"{what} is already running. Wait for it to finish.")
+    return runner.submit(kind, dict(params), user_id)
+
+
+def job_sentence(job: Mapping[str, Any] | None, what: str, none: str) -> str:
+    """One sentence on the job: waiting, running, finished in how long, failed with why."""
+    if job is None:
+        return none
+    status = job["status"]
+    if status == "queued":
+        return f"{what} is waiting for a free worker."
+    if status == "running":
+        return f"{what} is running…"
+    if status == "succeeded":
+        return f"{what} finished in {format_duration(duration_s(job))}."
+    if status == "failed":
+        return f"{what} failed: {job.get('error') or 'no reason was recorded.'}"
+    if status == "cancelled":
+        return f"{what} was cancelled."
+    return f"{what} was interrupted (contextify stopped while it ran). Start it again."
+
+
+def job_card(title: str, names: JobIds, job: Mapping[str, Any] | None) -> html.Section:
+    return html.Section([
+        html.H2(title),
+        html.P(id=names.status, className="job-status", **{"aria-live": "polite"}),
+        html.Div(id=names.progress),
+        html.Div(id=names.log),
+        dcc.Store(id=names.store, data=job["id"] if job else None),
+        dcc.Store(id=names.done, data=None),
+        dcc.Interval(id=names.interval, interval=POLL_MS, disabled=not is_active(job)),
+    ], className="card")
+
+
+def register_follow(dash_app, names: JobIds, sentence: Callable[[Mapping[str, Any] | None], str]) -> None:
+    """The poll callback: status, bars and log while the job runs; `done` gets the job when it has ended."""
+
+    @dash_app.callback(
+        Output(names.status, "children"), Output(names.progress, "children"), Output(names.log, "children"),
+        Output(names.interval, "disabled"), Output(names.done, "data"),
+        Input(names.interval, "n_intervals"), Input(names.store, "data"))
+    def poll(_tick, job_id):
+        user_id = require_user_id()
+        job = runner.job_status(job_id, user_id) if job_id else None
+        active = is_active(job)
+        progress = stage_progress(stage_rows(job["progress"], finished=not active)) if job else None
+        done = {"id": job["id"], "status": job["status"], "result": job["result"]} \
+            if job and not active else no_update
+        return sentence(job), progress, job_log(job["log"] if job else []), not active, done

@@ -1,0 +1,155 @@
+"""The Model page's plain functions: training params, the user's models, and the training report as rows and frames."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from app.analysis.cache import TTLCache
+from app.models.cutoffs import DEFAULT_TARGET_PRECISION
+from app.models.model import ContextModel
+from app.models.service import ReviewError, load_owned_model
+from app.storage.models import TrainedModel
+from app.storage.ownership import get_owned, owned
+
+KIND = "train"
+TARGET_RANGE = (0.5, 0.99)
+CACHE = "contextify.model_cache"
+
+
+class TrainSettingsError(ValueError):
+    """Training settings the page refuses; plain words."""
+
+
+def train_params(contexts: Sequence[str] | None, target: Any) -> dict[str, Any]:
+    """The `train` job's params; refuses fewer than two contexts or a target outside 0.5–0.99."""
+    chosen = [str(name) for name in contexts or []]
+    if len(chosen) < 2:
+        raise TrainSettingsError("Choose at least two contexts: a model learns what tells them apart.")
+    low, high = TARGET_RANGE
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not low <= value <= high:
+        raise TrainSettingsError(f"The target precision must be a number from {low} to {high}.")
+    return {"contexts": chosen, "target_precision": value}
+
+
+def user_models(session: Session, user_id: int) -> list[TrainedModel]:
+    """The user's context models, newest first."""
+    return list(session.scalars(owned(TrainedModel, user_id).where(TrainedModel.kind == "context")
+                                .order_by(TrainedModel.id.desc())))
+
+
+def model_label(row: TrainedModel) -> str:
+    return f"#{row.id} · {row.name} · {row.created_at:%d %b %Y, %H:%M}"
+
+
+def owned_model(session: Session, user_id: int, model_id: Any) -> TrainedModel | None:
+    """The user's model with this id, or None (another user's, a deleted one, or nonsense from the browser)."""
+    try:
+        row = get_owned(session, TrainedModel, user_id, int(model_id))
+    except (TypeError, ValueError):
+        return None
+    return row if row is not None and row.kind == "context" and row.metrics else None
+
+
+def default_target() -> float:
+    return DEFAULT_TARGET_PRECISION
+
+
+def grid_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every grid-search candidate with its score, best first."""
+    best = metrics["grid"].get("best") or {}
+    rows = []
+    for candidate in sorted(metrics["grid"].get("candidates") or [], key=lambda c: -(c.get("score") or 0)):
+        params = {k: v for k, v in candidate.items() if k not in ("score", "score_std")}
+        rows.append({"params": ", ".join(f"{k} = {v}" for k, v in params.items()),
+                     "score": f"{candidate['score']:.3f} ± {candidate.get('score_std') or 0:.3f}",
+                     "best": "best" if params == best else ""})
+    return rows
+
+
+def holdout_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Per context: realised versus promised precision on playlists the model never saw."""
+    return [{"context": context, "tracks": f"{m['test_tracks']:,}", "assigned": f"{m['assigned']:,}",
+             "precision": _share(m["precision"]), "promised": _share(m["promised_precision"]),
+             "recall": _share(m["recall"]),
+             "kept": "yes" if m["precision"] is not None and m["promised_precision"] is not None
+             and m["precision"] >= m["promised_precision"] else ("–" if m["precision"] is None else "no")}
+            for context, m in (metrics["test"].get("contexts") or {}).items()]
+
+
+def holdout_sentence(metrics: Mapping[str, Any]) -> str:
+    test = metrics["test"]
+    if not test.get("tracks"):
+        return "No playlists were held out, so there is no test on unseen playlists."
+    return (f"{test['tracks']:,} tracks from held-out playlists: {_share(test['coverage'])} of them were placed "
+            f"somewhere, and {_share(test['precision'])} of the placements were right.")
+
+
+def co_assignment_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    co = metrics.get("co_assignment") or {}
+    contexts = co.get("contexts") or []
+    return pd.DataFrame(co.get("counts") or [], index=contexts, columns=contexts)
+
+
+def co_assignment_sentence(frame: pd.DataFrame) -> str:
+    if len(frame) < 2:
+        return ""
+    pairs = [(frame.iloc[i, j], frame.index[i], frame.columns[j])
+             for i in range(len(frame)) for j in range(i + 1, len(frame))]
+    n, a, b = max(pairs)
+    return (f"Out of fold, {a} and {b} share the most tracks ({n:,}); a track may sit in both playlists. "
+            "The diagonal is each context's own count.")
+
+
+def feature_sentences(metrics: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Per context: what speaks for it and what against it, in words ("high deezer bpm, Dance genre")."""
+    words = {}
+    for context, section in metrics["contexts"].items():
+        coefficients = section.get("coefficients") or {}
+        words[context] = (", ".join(c["feature"] for c in coefficients.get("for") or []) or "nothing stands out",
+                          ", ".join(c["feature"] for c in coefficients.get("against") or []) or "nothing stands out")
+    return words
+
+
+def curve_frame(metrics: Mapping[str, Any], context: str) -> pd.DataFrame:
+    return pd.DataFrame(metrics["contexts"].get(context, {}).get("curve") or [],
+                        columns=["cutoff", "precision", "recall", "f1", "assigned"])
+
+
+def retarget(session: Session, user_id: int, model_id: int, context: str, target: float) -> dict[str, Any]:
+    """The cutoff `context` gets at another target precision, chosen from the stored out-of-fold scores.
+
+    No retraining: the model keeps them. Raises ReviewError for a model that is not the user's.
+    """
+    model = loaded_model(session, user_id, model_id)
+    if context not in model.contexts:
+        raise ReviewError(f"'{context}' is not one of this model's contexts")
+    return model.retarget(context_targets={context: target}).cutoffs[context].to_dict()
+
+
+def loaded_model(session: Session, user_id: int, model_id: int) -> ContextModel:
+    # Loading an artifact costs a file read and unpickling; a slider moves many times.
+    cache: TTLCache[ContextModel] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=4, ttl_s=300))
+    return cache.get(("model", user_id, model_id), lambda: load_owned_model(session, user_id, model_id)[1])
+
+
+def cutoff_sentence(choice: Mapping[str, Any]) -> str:
+    if choice.get("cutoff") is None:
+        return (f"No cutoff keeps a precision of {choice['target_precision']:.2f} for {choice['context']}: "
+                "at this target, the playlist stays empty. Lower the target to fill it.")
+    return (f"At a target of {choice['target_precision']:.2f}, {choice['context']} takes tracks with a probability "
+            f"of at least {choice['cutoff']:.2f}: out of fold that keeps {_share(choice['recall'])} of its tracks at "
+            f"a precision of {_share(choice['expected_precision'])}, promised at least "
+            f"{_share(choice['promised_precision'])}.")
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"

@@ -1,0 +1,54 @@
+"""The `save` job: write the owner's sorted playlists to their Spotify account and verify each one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth.errors import NeedsLogin
+from app.auth.spotify import spotify_for_user
+from app.jobs.registry import JobContext, TaskError, task
+from app.services.save import SaveError, SaveOutcome, plan_save, save_playlists
+
+STAGE = "playlists saved"
+
+
+@task("save")
+def save_task(ctx: JobContext) -> dict[str, Any]:
+    """Create or update one Spotify playlist per context of a sort, then read each back.
+
+    params: sort_run_id (optional: the latest sort), public (bool). Result: one outcome per context. A job
+    where any playlist failed fails itself, naming each one, so nothing half-written reads as saved.
+    """
+    user_id = ctx.require_user()
+    sort_run_id = _optional_int(ctx.params.get("sort_run_id"))
+    try:
+        client = spotify_for_user(user_id, ctx.config, ctx.session_factory)
+    except NeedsLogin:
+        raise TaskError("Spotify needs you to log in again before contextify can save playlists.") from None
+
+    def report(outcome: SaveOutcome) -> None:
+        ctx.progress.advance(STAGE)
+        ctx.note(f"{outcome.name}: {outcome.message}")
+
+    with ctx.session_factory() as session:
+        try:
+            ctx.progress.stage(STAGE, total=len(plan_save(session, user_id, sort_run_id)))
+            outcomes = save_playlists(session, user_id, sort_run_id, client,
+                                      public=bool(ctx.params.get("public")), after_each=report)
+        except SaveError as exc:
+            raise TaskError(str(exc)) from None
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        saved = sum(o.status == "saved" for o in outcomes)
+        raise TaskError(f"{saved} of {len(outcomes)} playlists saved. Not saved: "
+                        + " ".join(f"{o.name}: {o.message}" for o in failed))
+    return {"playlists": [o.as_dict() for o in outcomes]}
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TaskError("The sort to save is not valid; open the Save page again.") from None

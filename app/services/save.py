@@ -1,0 +1,278 @@
+"""Saving a sort to Spotify: a dry-run plan per context, then create-or-update, then read back and compare.
+
+Only playlists recorded in `exported_playlists` (ones contextify created) are ever written. A playlist's
+items are replaced, not appended (PUT the first 100, POST the rest), so a save that stopped half-way and is
+run again ends with every track exactly once. A playlist is "saved" only when reading it back gives exactly
+the wanted tracks in order; otherwise it is "failed", with the difference in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from app.auth.errors import human_duration
+from app.pipeline.clients.base import NotFound, RateLimited, ServiceError
+from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
+from app.services.selection import KeptTrack, display_context, kept_tracks, owned_run, run_contexts
+from app.storage.models import ExportedPlaylist, SortRun, utcnow
+from app.storage.ownership import owned
+
+NAME_PREFIX = "contextify · "
+DESCRIPTION = "Sorted from your Liked Songs by contextify ({context})."
+SHOWN_IN_DIFFERENCE = 3
+
+ReadItems = Callable[[str], list[str]]
+
+
+class SaveError(LookupError):
+    """There is nothing of this user's to save (no such sort); plain words."""
+
+
+def playlist_name(context: str) -> str:
+    return NAME_PREFIX + display_context(context)
+
+
+@dataclass
+class PlaylistPlan:
+    """What saving one context would do: create or update which playlist, adding and removing what."""
+
+    context: str
+    name: str
+    action: str                    # create | update | unchanged | skip
+    spotify_playlist_id: str | None
+    wanted: list[str]              # Spotify URIs in the order they will stand
+    current: list[str] | None      # what the playlist holds now (None: no playlist yet)
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    reordered: bool = False
+    without_uri: list[str] = field(default_factory=list)   # "Artist – Title" of kept tracks Spotify cannot take
+    note: str = ""
+
+
+def exported(session: Session, user_id: int) -> dict[str, ExportedPlaylist]:
+    """The playlists contextify created for this user, by context."""
+    return {row.context: row for row in session.scalars(owned(ExportedPlaylist, user_id))}
+
+
+def plan_save(session: Session, user_id: int, sort_run_id: int | None, read_items: ReadItems | None = None
+              ) -> list[PlaylistPlan]:
+    """The dry run: per context of the sort, the playlist to create or update and the tracks to add or remove.
+
+    `read_items(playlist_id)` reads what Spotify holds now; without it, or when Spotify cannot be read, the
+    plan compares with what contextify last wrote and says so.
+    """
+    run = _run(session, user_id, sort_run_id)
+    rows = exported(session, user_id)
+    kept = kept_tracks(session, user_id, run.id)
+    return [_plan(context, kept.get(context, []), rows.get(context), read_items) for context in run_contexts(run)]
+
+
+def _plan(context: str, tracks: Sequence[KeptTrack], row: ExportedPlaylist | None,
+          read_items: ReadItems | None) -> PlaylistPlan:
+    wanted = list(dict.fromkeys(t.uri for t in tracks if t.uri))  # a track kept twice is written once
+    plan = PlaylistPlan(context=context, name=row.name if row else playlist_name(context), action="create",
+                        spotify_playlist_id=row.spotify_playlist_id if row else None, wanted=wanted, current=None,
+                        without_uri=[f"{t.artist} – {t.title}" for t in tracks if not t.uri])
+    if plan.spotify_playlist_id is None:
+        plan.action, plan.add = ("create", wanted) if wanted else ("skip", [])
+        if not wanted:
+            plan.note = "Nothing is kept for this context, so no playlist is created."
+        return plan
+    current, plan.note = _current(plan.spotify_playlist_id, row, read_items)
+    if current is None:  # deleted on Spotify: a save makes a new one
+        plan.action, plan.spotify_playlist_id, plan.add = "create", None, wanted
+        return plan
+    plan.current = current
+    plan.add = [uri for uri in wanted if uri not in set(current)]
+    plan.remove = [uri for uri in current if uri not in set(wanted)]
+    plan.reordered = not plan.add and not plan.remove and current != wanted
+    plan.action = "unchanged" if current == wanted else "update"
+    return plan
+
+
+def _current(playlist_id: str, row: ExportedPlaylist, read_items: ReadItems | None) -> tuple[list[str] | None, str]:
+    if read_items is None:
+        return list(row.track_uris or []), "Compared with what contextify last wrote."
+    try:
+        return read_items(playlist_id), ""
+    except NotFound:
+        return None, "The playlist was deleted on Spotify; saving creates it again."
+    except ServiceError as exc:
+        return list(row.track_uris or []), (f"Spotify could not be read just now ({service_problem(exc)}), so "
+                                            "this compares with what contextify last wrote.")
+
+
+def _run(session: Session, user_id: int, sort_run_id: int | None) -> SortRun:
+    run = owned_run(session, user_id, sort_run_id)
+    if run is None:
+        raise SaveError("There is no sort of yours to save. Sort your library first.")
+    return run
+
+
+# --------------------------------------------------------------------------------------------- saving
+
+
+@dataclass
+class SaveOutcome:
+    context: str
+    name: str
+    status: str                  # saved | failed | skipped
+    spotify_playlist_id: str | None
+    tracks: int
+    message: str
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def save_playlists(session: Session, user_id: int, sort_run_id: int | None, client: SpotifyClient, *,
+                   public: bool = False, after_each: Callable[[SaveOutcome], None] | None = None
+                   ) -> list[SaveOutcome]:
+    """Create or update one playlist per context of the sort, verifying each; stops at a spent quota.
+
+    Every context gets an outcome; those not attempted after the quota ran out are "skipped" and keep the
+    status they had.
+    """
+    run = _run(session, user_id, sort_run_id)
+    plans = plan_save(session, user_id, run.id)
+    outcomes: list[SaveOutcome] = []
+    quota: RateLimited | None = None
+    for plan in plans:
+        if quota is not None:
+            outcome = SaveOutcome(plan.context, plan.name, "skipped", plan.spotify_playlist_id, 0,
+                                  f"Not attempted: {service_problem(quota)}.")
+        elif plan.action == "skip":
+            outcome = SaveOutcome(plan.context, plan.name, "skipped", None, 0, plan.note)
+        else:
+            try:
+                outcome = save_one(session, user_id, run, plan, client, public=public)
+            except RateLimited as exc:
+                quota = exc
+                outcome = _failed(session, user_id, plan, service_problem(exc))
+        outcomes.append(outcome)
+        if after_each is not None:
+            after_each(outcome)
+    return outcomes
+
+
+def save_one(session: Session, user_id: int, run: SortRun, plan: PlaylistPlan, client: SpotifyClient, *,
+             public: bool = False) -> SaveOutcome:
+    """Write one context's playlist and verify it. A spent quota (RateLimited) is raised after marking it failed."""
+    row = exported(session, user_id).get(plan.context)
+    if row is None:
+        row = ExportedPlaylist(user_id=user_id, context=plan.context, name=plan.name, track_uris=[])
+        session.add(row)
+    row.sort_run_id, row.status = run.id, "pending"
+    session.commit()
+    try:
+        playlist_id = _write(session, row, plan, client, public)
+        problem = verify(client, playlist_id, plan.wanted)
+    except RateLimited:
+        raise
+    except ServiceError as exc:
+        return _failed(session, user_id, plan, service_problem(exc))
+    if problem:
+        return _failed(session, user_id, plan, problem)
+    row.status, row.track_uris, row.saved_at = "saved", plan.wanted, utcnow()
+    row.snapshot_id = client.playlist(playlist_id).get("snapshot_id")
+    session.commit()
+    verb = "Created" if plan.action == "create" else "Updated"
+    return SaveOutcome(plan.context, row.name, "saved", playlist_id, len(plan.wanted),
+                       f"{verb} with {_tracks(len(plan.wanted))}; read back and checked.")
+
+
+def _write(session: Session, row: ExportedPlaylist, plan: PlaylistPlan, client: SpotifyClient,
+           public: bool) -> str:
+    """Create the playlist when there is none (its id committed at once, so a retry never makes a second),
+    then replace its items."""
+    if row.spotify_playlist_id is None:
+        _create(session, row, plan.context, client, public)
+    try:
+        write_items(client, row.spotify_playlist_id, plan.wanted)
+    except NotFound:  # deleted on Spotify since: make it again, once
+        _create(session, row, plan.context, client, public)
+        write_items(client, row.spotify_playlist_id, plan.wanted)
+    return row.spotify_playlist_id
+
+
+def _create(session: Session, row: ExportedPlaylist, context: str, client: SpotifyClient, public: bool) -> None:
+    created = client.create_playlist(row.name, public=public, description=DESCRIPTION.format(context=context))
+    row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
+    session.commit()
+
+
+def write_items(client: SpotifyClient, playlist_id: str, uris: Sequence[str]) -> str | None:
+    """Make the playlist hold exactly `uris`: PUT replaces with the first 100, POST appends the rest by 100.
+
+    Returns the last snapshot id. Idempotent: running it again after a failure half-way gives the same list.
+    """
+    snapshot = client.call(client.sp.playlist_replace_items, playlist_id, list(uris[:ITEMS_PER_WRITE]))
+    snapshots = client.add_items(playlist_id, list(uris[ITEMS_PER_WRITE:])) if len(uris) > ITEMS_PER_WRITE else []
+    return snapshots[-1] if snapshots else (snapshot or {}).get("snapshot_id")
+
+
+def read_uris(client: SpotifyClient, playlist_id: str) -> list[str]:
+    """The URIs a playlist holds, in order (local files and unavailable items have none and are left out)."""
+    uris = []
+    for item in client.playlist_items(playlist_id):
+        track = (item.get("item") or item.get("track")) if isinstance(item, dict) else None
+        if isinstance(track, dict) and track.get("uri"):
+            uris.append(track["uri"])
+    return uris
+
+
+def verify(client: SpotifyClient, playlist_id: str, wanted: Sequence[str]) -> str | None:
+    """None when the playlist reads back exactly as `wanted`; else the difference in words."""
+    actual = read_uris(client, playlist_id)
+    return None if actual == list(wanted) else difference(list(wanted), actual)
+
+
+def difference(wanted: list[str], actual: list[str]) -> str:
+    """What reading back found, compared with what was written, in a sentence."""
+    missing = [uri for uri in wanted if uri not in set(actual)]
+    extra = [uri for uri in actual if uri not in set(wanted)]
+    doubled = sorted({uri for uri in actual if actual.count(uri) > 1})
+    parts = []
+    if missing:
+        parts.append(f"{_tracks(len(missing))} did not land ({_some(missing)})")
+    if extra:
+        parts.append(f"{_tracks(len(extra))} that contextify did not write are in it ({_some(extra)})")
+    if doubled:
+        parts.append(f"{_tracks(len(doubled))} appear more than once ({_some(doubled)})")
+    if not parts:
+        parts.append("the tracks are all there but in a different order")
+    return (f"Reading the playlist back found {len(actual)} of {len(wanted)} tracks: " + "; ".join(parts)
+            + ". Save again to fix it.")
+
+
+def service_problem(exc: ServiceError) -> str:
+    """A Spotify failure as words a user can act on."""
+    if isinstance(exc, RateLimited):
+        return (f"Spotify's request quota for contextify is used up; it frees up in about "
+                f"{human_duration(exc.retry_after_s)}. Save again then: playlists already made are updated, "
+                "not duplicated")
+    if isinstance(exc, NotFound):
+        return "Spotify no longer has this playlist"
+    return f"Spotify refused or did not answer ({exc.reason})"
+
+
+def _failed(session: Session, user_id: int, plan: PlaylistPlan, message: str) -> SaveOutcome:
+    session.rollback()
+    row = exported(session, user_id).get(plan.context)
+    if row is not None:
+        row.status = "failed"
+        session.commit()
+    return SaveOutcome(plan.context, plan.name, "failed", row.spotify_playlist_id if row else None, 0,
+                       message if message.endswith(".") else message + ".")
+
+
+def _tracks(n: int) -> str:
+    return f"{n:,} track{'s' if n != 1 else ''}"
+
+
+def _some(uris: list[str]) -> str:
+    shown = ", ".join(uris[:SHOWN_IN_DIFFERENCE])
+    return shown + (f" and {len(uris) - SHOWN_IN_DIFFERENCE} more" if len(uris) > SHOWN_IN_DIFFERENCE else "")
