@@ -290,6 +290,7 @@ def sort_command(model_path, user_name, csv_path, id_col, target_precision, cont
         for context, summary in result.contexts.items():
             click.echo(f"  {context}: {summary['assigned']} tracks, promised precision "
                        f"{summary['promised_precision']:.2f}"
+                       + (" (only tracks it fits best)" if summary["top_only"] else "")
                        + ("  (looks off)" if summary["looks_off"] else ""))
         click.echo(f"written to {out}")
     _emit({"out": str(out), **result.to_dict()}, as_json)

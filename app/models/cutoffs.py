@@ -40,6 +40,9 @@ class CutoffChoice:
     reached : bool
         Whether the target was met; if not the cutoff is the best-F0.5 fallback.
     message : str
+    top_only : bool
+        Whether the context only takes tracks it is the most likely context of (see
+        :func:`best_fit`); the precision figures are then measured on those tracks alone.
     """
 
     context: str
@@ -51,6 +54,8 @@ class CutoffChoice:
     assigned: int
     reached: bool
     message: str
+    # Defaulted so cutoffs stored before the rule existed (sort runs' params) still load.
+    top_only: bool = False
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -70,6 +75,15 @@ def wilson_lower_bound(successes: np.ndarray, trials: np.ndarray, confidence: fl
     return np.where(trials > 0, bound, 0.0)
 
 
+def best_fit(proba: np.ndarray) -> np.ndarray:
+    """Boolean (n_tracks, n_contexts): whether each context is the track's most likely one.
+
+    Ties count for every tied context; the stored-sort update in :mod:`app.models.service`
+    compares probabilities the same way.
+    """
+    return proba >= proba.max(axis=1, keepdims=True)
+
+
 def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | None, confidence):
     """Candidate cutoffs (distinct probabilities, high to low) with counts and a lower bound.
 
@@ -77,6 +91,8 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
     source playlist: tracks of one playlist succeed or fail together, so a promise resting on a few
     playlists is less certain than its track count suggests.
     """
+    if not proba.size:
+        return (np.empty(0),) * 4
     order = np.argsort(-proba, kind="stable")
     p, y = proba[order], truth[order].astype(float)
     last_of_value = np.r_[p[1:] != p[:-1], True]
@@ -107,6 +123,7 @@ def choose_cutoff(
     truth: np.ndarray,
     *,
     groups: np.ndarray | None = None,
+    top: np.ndarray | None = None,
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -118,7 +135,10 @@ def choose_cutoff(
     precision is at least ``target_precision`` and at least ``min_positives`` correct tracks lie
     above it, so the promise does not rest on a handful of lucky tracks. The promised precision is
     that lower bound. When no cutoff qualifies the best-F0.5 cutoff is used instead, promising its
-    own lower bound, and the message says so.
+    own lower bound, and the message says so. Given ``top``, that fallback is chosen among the
+    tracks the context is the most likely one for, and the context takes only such tracks
+    (``top_only``): a context too vague to keep a promise then stops taking tracks that fit
+    another context better.
 
     Parameters
     ----------
@@ -128,6 +148,8 @@ def choose_cutoff(
         Whether each track belongs to the context.
     groups : ndarray of shape (n,), optional
         Source playlist of each track, to widen the bound for playlist-to-playlist variation.
+    top : ndarray of bool, shape (n,), optional
+        Whether the context is each track's most likely one (a column of :func:`best_fit`).
     context : str
         Name used in the message.
     target_precision, confidence, min_positives : float, float, int
@@ -137,9 +159,8 @@ def choose_cutoff(
     -------
     CutoffChoice
     """
-    truth = np.asarray(truth, dtype=bool)
-    thresholds, assigned, correct, bound = _ranked_counts(
-        np.asarray(proba, dtype=float), truth, groups, confidence)
+    proba, truth = np.asarray(proba, dtype=float), np.asarray(truth, dtype=bool)
+    thresholds, assigned, correct, bound = _ranked_counts(proba, truth, groups, confidence)
     positives = max(int(truth.sum()), 1)
     precision = correct / assigned
     recall = correct / positives
@@ -153,29 +174,42 @@ def choose_cutoff(
             f"precision {precision[k]:.2f}, at least {bound[k]:.2f} with {confidence:.0%} "
             f"confidence (target {target_precision:.2f})",
         )
+    best_bound = float(bound[correct >= min_positives].max(initial=0.0))
+    chance = truth.mean() if truth.size else 0.0
+    if top is not None:
+        top = np.asarray(top, dtype=bool)
+        thresholds, assigned, correct, bound = _ranked_counts(
+            proba[top], truth[top], None if groups is None else np.asarray(groups)[top],
+            confidence)
+        precision, recall = correct / assigned, correct / positives  # recall of all its tracks
     beta2 = 0.25
     with np.errstate(invalid="ignore", divide="ignore"):
         f05 = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
     # A cutoff not surely more precise than picking tracks at random (e.g. a context whose only
     # playlist was never predicted by a model that had seen the context) is no fallback at all.
-    f05[bound <= truth.mean()] = 0.0
-    best_bound = float(bound[correct >= min_positives].max(initial=0.0))
+    f05[bound <= chance] = 0.0
     if f05.size == 0 or f05.max() <= 0:
         return CutoffChoice(
             context, None, target_precision, 0.0, 0.0, 0.0, 0, False,
             f"'{context}': cannot reach precision {target_precision:.2f} and no cutoff picks its "
             "tracks from unseen playlists better than chance (does it come from a single "
-            "playlist?); it will not be assigned",
+            "playlist?); it will not be assigned", top is not None,
         )
     k = int(f05.argmax())
-    return CutoffChoice(
-        context, float(thresholds[k]), target_precision, float(max(bound[k], 0.0)),
-        float(precision[k]), float(recall[k]), int(assigned[k]), False,
-        f"'{context}': cannot reach precision {target_precision:.2f} (best lower bound "
-        f"{best_bound:.2f} with at least {min_positives} correct tracks); falling back to its best "
-        f"F0.5 cutoff {thresholds[k]:.3f} (precision {precision[k]:.2f}, at least "
-        f"{max(bound[k], 0.0):.2f}; recall {recall[k]:.2f})",
-    )
+    promised = float(max(bound[k], 0.0))
+    if top is not None:
+        message = (f"'{context}': could not reach {target_precision:.2f} (best lower bound "
+                   f"{best_bound:.2f} with at least {min_positives} correct tracks); takes only "
+                   f"tracks it fits best, cutoff {thresholds[k]:.2f}, expected precision "
+                   f"{precision[k]:.2f} (at least {promised:.2f}; recall {recall[k]:.2f})")
+    else:
+        message = (f"'{context}': cannot reach precision {target_precision:.2f} (best lower bound "
+                   f"{best_bound:.2f} with at least {min_positives} correct tracks); falling back "
+                   f"to its best F0.5 cutoff {thresholds[k]:.3f} (precision {precision[k]:.2f}, "
+                   f"at least {promised:.2f}; recall {recall[k]:.2f})")
+    return CutoffChoice(context, float(thresholds[k]), target_precision, promised,
+                        float(precision[k]), float(recall[k]), int(assigned[k]), False, message,
+                        top is not None)
 
 
 def cutoff_curve(proba: np.ndarray, truth: np.ndarray, cutoffs=REPORT_CUTOFFS) -> list[dict]:
@@ -201,6 +235,7 @@ def manual_cutoff(
     cutoff: float,
     *,
     groups: np.ndarray | None = None,
+    top: np.ndarray | None = None,
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -209,21 +244,29 @@ def manual_cutoff(
 
     The promise is the lower confidence bound of the out-of-fold precision of the tracks at or above
     ``cutoff`` (0 when none is), so a slider shows the same kind of number the trained cutoffs do.
+    Given ``top`` (see :func:`choose_cutoff`) the context keeps taking only the tracks it fits
+    best, and is measured on those.
     """
-    truth = np.asarray(truth, dtype=bool)
-    thresholds, assigned, correct, bound = _ranked_counts(
-        np.asarray(proba, dtype=float), truth, groups, confidence)
+    proba, truth = np.asarray(proba, dtype=float), np.asarray(truth, dtype=bool)
+    positives = max(int(truth.sum()), 1)
+    if top is not None:
+        top = np.asarray(top, dtype=bool)
+        proba, truth = proba[top], truth[top]
+        groups = None if groups is None else np.asarray(groups)[top]
+    thresholds, assigned, correct, bound = _ranked_counts(proba, truth, groups, confidence)
     above = np.flatnonzero(thresholds >= cutoff)
     if not above.size:
         return CutoffChoice(context, float(cutoff), target_precision, 0.0, 0.0, 0.0, 0, False,
                             f"'{context}': no training track scores {cutoff:.3f} or more, so this "
-                            "cutoff promises nothing")
+                            "cutoff promises nothing", top is not None)
     k = above[-1]
     precision, promised = correct[k] / assigned[k], max(float(bound[k]), 0.0)
-    recall = correct[k] / max(int(truth.sum()), 1)
+    recall = correct[k] / positives
+    only = " (only tracks it fits best)" if top is not None else ""
     return CutoffChoice(
         context, float(cutoff), target_precision, promised, float(precision), float(recall),
         int(assigned[k]), promised >= target_precision,
-        f"'{context}': cutoff {cutoff:.3f} set by hand keeps {recall:.0%} of its tracks at "
+        f"'{context}': cutoff {cutoff:.3f} set by hand keeps {recall:.0%} of its tracks{only} at "
         f"precision {precision:.2f}, at least {promised:.2f} with {confidence:.0%} confidence",
+        top is not None,
     )

@@ -103,7 +103,8 @@ def promise_check(
     Returns
     -------
     dict
-        ``contexts``: per context promised, expected (out-of-fold) and realised precision, assigned
+        ``contexts``: per context promised, expected (out-of-fold) and realised precision, whether
+        it reached the target or takes only the tracks it fits best (``top_only``), assigned
         and correct counts, the baseline's precision on as many tracks, ``within_tolerance``
         (realised at least promised minus :data:`PROMISE_TOLERANCE`) and ``refuted`` (significantly
         below that); ``coverage``, ``precision`` (all assignments) and ``baseline_precision`` at the
@@ -139,7 +140,7 @@ def promise_check(
         realised = m["precision"]
         rows[context] = {
             "promised": choice.promised_precision, "expected": choice.expected_precision,
-            "reached_target": choice.reached, "realised": realised,
+            "reached_target": choice.reached, "top_only": choice.top_only, "realised": realised,
             "assigned": m["assigned"], "correct": m["correct"], "test_tracks": m["test_tracks"],
             "baseline_same_count": baseline["contexts"][context],
             "within_tolerance": None if realised is None else

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from app.models.cutoffs import CutoffChoice, choose_cutoff
+from app.models.cutoffs import CutoffChoice, best_fit, choose_cutoff
 from app.models.explain import assignment_reasons, coefficient_words, parse_feature_names
 from app.models.features import FeatureSpec, derive_columns
 
@@ -113,6 +113,9 @@ class ContextModel:
                  context_targets: dict[str, float] | None = None) -> ContextModel:
         """A copy whose cutoffs meet other target precisions (run-wide and/or per context).
 
+        A context that cannot reach its target takes only the tracks it fits best (see
+        :func:`app.models.cutoffs.choose_cutoff`).
+
         Raises
         ------
         KeyError
@@ -124,13 +127,14 @@ class ContextModel:
             raise KeyError(f"unknown context(s): {', '.join(unknown)}; "
                            f"the model knows {', '.join(self.contexts)}")
         cutoffs = {}
+        top = best_fit(self.oof_proba)
         for j, context in enumerate(self.contexts):
             target = context_targets.get(
                 context, target_precision if target_precision is not None
                 else self.cutoffs[context].target_precision)
             cutoffs[context] = choose_cutoff(
-                self.oof_proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, context=context,
-                target_precision=target, confidence=self.confidence,
+                self.oof_proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, top=top[:, j],
+                context=context, target_precision=target, confidence=self.confidence,
                 min_positives=self.min_positives)
         return replace(self, cutoffs=cutoffs)
 
@@ -146,10 +150,12 @@ class ContextModel:
         return self.pipeline.predict_proba(self._inputs(frame))
 
     def assign(self, proba: np.ndarray) -> np.ndarray:
-        """Boolean (n_tracks, n_contexts): probability at or above the context's cutoff."""
+        """Boolean (n_tracks, n_contexts): probability at or above the context's cutoff, and for a
+        ``top_only`` context also the track's most likely context."""
         cutoffs = np.array([np.inf if self.cutoffs[c].cutoff is None else self.cutoffs[c].cutoff
                             for c in self.contexts])
-        return proba >= cutoffs
+        top_only = np.array([self.cutoffs[c].top_only for c in self.contexts])
+        return (proba >= cutoffs) & (~top_only | best_fit(proba))
 
     def sort(self, frame: pd.DataFrame, *, id_col: str | None = None, explain: bool = True,
              top_reasons: int = 3, explain_floor: float | None = None) -> SortResult:
@@ -203,7 +209,7 @@ class ContextModel:
                 "assigned": int(rows.size), "cutoff": choice.cutoff,
                 "promised_precision": choice.promised_precision,
                 "target_precision": choice.target_precision, "reached": choice.reached,
-                "distance_ratio": ratio, "looks_off": looks_off,
+                "top_only": choice.top_only, "distance_ratio": ratio, "looks_off": looks_off,
             }
         coverage = float(assigned.any(axis=1).mean()) if len(assigned) else 0.0
         return SortResult(table, assignments, summary, coverage, messages)

@@ -17,8 +17,9 @@ import joblib
 from app.models.model import ContextModel
 
 MAGIC = b"CONTEXTIFY-MODEL\n"
-#: Bumped whenever ContextModel or the header changes shape.
-FORMAT_VERSION = 1
+#: Bumped whenever ContextModel or the header changes shape (2: cutoffs carry ``top_only``, so a
+#: version-1 model would sort by the old rule).
+FORMAT_VERSION = 2
 #: Libraries whose pickles are only trusted within one major.minor version.
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib")
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.jobs.progress import Progress
-from app.models.cutoffs import DEFAULT_TARGET_PRECISION, CutoffChoice, manual_cutoff
+from app.models.cutoffs import DEFAULT_TARGET_PRECISION, CutoffChoice, best_fit, manual_cutoff
 from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError
 from app.models.model import ContextModel, ModelInputError, SortResult
 from app.models.persistence import library_versions, load_model, save_model
@@ -278,7 +278,8 @@ def set_cutoff(
 
     Exactly one of ``cutoff`` (a probability) and ``target_precision`` is given. The assignments'
     ``assigned`` flags and the run's coverage follow; the user's decisions are kept. A cutoff below
-    the run's review floor is raised to the floor, because nothing under it was stored.
+    the run's review floor is raised to the floor, because nothing under it was stored. A context
+    that takes only the tracks it fits best (``top_only``) keeps doing so under a hand-set cutoff.
 
     Returns
     -------
@@ -304,21 +305,35 @@ def set_cutoff(
                           f"{', '.join(model.contexts)}")
     j = model.contexts.index(context)
     floor = run.params["floor"]
-    target = target_precision or run.params["cutoffs"][context]["target_precision"]
+    current = run.params["cutoffs"][context]
+    target = target_precision or current["target_precision"]
+    # A hand-set cutoff keeps the context's rule; a new target re-decides it.
+    top_only = current.get("top_only", False)
     if target_precision is not None:
         choice = model.retarget(context_targets={context: target_precision}).cutoffs[context]
+        top_only = choice.top_only
         if choice.cutoff is not None and choice.cutoff < floor:
             cutoff = floor
     if cutoff is not None:
+        top = best_fit(model.oof_proba)[:, j] if top_only else None
         choice = manual_cutoff(model.oof_proba[:, j], model.oof_truth[:, j], max(cutoff, floor),
-                               groups=model.oof_groups, context=context,
+                               groups=model.oof_groups, top=top, context=context,
                                target_precision=target, confidence=model.confidence)
     threshold = NEVER if choice.cutoff is None else choice.cutoff
+    assigned = SortAssignment.probability >= threshold
+    if choice.top_only:
+        # A track's most likely context is always stored (its probability is at least this one's),
+        # so the best stored probability of the track is its top one.
+        other = aliased(SortAssignment)
+        best = (select(func.max(other.probability))
+                .where(other.sort_run_id == run.id, other.track_id == SortAssignment.track_id)
+                .scalar_subquery())
+        assigned = assigned & (SortAssignment.probability >= best)
     session.execute(update(SortAssignment)
                     .where(SortAssignment.user_id == user_id,
                            SortAssignment.sort_run_id == run.id,
                            SortAssignment.context == context)
-                    .values(assigned=SortAssignment.probability >= threshold))
+                    .values(assigned=assigned))
     run.params = {**run.params, "cutoffs": {**run.params["cutoffs"], context: choice.to_dict()}}
     run.coverage = _coverage(session, user_id, run.id)
     session.commit()
@@ -356,7 +371,8 @@ def sort_summary(session: Session, user_id: int, sort_run_id: int) -> dict:
                            SortAssignment.decision, func.count())
         .group_by(SortAssignment.context, SortAssignment.assigned, SortAssignment.decision)).all()
     contexts = {c: {"cutoff": choice["cutoff"], "promised_precision": choice["promised_precision"],
-                    "reached": choice["reached"], "assigned": 0, "accepted": 0, "rejected": 0}
+                    "reached": choice["reached"], "top_only": choice.get("top_only", False),
+                    "assigned": 0, "accepted": 0, "rejected": 0}
                 for c, choice in run.params["cutoffs"].items()}
     for context, assigned, decision, n in counts:
         entry = contexts[context]

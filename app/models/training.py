@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from app.models.cutoffs import (
-    DEFAULT_CONFIDENCE, DEFAULT_MIN_POSITIVES, DEFAULT_TARGET_PRECISION, choose_cutoff,
+    DEFAULT_CONFIDENCE, DEFAULT_MIN_POSITIVES, DEFAULT_TARGET_PRECISION,
 )
 from app.models.dataset import ContextDataset
 from app.models.model import ContextModel
@@ -71,7 +71,7 @@ def fit_context_model(
     context_targets : dict, optional
         Targets of particular contexts.
     confidence, min_positives : float, int
-        See :func:`app.models.cutoffs.choose_cutoff`.
+        See :func:`app.models.cutoffs.choose_cutoff` (via :meth:`ContextModel.retarget`).
     n_jobs : int
     """
     X, Y = dataset.features, dataset.labels
@@ -94,14 +94,7 @@ def fit_context_model(
         confidence=confidence,
         min_positives=min_positives, centroids=centroids, train_distance=train_distance,
     )
-    context_targets = context_targets or {}
-    model.cutoffs = {
-        c: choose_cutoff(oof_proba[:, j], oof_truth[:, j], groups=oof_groups, context=c,
-                         target_precision=context_targets.get(c, target_precision),
-                         confidence=confidence, min_positives=min_positives)
-        for j, c in enumerate(model.contexts)
-    }
-    return model
+    return model.retarget(target_precision, context_targets)
 
 
 def train_context_model(

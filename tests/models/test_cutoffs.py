@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from app.models.cutoffs import choose_cutoff, cutoff_curve, wilson_lower_bound
+from app.models.cutoffs import (
+    best_fit, choose_cutoff, cutoff_curve, manual_cutoff, wilson_lower_bound,
+)
 
 
 def _scores(n=1000, seed=0, separation=3.0):
@@ -55,6 +57,36 @@ def test_unreachable_target_falls_back_to_best_f05_with_a_message():
     assert "falling back to its best F0.5 cutoff" in choice.message
     curve = cutoff_curve(proba, truth, cutoffs=[choice.cutoff])
     assert curve[0]["precision"] == pytest.approx(choice.expected_precision)
+
+
+def test_a_fallback_given_best_fits_is_chosen_and_measured_on_those_tracks_only():
+    proba, truth = _scores(separation=1.0)
+    top = np.random.default_rng(1).random(proba.size) < 0.5
+    choice = choose_cutoff(proba, truth, top=top, context="study", target_precision=0.99)
+    assert not choice.reached and choice.top_only
+    taken = top & (proba >= choice.cutoff)
+    assert choice.assigned == taken.sum()
+    assert choice.expected_precision == pytest.approx(truth[taken].mean())
+    assert choice.recall == pytest.approx(truth[taken].sum() / truth.sum())
+    assert choice.message.startswith("'study': could not reach 0.99 (best lower bound ")
+    assert "takes only tracks it fits best, cutoff " in choice.message
+    # Meeting the target needs no restriction: such a context may share tracks with others.
+    reached = choose_cutoff(proba, truth, top=top, target_precision=0.5)
+    assert reached.reached and not reached.top_only
+
+
+def test_best_fit_marks_each_tracks_most_likely_context():
+    proba = np.array([[0.2, 0.7, 0.1], [0.5, 0.5, 0.0]])
+    np.testing.assert_array_equal(best_fit(proba), [[False, True, False], [True, True, False]])
+
+
+def test_a_hand_set_cutoff_of_a_fallback_is_measured_on_the_tracks_it_fits_best():
+    proba, truth = _scores(separation=1.0)
+    top = np.random.default_rng(1).random(proba.size) < 0.5
+    choice = manual_cutoff(proba, truth, 0.5, top=top, context="study")
+    taken = top & (proba >= 0.5)
+    assert choice.top_only and choice.assigned == taken.sum()
+    assert choice.expected_precision == pytest.approx(truth[taken].mean())
 
 
 def test_no_signal_means_never_assigned():

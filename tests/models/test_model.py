@@ -1,12 +1,14 @@
 """Training on synthetic playlists, sorting a library, and saving/loading the model."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from app.models import persistence
+from app.models.cutoffs import CutoffChoice
 from app.models.dataset import build_dataset
 from app.models.features import derive_columns, infer_feature_spec
 from app.models.model import ModelInputError
@@ -52,13 +54,18 @@ def test_well_separated_contexts_reach_the_target(trained):
 def test_sort_output_has_one_row_per_track_and_joined_contexts(trained):
     model, _, rows = trained
     library = rows.drop_duplicates("track_id").head(60)
-    odd = library.iloc[:1].assign(track_id="odd", energy=0.5, tempo=100.0, acousticness=0.45)
+    # Between sleep and study: sleep fits it best but not well enough, and study only takes tracks
+    # it fits best, so it stays unsorted.
+    odd = library.iloc[:1].assign(track_id="odd", energy=0.5, tempo=100.0, acousticness=1.0)
+    assert model.cutoffs["study"].top_only
     result = model.sort(pd.concat([library, odd]))
     table = result.table
     assert list(table.columns) == ["track_id", "contexts", "p_sleep", "p_study", "p_workout"]
     assert len(table) == 61
     for _, row in table.iterrows():
-        expected = [c for c in model.contexts if row[f"p_{c}"] >= model.cutoffs[c].cutoff]
+        best = max(row[f"p_{c}"] for c in model.contexts)
+        expected = [c for c in model.contexts if row[f"p_{c}"] >= model.cutoffs[c].cutoff
+                    and (not model.cutoffs[c].top_only or row[f"p_{c}"] == best)]
         assert row["contexts"] == ";".join(expected)
     assert (table["contexts"] == "").any()
     assert 0 < result.coverage < 1
@@ -66,6 +73,41 @@ def test_sort_output_has_one_row_per_track_and_joined_contexts(trained):
     assert set(first) == {"track_id", "context", "probability", "assigned", "reasons"}
     assert all(a["assigned"] for a in result.assignments)
     assert first["reasons"] and all(isinstance(r, str) for r in first["reasons"])
+
+
+def _choice(context, cutoff, top_only):
+    return CutoffChoice(context, cutoff, 0.8, 0.8, 0.8, 0.5, 10, not top_only, "", top_only)
+
+
+def test_a_fallback_context_never_takes_a_track_another_context_fits_better(trained):
+    model, _, _ = trained
+    # sleep and workout reached their target; study fell back to the tracks it fits best.
+    model = replace(model, cutoffs={"sleep": _choice("sleep", 0.5, False),
+                                    "study": _choice("study", 0.3, True),
+                                    "workout": _choice("workout", 0.5, False)})
+    proba = np.array([
+        [0.6, 0.4, 0.7],  # study above its cutoff but workout fits better: sleep and workout
+        [0.1, 0.6, 0.2],  # study fits best: study
+        [0.1, 0.8, 0.9],  # workout fits better: workout only
+        [0.2, 0.2, 0.1],  # study below its cutoff: unsorted
+    ])
+    np.testing.assert_array_equal(model.assign(proba), [
+        [True, False, True], [False, True, False], [False, False, True], [False, False, False]])
+
+
+def test_retarget_restricts_the_fallback_and_its_promise_to_the_tracks_it_fits_best(trained):
+    model, _, _ = trained
+    strict = model.retarget(context_targets={"study": 0.999})
+    choice, j = strict.cutoffs["study"], model.contexts.index("study")
+    assert not choice.reached and choice.top_only and choice.cutoff is not None
+    assert choice.message.startswith("'study': could not reach 1.00 (best lower bound ")
+    assert f"takes only tracks it fits best, cutoff {choice.cutoff:.2f}, expected precision " \
+        f"{choice.expected_precision:.2f}" in choice.message
+    # The promise is measured on exactly what the rule assigns out of fold.
+    taken = strict.assign(model.oof_proba)[:, j]
+    assert taken.sum() == choice.assigned
+    assert model.oof_truth[taken, j].mean() == pytest.approx(choice.expected_precision)
+    assert not any(strict.cutoffs[c].top_only for c in ("sleep", "workout"))
 
 
 def test_a_library_unlike_the_training_tracks_is_flagged(trained):
@@ -101,7 +143,7 @@ def test_artifact_round_trip(trained, tmp_path):
     header = save_model(model, path, {"metrics": {"note": "x"}})
     loaded, read = load_model(path)
     assert read == header
-    assert read["libraries"]["scikit-learn"] and read["format_version"] == 1
+    assert read["libraries"]["scikit-learn"] and read["format_version"] == 2
     np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))
 
 
@@ -125,5 +167,5 @@ def test_incompatible_versions_are_named(trained, tmp_path, monkeypatch):
         load_model(path)
     sklearn_here = ".".join(real["scikit-learn"].split(".")[:2])
     assert str(error.value) == (
-        "incompatible model artifact: format version 0 (artifact) vs 1 (here); "
+        "incompatible model artifact: format version 0 (artifact) vs 2 (here); "
         f"scikit-learn 1.2 (artifact) vs {sklearn_here} (here). Retrain it with `flask train`.")

@@ -41,8 +41,9 @@ def test_contexts_meeting_the_target_beat_the_baseline_at_equal_coverage(checks)
     assert reached["beats_baseline"], reached
 
 
-@pytest.mark.xfail(strict=True, reason="contexts that miss the target fall back to their best-F0.5 "
-                   "cutoff (as specified), whose low-precision assignments cost more than argmax "
-                   "at the same coverage; see the report")
+@pytest.mark.xfail(strict=True, reason="contexts that miss the target still fall back to a best-F0.5 "
+                   "cutoff (now only on tracks they fit best); on playlist_genre latin, pop and r&b "
+                   "realise 0.33-0.40 held out at any cutoff, below what argmax adds at the same "
+                   "coverage; see the report")
 def test_all_assignments_beat_the_baseline_at_equal_coverage(checks):
     assert checks["playlist_genre"]["beats_baseline"]

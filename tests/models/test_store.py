@@ -145,9 +145,13 @@ def test_a_sort_stores_assignments_and_near_misses_for_review(app, trained):
     rows = db.session.scalars(select(SortAssignment).where(SortAssignment.sort_run_id == run.id)).all()
     floor = run.params["floor"]
     assert {r.decision for r in rows} == {"pending"} and all(r.probability >= floor for r in rows)
+    best = {}
     for r in rows:
-        cutoff = run.params["cutoffs"][r.context]["cutoff"]
-        assert r.assigned == (cutoff is not None and r.probability >= cutoff)
+        best[r.track_id] = max(best.get(r.track_id, 0.0), r.probability)
+    for r in rows:
+        choice = run.params["cutoffs"][r.context]
+        assert r.assigned == (choice["cutoff"] is not None and r.probability >= choice["cutoff"]
+                              and (not choice["top_only"] or r.probability == best[r.track_id]))
         assert r.reasons and all(isinstance(reason, str) for reason in r.reasons)
     assert any(r.assigned for r in rows) and not all(r.assigned for r in rows)
     placed = len({r.track_id for r in rows if r.assigned})
@@ -170,6 +174,24 @@ def test_moving_a_cutoff_reassigns_and_keeps_decisions(app, trained):
     assert lowest.cutoff == run.params["floor"]
     by_target = set_cutoff(db.session, user_id, run.id, "sleep", target_precision=0.5)
     assert by_target.target_precision == 0.5
+
+
+def test_a_fallback_context_keeps_taking_only_tracks_it_fits_best_when_its_cutoff_moves(app, trained):
+    user_id, row = trained
+    run = sort_for_user(db.session, user_id, row.id)
+    fallback = set_cutoff(db.session, user_id, run.id, "study", target_precision=0.999)
+    assert fallback.top_only and not fallback.reached
+    by_hand = set_cutoff(db.session, user_id, run.id, "study", cutoff=0.001)
+    assert by_hand.top_only and by_hand.cutoff == run.params["floor"]
+    rows = db.session.scalars(select(SortAssignment).where(SortAssignment.sort_run_id == run.id)).all()
+    best = {}
+    for r in rows:
+        best[r.track_id] = max(best.get(r.track_id, 0.0), r.probability)
+    study = [r for r in rows if r.context == "study"]
+    assert any(r.probability < best[r.track_id] for r in study)  # some study rows fit elsewhere
+    for r in study:
+        assert r.assigned == (r.probability == best[r.track_id])
+    assert sort_summary(db.session, user_id, run.id)["contexts"]["study"]["top_only"]
 
 
 def test_another_user_cannot_see_or_change_a_sort(app, trained):
