@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.runtime-requirements
 DEV_STAMP := $(VENV)/.dev-requirements
 
-.PHONY: demo test bench install install-dev clean
+.PHONY: demo test bench tour install install-dev clean
 
 demo: $(RUNTIME_STAMP)
 	@bash scripts/demo.sh
@@ -19,6 +19,11 @@ test: $(DEV_STAMP)
 # Measures speed against the services' limits and writes BENCHMARKS.md (about 10-15 minutes on 2 cores).
 bench: $(DEV_STAMP)
 	@$(BIN)/python -m benchmarks --scale full --out BENCHMARKS.md
+
+# Walks the product in Chromium (tests/browser), then refreshes docs/tour.md and its screenshots in docs/tour/.
+tour: $(DEV_STAMP)
+	@$(BIN)/python -m pytest tests/browser/test_journey.py -k visitor -q
+	@$(BIN)/python -m tests.browser.tour
 
 install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)

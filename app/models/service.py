@@ -194,8 +194,9 @@ def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.Dat
     """
     track_ids = library_track_ids(session, user_id)
     if not track_ids:
-        raise DatasetError("this user's library is empty: import it first "
-                           "(`flask import-library --user ...`)")
+        raise DatasetError("this user's library is empty: import it first, on the Library page "
+                           "or with `flask import-library --user ...` (contextify only learns from features your "
+                           "library has too)")
     frame = feature_frame(session, track_ids).reindex(columns=model.spec.columns)
     coverage = frame.notna().mean()
     lacking = [f"{c} ({coverage[c]:.0%})" for c in model.spec.columns if coverage[c] < MIN_COVERAGE]

@@ -136,8 +136,9 @@ def dataset_from_store(
     if user_id is not None:
         library_ids = library_track_ids(session, user_id)
         if not library_ids:
-            raise DatasetError("this user's library is empty: import it first "
-                               "(`flask import-library --user ...`)")
+            raise DatasetError("this user's library is empty: import it first, on the Library page "
+                               "or with `flask import-library --user ...` (contextify only learns from features "
+                               "your library has too)")
         library = feature_frame(session, library_ids, providers)
     columns, dropped = usable_columns(train, library)
     if not columns:

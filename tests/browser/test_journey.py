@@ -1,0 +1,425 @@
+"""A real Chromium walks the whole product against the sandbox: login, harvest, explore, train, import, sort, save, export, log out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from collections import defaultdict
+
+import pytest
+import requests
+from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import ARTIFACTS, Site
+from tests.browser.plotly_checks import SUMMARY_JS, figure_problem
+from tests.browser.tour import Step, write_steps
+
+pytestmark = pytest.mark.slow
+
+USER, OTHER = "ana.k", "jonas.b"      # ana has 350 Liked Songs in the small world: quick to import and sort
+CONTEXTS = ["rock", "indie", "chill", "sad"]
+JOB_TIMEOUT_S = 90
+# Callbacks answer in well under a second on an idle machine; CI shares two cores with other work.
+expect.set_options(timeout=20_000)
+EXPLORE_CHARTS = ("explore-sizes", "explore-overlap", "explore-means", "explore-distribution",
+                  "explore-correlation", "explore-map")
+
+
+class Watch:
+    """Every browser console error, uncaught page error and failed app request of a context, for the steps to check."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.problems: list[str] = []
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.problems.append(f"page error: {error.error}"))
+        context.on("response", self._response)
+
+    def _console(self, message) -> None:
+        # The browser asks every host for /favicon.ico unprompted; neither the app nor the sandbox serves one.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            self.problems.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    def _response(self, response) -> None:
+        if response.status >= 500 or (response.status >= 400 and "/_dash-" in response.url):
+            self.problems.append(f"HTTP {response.status} from {response.request.method} {response.url}")
+
+    def assert_clean(self, where: str) -> None:
+        found, self.problems[:] = list(self.problems), []
+        assert not found, f"{where}: {found}"
+
+
+class Tour:
+    """Screenshots named by step, recorded for docs/tour.md."""
+
+    def __init__(self) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.steps: list[Step] = []
+        self.started = time.monotonic()
+
+    def shot(self, page: Page, name: str, heading: str, sentence: str, focus=None) -> None:
+        if focus is not None:
+            focus.scroll_into_view_if_needed()
+        else:
+            page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)  # let Plotly finish its transitions
+        file = f"{len(self.steps) + 1:02d}-{name}.png"
+        page.screenshot(path=str(ARTIFACTS / file))
+        self.steps.append(Step(file=file, heading=heading, sentence=sentence))
+        print(f"{time.monotonic() - self.started:6.1f} s  {file}")
+
+
+def login(page: Page, site: Site, user: str) -> None:
+    page.goto(site.url + "/")
+    page.get_by_role("link", name="Log in with the sandbox").first.click()
+    page.wait_for_url(re.compile(re.escape(site.sandbox.url) + r"/accounts/authorize"))
+    page.check(f"input[name=user_id][value='{user}']")
+    page.get_by_role("button", name="Agree").click()
+    page.wait_for_url(site.url + "/app/")
+
+
+def follow_job(page: Page, status_id: str, what: str, on_tick=None) -> str:
+    """Wait until the job card's sentence says the job ended; fail at once on a failed job."""
+    status = page.locator(f"#{status_id}")
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while True:
+        text = status.inner_text()
+        if on_tick:
+            on_tick()
+        if re.search(r"failed|cancelled|interrupted", text):
+            pytest.fail(f"{what}: {text}")
+        if "finished" in text:
+            return text
+        assert time.monotonic() < deadline, f"{what} did not finish in {JOB_TIMEOUT_S} s: {text!r}"
+        page.wait_for_timeout(250)
+
+
+def chart_problem(page: Page, graph_id: str) -> str | None:
+    plot = page.locator(f"#{graph_id} .js-plotly-plot")
+    if plot.count() == 0:
+        return "no Plotly chart on the page"
+    return figure_problem(plot.first.evaluate(SUMMARY_JS))
+
+
+def wait_for_charts(page: Page, graph_ids, timeout_s: float = 30) -> None:
+    """Every chart has drawn data points; a chart still empty (or empty-state) after the timeout fails."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        problems = {gid: chart_problem(page, gid) for gid in graph_ids}
+        problems = {gid: why for gid, why in problems.items() if why}
+        if not problems:
+            return
+        assert time.monotonic() < deadline, f"charts without data: {problems}"
+        page.wait_for_timeout(300)
+
+
+def set_slider(container, value: float | None = None, presses: int = 0, key: str = "ArrowRight") -> None:
+    """Move a Dash slider as a user would: type `value` into its number box, else use the arrow keys on its thumb.
+
+    Both commit on blur, which is when a slider with updatemode="mouseup" sends its value.
+    """
+    box = container.locator("input.dash-range-slider-input")
+    if value is not None and box.count():
+        box.last.fill(f"{value:.2f}")
+        box.last.press("Tab")
+        return
+    handle = container.locator("[role=slider]").first
+    handle.focus()
+    for _ in range(presses):
+        handle.press(key)
+    handle.blur()
+
+
+def dash_id(element_id: str) -> dict:
+    return json.loads(element_id)
+
+
+def user_id(site: Site, spotify_id: str) -> int:
+    from app.extensions import db
+    from app.storage.models import User
+
+    with site.app.app_context():
+        return db.session.scalar(select(User.id).where(User.spotify_id == spotify_id))
+
+
+def expected_playlists(site: Site, owner: int) -> dict[str, list[str]]:
+    """Per context, the Spotify ids a saved playlist must hold: kept tracks of the latest sort, most likely first.
+
+    Computed from the assignment rows directly (not through the app's own selection code), so a save that drops,
+    adds or reorders a track disagrees with it.
+    """
+    from app.extensions import db
+    from app.storage.models import SortAssignment, SortRun, Track
+
+    with site.app.app_context():
+        run_id = db.session.scalar(select(SortRun.id).where(SortRun.user_id == owner).order_by(SortRun.id.desc()))
+        rows = db.session.execute(
+            select(SortAssignment.context, Track.spotify_id, SortAssignment.decision, SortAssignment.assigned)
+            .join(Track, Track.id == SortAssignment.track_id)
+            .where(SortAssignment.sort_run_id == run_id, SortAssignment.user_id == owner)
+            .order_by(SortAssignment.context, SortAssignment.probability.desc(), Track.id)).all()
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for context, spotify_id, decision, assigned in rows:
+        if decision == "accepted" or (assigned and decision != "rejected"):
+            wanted[context].append(spotify_id)
+    return dict(wanted)
+
+
+def saved_playlists(site: Site, owner: int) -> dict[str, str]:
+    from app.extensions import db
+    from app.storage.models import ExportedPlaylist
+
+    with site.app.app_context():
+        return {row.context: row.spotify_playlist_id for row in db.session.scalars(
+            select(ExportedPlaylist).where(ExportedPlaylist.user_id == owner))}
+
+
+def sandbox_playlist(site: Site, playlist_id: str) -> list[str]:
+    answer = requests.get(f"{site.sandbox.url}/__sandbox__/playlists/{playlist_id}", timeout=10)
+    answer.raise_for_status()
+    return answer.json()["spotify_ids"]
+
+
+def assignment_track(site: Site, assignment_id: int) -> tuple[str, str]:
+    from app.extensions import db
+    from app.storage.models import SortAssignment, Track
+
+    with site.app.app_context():
+        row = db.session.execute(select(SortAssignment.context, Track.spotify_id)
+                                 .join(Track, Track.id == SortAssignment.track_id)
+                                 .where(SortAssignment.id == assignment_id)).one()
+    return row.context, row.spotify_id
+
+
+def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, browser, browser_context_args):
+    context = browser.new_context(**browser_context_args)
+    watch, tour = Watch(context), Tour()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+
+    # Landing page, then the sandbox's consent page.
+    page.goto(site.url + "/")
+    expect(page.get_by_text("Sandbox mode").first).to_be_visible()
+    tour.shot(page, "landing", "The landing page",
+              "A visitor arrives, reads what contextify does, and logs in; in sandbox mode the login goes to the "
+              "local sandbox instead of Spotify.")
+    page.get_by_role("link", name="Log in with the sandbox").first.click()
+    page.wait_for_url(re.compile(re.escape(site.sandbox.url) + r"/accounts/authorize"))
+    page.check(f"input[name=user_id][value='{USER}']")
+    tour.shot(page, "authorize", "Approve on the consent page",
+              "The sandbox plays Spotify's consent page: pick one of its generated listeners and agree.")
+    page.get_by_role("button", name="Agree").click()
+    page.wait_for_url(site.url + "/app/")
+    expect(page.locator("#current-user")).not_to_be_empty()
+    expect(page.locator("#home-steps li")).to_have_count(5)
+    tour.shot(page, "home", "Logged in: the five steps",
+              "Back in contextify, the home page lists the five steps from context names to playlists.")
+    watch.assert_clean("home")
+
+    # Contexts: four chips, small harvest settings, a progress bar that advances.
+    page.get_by_role("link", name="Contexts").first.click()
+    page.wait_for_url(site.url + "/app/contexts")
+    page.fill("#context-input", ", ".join(CONTEXTS))
+    page.click("#context-add")
+    expect(page.locator("#context-chips .chip")).to_have_count(len(CONTEXTS))
+    page.fill("#harvest-playlists", "3")
+    page.fill("#harvest-tracks", "40")
+    page.click("#harvest-start")
+    seen: dict[str, list[float]] = defaultdict(list)
+    shot_taken = []
+
+    def sample() -> None:
+        for bar in page.locator("#harvest-progress [role=progressbar]").all():
+            value = bar.get_attribute("aria-valuenow")
+            if value is not None:
+                seen[bar.get_attribute("aria-label")].append(float(value))
+                if not shot_taken and 0 < float(value) < 100:
+                    shot_taken.append(True)
+                    tour.shot(page, "harvest-running", "Harvest, with live progress",
+                              "Four contexts go in as chips; the harvest finds public playlists for each, labels "
+                              "their tracks and analyses them, one progress bar per stage.",
+                              focus=page.locator("#harvest-progress"))
+
+    status = follow_job(page, "harvest-status", "the harvest", on_tick=sample)
+    advancing = {stage: values for stage, values in seen.items()
+                 if len(set(values)) >= 2 and min(values) < 100 and values[-1] > values[0]}
+    assert advancing, f"no progress bar was seen advancing: {dict(seen)}"
+    assert shot_taken, "no screenshot of a running harvest"
+    expect(page.locator("#harvest-runs table tbody tr")).not_to_have_count(0)
+    tour.shot(page, "harvest-done", "Harvest finished",
+              f"The harvest ends with what it stored ({status.split(': ', 1)[-1].rstrip('.')}), and the run is "
+              "listed under Past runs.", focus=page.locator("#harvest-status"))
+    watch.assert_clean("contexts")
+
+    # Explore: every chart drawn with data, no console error.
+    page.get_by_role("link", name="Explore").first.click()
+    page.wait_for_url(site.url + "/app/explore")
+    wait_for_charts(page, EXPLORE_CHARTS)
+    expect(page.locator("#explore-vif table tbody tr")).not_to_have_count(0)
+    tour.shot(page, "explore", "Explore the contexts",
+              "Class sizes and overlap, feature averages, one feature's distribution, collinearity and a map of the "
+              "tracks show how the contexts differ before anything is trained.")
+    tour.shot(page, "explore-map", "A map of the tracks",
+              "Each harvested track placed by its features, coloured by context.", focus=page.locator("#explore-map"))
+    watch.assert_clean("explore")
+
+    # Library: import Liked Songs from the sandbox's Spotify (training needs the library: it uses only features
+    # the library has too, and refuses to train on an empty one).
+    page.get_by_role("link", name="Library", exact=True).first.click()
+    page.wait_for_url(site.url + "/app/library")
+    page.click("#library-import")
+    follow_job(page, "library-status", "the library import")
+    expect(page.locator("#library-summary .counts")).to_contain_text("Liked Songs")
+    tour.shot(page, "library", "Import the library",
+              "The Liked Songs come in from Spotify, are matched to Deezer and analysed like the training tracks.",
+              focus=page.locator("#library-summary"))
+    watch.assert_clean("library")
+
+    # Model: train on the four contexts, read the curves, move the target precision.
+    page.get_by_role("link", name="Model").first.click()
+    page.wait_for_url(site.url + "/app/model")
+    expect(page.locator("#model-contexts .Select-value, #model-contexts [class*=multi-value], "
+                        "#model-contexts .dash-dropdown-value")).not_to_have_count(0)
+    page.click("#model-train")
+    follow_job(page, "model-status", "the training")
+    wait_for_charts(page, ("model-curve", "model-coassign"))
+    expect(page.locator("#model-summary")).to_contain_text("Trained on")
+    expect(page.locator("#model-holdout table tbody tr")).not_to_have_count(0)
+    before = page.locator("#model-curve-text").inner_text()
+    assert before, "the curve has no sentence"
+    tour.shot(page, "model", "Train a model",
+              "Training runs as a job; the report shows precision, recall and F1 by cutoff for each context, the "
+              "held-out playlists and what speaks for each context.", focus=page.locator("#model-curve"))
+    set_slider(page.locator("#model-curve-target").locator(".."), presses=10)
+    expect(page.locator("#model-curve-text")).not_to_have_text(before, timeout=15_000)
+    wait_for_charts(page, ("model-curve",))
+    tour.shot(page, "model-target", "Move the target precision",
+              "Moving the target precision moves the cutoff on the curve and says what the playlist now promises.",
+              focus=page.locator("#model-curve"))
+    watch.assert_clean("model")
+
+    # Sort: playlists with tracks, a cutoff moved, one track dropped.
+    page.get_by_role("link", name="Library & sort").first.click()
+    page.wait_for_url(site.url + "/app/sort")
+    page.click("#sort-start")
+    follow_job(page, "sort-status", "the sort")
+    panels = page.locator(".playlist-panel")
+    expect(panels.first).to_be_visible()
+    filled = [panel for panel in panels.all() if panel.locator("tbody tr").count() > 0]
+    assert filled, "no playlist holds a track"
+    panel = filled[0]
+    kept_text = panel.locator(".chart-reading").first
+    before = kept_text.inner_text()
+    tour.shot(page, "sort", "Sorted into playlists",
+              "The model places each song in the playlists it fits, with the probability and the reasons.",
+              focus=panel)
+    cutoff = float(panel.locator("input.dash-range-slider-input").last.input_value())
+    set_slider(panel, max(cutoff - 0.25, 0.05))   # a lower cutoff keeps more tracks
+    expect(page.locator("#sort-review-message")).not_to_be_empty()
+    assert "cutoff" in page.locator("#sort-review-message").inner_text(), \
+        page.locator("#sort-review-message").inner_text()
+    expect(kept_text).not_to_have_text(before, timeout=15_000)
+    first_drop = panel.locator("button", has_text="Drop").first
+    drop_id = first_drop.get_attribute("id")  # read before the click redraws the list
+    dropped = dash_id(drop_id)["assignment"]
+    dropped_title = panel.locator("tbody tr").first.locator("td").first.inner_text()
+    first_drop.click()
+    expect(page.locator("#sort-review-message")).to_contain_text("left out")
+    dropped_button = page.locator(f"button[id='{drop_id}']")
+    expect(dropped_button).to_have_class(re.compile(r"\bactive\b"))
+    expect(dropped_button).to_have_attribute("aria-pressed", "true")
+    tour.shot(page, "sort-review", "Review: move a cutoff, drop a track",
+              f"Lowering a playlist's cutoff keeps more tracks; “{dropped_title}” is dropped by hand.", focus=panel)
+    watch.assert_clean("sort")
+
+    # Save: the dry-run diff, then the save, checked against the sandbox.
+    page.get_by_role("link", name="Save").first.click()
+    page.wait_for_url(site.url + "/app/save")
+    expect(page.locator("#save-preview .plan")).not_to_have_count(0)
+    expect(page.locator("#save-preview")).to_contain_text("New playlist")
+    tour.shot(page, "save-preview", "What will be written",
+              "Before anything changes on Spotify, the Save page lists each playlist it would create or update.")
+    page.click("#save-start")
+    follow_job(page, "save-status", "the save")
+    expect(page.locator("#save-playlists table tbody tr")).not_to_have_count(0)
+    tour.shot(page, "saved", "Saved and checked",
+              "Each playlist is written, read back from Spotify and listed as saved and checked.",
+              focus=page.locator("#save-playlists"))
+    watch.assert_clean("save")
+
+    owner = user_id(site, USER)
+    wanted, saved = expected_playlists(site, owner), saved_playlists(site, owner)
+    wanted = {context: ids_ for context, ids_ in wanted.items() if ids_}
+    assert wanted and set(saved) == set(wanted), (sorted(saved), sorted(wanted))
+    for context_name, playlist_id in saved.items():
+        assert sandbox_playlist(site, playlist_id) == wanted[context_name], f"{context_name} lost or gained tracks"
+    dropped_context, dropped_spotify_id = assignment_track(site, dropped)
+    assert dropped_spotify_id not in sandbox_playlist(site, saved[dropped_context]), "the dropped track was saved"
+    shown_counts = {row.locator("td").nth(0).inner_text(): int(row.locator("td").nth(2).inner_text().replace(",", ""))
+                    for row in page.locator("#save-playlists table tbody tr").all()}
+    assert sorted(shown_counts.values()) == sorted(len(v) for v in wanted.values()), shown_counts
+
+    # Export CSV, and open it.
+    with page.expect_download() as download_info:
+        page.click("#save-export-csv")
+    path = ARTIFACTS / "contextify-playlists.csv"
+    download_info.value.save_as(path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        exported_rows = list(csv.DictReader(handle))
+    assert exported_rows, "the CSV is empty"
+    assert len(exported_rows) == sum(len(v) for v in wanted.values()), len(exported_rows)
+    watch.assert_clean("export")
+
+    # Another listener, in a browser context of their own, sees none of it.
+    other = browser.new_context(**browser_context_args)
+    other_watch, other_page = Watch(other), other.new_page()
+    login(other_page, site, OTHER)
+    other_page.goto(site.url + "/app/contexts")
+    expect(other_page.locator("#harvest-runs")).to_contain_text("No runs yet.")
+    other_page.goto(site.url + "/app/model")
+    expect(other_page.locator("#model-summary")).to_be_empty()
+    expect(other_page.locator("#model-holdout")).to_be_empty()
+    other_page.goto(site.url + "/app/save")
+    expect(other_page.locator("#save-playlists")).to_contain_text("has not written any playlist")
+    expect(other_page.locator("#save-preview")).to_contain_text("Nothing to save yet")
+    tour.shot(other_page, "other-user", "Another listener sees only their own",
+              f"{OTHER} logs in from another browser: no runs, models or playlists of {USER} show up.")
+    other_watch.assert_clean("second user")
+    other.close()
+
+    # Log out; a protected page then sends the browser to log in.
+    page.goto(site.url + "/logout")
+    page.get_by_role("main").get_by_role("button", name="Log out").click()
+    page.wait_for_url(site.url + "/")
+    response = page.goto(site.url + "/app/model")
+    chain, request = [], response.request
+    while request is not None:
+        chain.append(request.url)
+        request = request.redirected_from
+    assert any(url.startswith(site.url + "/login") for url in chain), chain
+    assert page.url.startswith(site.sandbox.url + "/accounts/authorize"), page.url
+    tour.shot(page, "logged-out", "Logged out",
+              "After logging out, opening a page of the app leads back to the login.")
+    watch.assert_clean("logout")
+    context.close()
+    write_steps(tour.steps)
+
+
+def test_denying_at_the_consent_page_shows_plain_words(site: Site, browser, browser_context_args):
+    context = browser.new_context(**browser_context_args)
+    watch, page = Watch(context), context.new_page()
+    page.goto(site.url + "/login")
+    page.wait_for_url(re.compile(re.escape(site.sandbox.url) + r"/accounts/authorize"))
+    with page.expect_response(re.compile(re.escape(site.url) + r"/callback")) as answer:
+        page.get_by_role("button", name="Cancel").click()
+    assert answer.value.status == 403, answer.value.status
+    # Chromium logs every 4xx document as a console error; this one is the expected refusal, nothing else is.
+    watch.problems[:] = [p for p in watch.problems if "/callback?error=access_denied" not in p]
+    expect(page.locator("h1")).to_have_text("You did not allow contextify to use your Spotify account")
+    expect(page.get_by_role("link", name="Try again")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "denied.png"))
+    assert page.request.get(site.url + "/app/", max_redirects=0).status == 302, "a denied login must not log in"
+    watch.assert_clean("denied")
+    context.close()
