@@ -78,7 +78,9 @@ def test_threads_share_one_window():
     for t in threads:
         t.join()
     assert len(stamps) == 40
-    assert _max_in_any_window(sorted(stamps), 0.5) <= 20
+    # Stamps are taken just after acquire() returns, so a descheduled thread can record one late; a window
+    # 10% narrower absorbs that, while a broken limiter would let all 40 through at once.
+    assert _max_in_any_window(sorted(stamps), 0.45) <= 20
 
 
 @pytest.mark.parametrize(("calls", "window"), [(0, 1.0), (5, 0.0)])
@@ -98,5 +100,6 @@ def test_a_pause_lands_while_other_callers_sleep():
     time.sleep(0.05)
     started = time.monotonic()
     limiter.pause(0.1)
-    assert time.monotonic() - started < 0.05
+    # Queued behind the sleeper it would take ~0.55 s; 0.3 s leaves room for a loaded machine.
+    assert time.monotonic() - started < 0.3
     sleeper.join()
