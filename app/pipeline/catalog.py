@@ -115,38 +115,52 @@ def upsert_deezer_tracks(session: Session, items: Iterable[Mapping[str, Any]]) -
 # ------------------------------------------------------------------------------------------ Spotify
 
 
-def spotify_track_row(item: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A `tracks` row from a Spotify track object; None for local files, episodes and entries without id/name."""
-    spotify_id = item.get("id")
-    if not spotify_id or not item.get("name") or item.get("is_local") or item.get("type", "track") != "track":
-        return None
-    artists = [a.get("name") for a in item.get("artists") or [] if isinstance(a, dict) and a.get("name")]
-    album = item.get("album") if isinstance(item.get("album"), dict) else {}
-    external_ids = item.get("external_ids") if isinstance(item.get("external_ids"), dict) else {}
-    duration = item.get("duration_ms")
+def spotify_track_row(track: Any) -> dict[str, Any] | str:
+    """A `tracks` row from a Spotify track object, or the reason (plain words) it cannot be one."""
+    if track is None:
+        return "an unavailable track (null)"
+    if not isinstance(track, Mapping):
+        return "a track that is not an object"
+    if track.get("is_local") is True or track.get("type", "track") != "track":
+        return "a local file or an episode (not a Spotify track)"
+    spotify_id, name = track.get("id"), track.get("name")
+    if not isinstance(spotify_id, str) or len(spotify_id) != 22 or not spotify_id.isalnum():
+        return "a track without a valid Spotify id"
+    if not isinstance(name, str) or not name.strip():
+        return "a track without a name"
+    artists = [a.get("name") for a in track.get("artists") or [] if isinstance(a, Mapping)]
+    artists = [a for a in artists if isinstance(a, str) and a]
+    if not artists:
+        return "a track without artists"
+    album = track.get("album") if isinstance(track.get("album"), Mapping) else {}
+    duration = track.get("duration_ms")
+    duration = duration if isinstance(duration, int) and not isinstance(duration, bool) and duration > 0 else None
+    isrc = (track.get("external_ids") or {}).get("isrc") if isinstance(track.get("external_ids"), Mapping) else None
+    release = album.get("release_date")
     return {
-        "spotify_id": str(spotify_id),
-        "isrc": (external_ids.get("isrc") or "").upper() or None,
-        "title": str(item["name"])[:512],
-        "artist": (artists[0] if artists else "")[:512],
-        "artists": artists,
-        "album": album.get("name") or None,
-        "duration_ms": int(duration) if isinstance(duration, (int, float)) and duration > 0 else None,
-        "explicit": item.get("explicit") if isinstance(item.get("explicit"), bool) else None,
-        "release_date": album.get("release_date") or None,
+        "spotify_id": spotify_id, "title": name.strip()[:512], "artist": artists[0][:512], "artists": artists,
+        "album": album.get("name")[:512] if isinstance(album.get("name"), str) else None,
+        "duration_ms": duration, "explicit": track["explicit"] if isinstance(track.get("explicit"), bool) else None,
+        "isrc": isrc.strip().upper()[:16] if isinstance(isrc, str) and isrc.strip() else None,
+        "release_date": release[:10] if isinstance(release, str) and release[:4].isdigit() else None,
     }
 
 
-def upsert_spotify_tracks(session: Session, items: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Put Spotify tracks into the catalog by `spotify_id`; returns {spotify_id: tracks.id}.
+def upsert_spotify_rows(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Put `spotify_track_row` rows into the catalog by `spotify_id`; returns {spotify_id: tracks.id}.
 
-    `items` are Spotify track objects (`/me/tracks` items' `track`, playlist items' `item`/`track`,
-    `/tracks/{id}`); null entries, local files, episodes and entries without id/name are ignored. Existing
-    rows keep their values and get blanks filled (ISRC, album, duration, explicit, release date); no Deezer
-    fields are touched, so matching stays the matcher's job. Idempotent; runs in the caller's transaction.
+    Existing rows keep their values and get blanks filled (ISRC, album, duration, explicit, release date);
+    no Deezer fields are touched, so matching stays the matcher's job. Idempotent; runs in the caller's
+    transaction.
     """
-    rows = [row for row in (spotify_track_row(i) for i in items if isinstance(i, Mapping)) if row is not None]
-    return _upsert(session, rows, "spotify_id")
+    return _upsert(session, list(rows), "spotify_id")
+
+
+def upsert_spotify_tracks(session: Session, items: Iterable[Any]) -> dict[str, int]:
+    """`upsert_spotify_rows` for raw Spotify track objects; nulls, local files, episodes and broken entries
+    are skipped (callers that need the reasons build rows with `spotify_track_row` themselves)."""
+    rows = [row for row in map(spotify_track_row, items) if isinstance(row, dict)]
+    return upsert_spotify_rows(session, rows)
 
 
 # ------------------------------------------------------------------------------------------- labels

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from app.jobs.progress import Progress
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, SpotifyClient
+from app.pipeline.catalog import spotify_track_row, upsert_spotify_rows
 from app.pipeline.enrich import enrich_tracks, upsert_rows
 from app.pipeline.files import FileTrack, parse_file
 from app.pipeline.matching import match_tracks, normalise
@@ -226,7 +227,7 @@ def _store_items(session: Session, user_id: int, collection: str, items: Sequenc
             continue
         rows.append(row)
         added.append(_parse_time(item.get("added_at")))
-    ids = upsert_spotify_tracks(session, rows, summary)
+    ids = _upsert_tracks(session, rows, summary)
     track_ids = [ids[row["spotify_id"]] for row in rows]
     library_rows = {}
     for position, (track_id, added_at) in enumerate(zip(track_ids, added)):
@@ -237,50 +238,13 @@ def _store_items(session: Session, user_id: int, collection: str, items: Sequenc
     return track_ids
 
 
-def spotify_track_row(track: Any) -> dict[str, Any] | str:
-    """A `tracks` row from a Spotify track object, or the reason (plain words) it cannot be one."""
-    if track is None:
-        return "an unavailable track (null)"
-    if not isinstance(track, dict):
-        return "a track that is not an object"
-    if track.get("is_local") is True:
-        return "a local file (not on Spotify)"
-    spotify_id, name = track.get("id"), track.get("name")
-    if not isinstance(spotify_id, str) or len(spotify_id) != 22 or not spotify_id.isalnum():
-        return "a track without a valid Spotify id"
-    if not isinstance(name, str) or not name.strip():
-        return "a track without a name"
-    artists = [a.get("name") for a in track.get("artists") or [] if isinstance(a, dict)]
-    artists = [a for a in artists if isinstance(a, str) and a]
-    if not artists:
-        return "a track without artists"
-    album = track.get("album") if isinstance(track.get("album"), dict) else {}
-    duration = track.get("duration_ms")
-    duration = duration if isinstance(duration, int) and not isinstance(duration, bool) and duration > 0 else None
-    isrc = (track.get("external_ids") or {}).get("isrc") if isinstance(track.get("external_ids"), dict) else None
-    release = album.get("release_date")
-    return {
-        "spotify_id": spotify_id, "title": name.strip()[:512], "artist": artists[0][:512], "artists": artists,
-        "album": album.get("name")[:512] if isinstance(album.get("name"), str) else None,
-        "duration_ms": duration, "explicit": track["explicit"] if isinstance(track.get("explicit"), bool) else None,
-        "isrc": isrc.strip().upper()[:16] if isinstance(isrc, str) and isrc.strip() else None,
-        "release_date": release[:10] if isinstance(release, str) and release[:4].isdigit() else None,
-    }
-
-
-def upsert_spotify_tracks(session: Session, rows: Sequence[dict[str, Any]], summary: RunSummary | None = None
-                          ) -> dict[str, int]:
-    """Insert tracks not yet known by Spotify id (existing rows are left as they are); returns {spotify_id: id}."""
+def _upsert_tracks(session: Session, rows: Sequence[dict[str, Any]], summary: RunSummary | None) -> dict[str, int]:
+    """The catalog upsert, counting the tracks that were new to the catalog for the run summary."""
     unique = list({row["spotify_id"]: row for row in rows}.values())
-    ids = _ids_by_spotify_id(session, [row["spotify_id"] for row in unique])
-    fresh = [row for row in unique if row["spotify_id"] not in ids]
-    now = utcnow()
-    upsert_rows(session, Track, [{**row, "created_at": now, "updated_at": now} for row in fresh],
-                key=("spotify_id",), update=())
-    if fresh:
-        ids.update(_ids_by_spotify_id(session, [row["spotify_id"] for row in fresh]))
-        if summary is not None:
-            summary.new_tracks += len(fresh)
+    known = _ids_by_spotify_id(session, [row["spotify_id"] for row in unique])
+    ids = upsert_spotify_rows(session, unique)
+    if summary is not None:
+        summary.new_tracks += len(ids) - len(known)
     return ids
 
 

@@ -28,7 +28,8 @@ def _deezer(track_id: int, **extra) -> dict:
 
 
 def _spotify(track_id: str, **extra) -> dict:
-    return {"id": track_id, "name": f"Song {track_id}", "type": "track", "duration_ms": 214360, "explicit": True,
+    """A Spotify track object; ids are padded to the 22 base-62 characters real ones have."""
+    return {"id": _sid(track_id), "name": f"Song {track_id}", "type": "track", "duration_ms": 214360, "explicit": True,
             "artists": [{"name": "Luma Vale"}, {"name": "Guest"}],
             "album": {"name": "Afterglow", "release_date": "2024-05-10"}, **extra}
 
@@ -70,16 +71,20 @@ def test_deezer_upsert_skips_broken_entries_and_keeps_other_matches(session_fact
     assert (track.title, track.match_method, track.spotify_id) == ("Matched", "isrc", "sp3")
 
 
+def _sid(short: str) -> str:
+    return short.ljust(22, "0")
+
+
 def test_spotify_upsert_by_spotify_id(session_factory):
-    items = [_spotify("a", external_ids={"isrc": "gbxyz2400123"}), _spotify("b"), {"id": "c", "name": "local",
-             "is_local": True}, {"id": "d", "name": "ep", "type": "episode"}]
+    items = [_spotify("a", external_ids={"isrc": "gbxyz2400123"}), _spotify("b"), {"id": _sid("c"), "name": "local",
+             "is_local": True}, {"id": _sid("d"), "name": "ep", "type": "episode"}, {"id": "short", "name": "bad"}]
     with session_factory() as session, session.begin():
         first = upsert_spotify_tracks(session, [*items, None])
     with session_factory() as session, session.begin():
         again = upsert_spotify_tracks(session, items)
-    assert first == again and set(first) == {"a", "b"}
+    assert first == again and set(first) == {_sid("a"), _sid("b")}
     with session_factory() as session:
-        track = session.scalar(select(Track).where(Track.spotify_id == "a"))
+        track = session.scalar(select(Track).where(Track.spotify_id == _sid("a")))
     assert (track.isrc, track.artists, track.album, track.duration_ms, track.release_date, track.deezer_id) == (
         "GBXYZ2400123", ["Luma Vale", "Guest"], "Afterglow", 214360, "2024-05-10", None)
 
