@@ -17,6 +17,7 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:5000/callback"
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
 DEFAULT_JOB_WORKERS = 2
+DEFAULT_COMPARE_MIN_TRACKS = 50
 
 # Where each outside service lives, and where it lives inside the sandbox (one port, one prefix each).
 REAL_SERVICE_URLS = {
@@ -56,6 +57,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
                              "limits. Unset and without a Redis broker, each process keeps its own window."),
     "CONTEXTIFY_JOB_WORKERS": (f"`{DEFAULT_JOB_WORKERS}`",
                                "Background jobs run at once by the in-process job runner (ignored with Celery)."),
+    "CONTEXTIFY_COMPARE_MIN_TRACKS": (f"`{DEFAULT_COMPARE_MIN_TRACKS}`",
+                                      "Compare refuses a second library with fewer tracks than this."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
     "LOG_LEVEL": ("`INFO`", "Python logging level of the app's log lines."),
     "FLASK_DEBUG": ("`0`", "Flask debug mode; also allows running without SECRET_KEY."),
@@ -94,6 +97,8 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),
         "RATE_LIMIT_REDIS_URL": env.get("RATE_LIMIT_REDIS_URL"),
         "CONTEXTIFY_JOB_WORKERS": _positive_int(env, "CONTEXTIFY_JOB_WORKERS", DEFAULT_JOB_WORKERS),
+        "CONTEXTIFY_COMPARE_MIN_TRACKS": _positive_int(env, "CONTEXTIFY_COMPARE_MIN_TRACKS",
+                                                       DEFAULT_COMPARE_MIN_TRACKS),
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
     }
     settings.update(_service_urls(env, sandbox_url))

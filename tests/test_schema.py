@@ -72,6 +72,11 @@ def _populate(session) -> dict[str, int]:
                            spotify_playlist_id="7xyz", track_uris=["spotify:track:3n8XqPzL0aBcDeFgHiJkLm"],
                            status="saved"),
         m.OAuthToken(user_id=user.id, access_token=b"cipher", refresh_token=b"cipher2", scope="user-library-read"),
+        m.ModelRun(user_id=user.id, mode="enhance", name="random forest", params={"n_estimators": 200},
+                   metrics={"macro_f1": 0.61}, seconds=1.5, model_id=model.id, job_id=job.id),
+        m.Suggestion(user_id=user.id, mode="enhance", model_id=model.id, target=f"playlist:{lp.id}",
+                     track_id=track.id, probability=0.77, rank=1, reasons=["high energy"]),
+        m.TasteInvite(user_id=user.id, token_hash="0" * 64),
     ])
     session.commit()
     return {"user": user.id, "track": track.id, "job": job.id}

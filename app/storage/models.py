@@ -313,6 +313,62 @@ class ExportedPlaylist(Owned, Timestamped, Base):
     saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# ------------------------------------------------------------- enhance, discover, map, compare (issue 7)
+
+
+class ModelRun(Owned, Base):
+    """One recorded modelling run (an estimator on a dataset): parameters, metrics and time, to compare past runs."""
+
+    __tablename__ = "model_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(32), index=True)  # enhance | discover | map | genre | compare
+    name: Mapped[str] = mapped_column(String(128))  # e.g. "random forest", "logistic regression (oversampled)"
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # small per-run results (a table, a matrix)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("trained_models.id", ondelete="SET NULL"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Suggestion(Owned, Base):
+    """A track a model proposes to the user (for one of their playlists, for Discover, for both of two tastes)."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (UniqueConstraint("user_id", "mode", "model_id", "target", "track_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(32), index=True)  # enhance | discover | compare
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("trained_models.id", ondelete="CASCADE"), index=True)
+    # What the track is proposed for: "playlist:<library_playlists.id>", "discover" or "both".
+    target: Mapped[str] = mapped_column(String(64))
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    probability: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int | None] = mapped_column(Integer)
+    reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    decision: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | rejected | added
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TasteInvite(Owned, Base):
+    """An invite link from the owner to a second user, whose library the owner may then compare with theirs.
+
+    Only a hash of the link's token is stored; the guest's consent is `accepted_at`.
+    """
+
+    __tablename__ = "taste_invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    guest_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 # ---------------------------------------------------------------------------------------------- jobs
 
 
@@ -349,5 +405,5 @@ class Job(Base):
 # Every table whose rows belong to one user: "delete all my data" and the isolation tests walk this.
 USER_OWNED_MODELS: tuple[type[Base], ...] = (
     OAuthToken, LibraryImport, LibraryPlaylist, LibraryItem, Dataset, TrainedModel, SortRun,
-    SortAssignment, ExportedPlaylist, Job,
+    SortAssignment, ExportedPlaylist, ModelRun, Suggestion, TasteInvite, Job,
 )
