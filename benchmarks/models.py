@@ -126,8 +126,9 @@ def _promise_table(label: str, top_n: int | None, result: dict) -> Table:
     table = Table(title, "Contexts learned from training playlists; precision realised on playlists the model never "
                   "saw, against the precision promised (a lower confidence bound on out-of-fold precision). The "
                   "baseline is a plain multinomial LogisticRegression (StandardScaler, argmax) given the same "
-                  "number of assignments per context; the last rows compare all assignments, and those of the "
-                  "contexts that reached the target, at equal coverage.",
+                  "number of assignments per context; the last rows compare, at equal coverage, all assignments "
+                  "(fallbacks included), those of the contexts that reached the target, and those of the contexts "
+                  "promising at least 0.7 (the assignments that carry a promise).",
                   ["context", "promised", "reached target", "realised", "assigned", "baseline at same count"])
     for context, row in sorted(result["contexts"].items()):
         table.rows.append([context, row["promised"], "yes" if row["reached_target"] else "no (fallback)",
@@ -135,7 +136,8 @@ def _promise_table(label: str, top_n: int | None, result: dict) -> Table:
                            row["baseline_same_count"] if row["baseline_same_count"] is not None else "-"])
     table.rows.append(["all assignments", "-", "-", result["precision"], f"coverage {result['coverage']:.2f}",
                        result["baseline_precision"]])
-    reached = result["target_reached"]
-    table.rows.append(["contexts that reached the target", "-", "-", reached["precision"] or "-",
-                       f"coverage {reached['coverage']:.2f}", reached["baseline_precision"] or "-"])
+    for name, block in (("contexts that reached the target", result["target_reached"]),
+                        ("contexts promising at least 0.7", result["promised"])):
+        table.rows.append([name, "-", "-", block["precision"] or "-", f"coverage {block['coverage']:.2f}",
+                           block["baseline_precision"] or "-"])
     return table

@@ -71,6 +71,19 @@ def baseline_precision(train: ContextDataset, test: ContextDataset, coverage: fl
     return {"precision": float(hits.mean()) if keep else None, "contexts": per_context}
 
 
+def _restricted_comparison(model, proba: np.ndarray, train: ContextDataset, test: ContextDataset,
+                           keep: np.ndarray) -> dict:
+    """Precision of the assignments of the `keep` contexts only, beside the baseline at their coverage."""
+    assigned = model.assign(proba)[:, keep]
+    coverage = float(assigned.any(axis=1).mean()) if assigned.size else 0.0
+    precision = (float((assigned & test.labels[:, keep]).sum() / assigned.sum())
+                 if assigned.any() else None)
+    baseline = baseline_precision(train, test, coverage, {})["precision"] if coverage else None
+    return {"contexts": [c for c, k in zip(model.contexts, keep) if k], "coverage": coverage,
+            "precision": precision, "baseline_precision": baseline,
+            "beats_baseline": precision is not None and (precision or 0) > (baseline or 0)}
+
+
 def promise_check(
     frame: pd.DataFrame,
     label: str,
@@ -110,8 +123,10 @@ def promise_check(
         below that); ``coverage``, ``precision`` (all assignments) and ``baseline_precision`` at the
         same coverage; ``promises_kept`` over the contexts promising at least
         :data:`CHECKED_PROMISE` (the tolerance is judged when a context has at least
-        :data:`MIN_ASSIGNED_TO_JUDGE` held-out assignments, ``refuted`` always); ``beats_baseline``;
-        ``target_reached``: the same comparison over the contexts that met the target only.
+        :data:`MIN_ASSIGNED_TO_JUDGE` held-out assignments, ``refuted`` always); ``beats_baseline``
+        (all assignments, fallbacks included); ``target_reached`` and ``promised``: the same
+        comparison over the contexts that met the target, and over those promising at least
+        :data:`CHECKED_PROMISE` (the assignments that carry a promise to the user).
     """
     frame = derive_columns(frame)
     spec, messages = infer_feature_spec(frame, exclude=(id_col, label, group_col),
@@ -127,13 +142,13 @@ def promise_check(
     held_out = holdout_metrics(model, test)
     counts = {c: m["assigned"] for c, m in held_out["contexts"].items()}
     baseline = baseline_precision(train, test, held_out["coverage"], counts)
-    # The same comparison restricted to the contexts that met their target (no F0.5 fallbacks).
+    # The same comparison restricted to the contexts that met their target (no F0.5 fallbacks), and
+    # to the contexts whose promise is checked: the assignments that carry a promise to the user.
+    proba = model.predict_proba(test.features)
     reached = np.array([model.cutoffs[c].reached for c in model.contexts])
-    assigned = model.assign(model.predict_proba(test.features))[:, reached]
-    reached_coverage = float(assigned.any(axis=1).mean())
-    reached_precision = (float((assigned & test.labels[:, reached]).sum() / assigned.sum())
-                         if assigned.any() else None)
-    reached_baseline = baseline_precision(train, test, reached_coverage, {})["precision"]
+    promised = np.array([model.cutoffs[c].promised_precision >= CHECKED_PROMISE for c in model.contexts])
+    reached_block = _restricted_comparison(model, proba, train, test, reached)
+    promised_block = _restricted_comparison(model, proba, train, test, promised)
     rows = {}
     for context, m in held_out["contexts"].items():
         choice = model.cutoffs[context]
@@ -157,12 +172,8 @@ def promise_check(
         "coverage": held_out["coverage"], "precision": held_out["precision"],
         "baseline_precision": baseline["precision"],
         "beats_baseline": (held_out["precision"] or 0) > (baseline["precision"] or 0),
-        "target_reached": {
-            "contexts": [c for c, r in zip(model.contexts, reached) if r],
-            "coverage": reached_coverage, "precision": reached_precision,
-            "baseline_precision": reached_baseline,
-            "beats_baseline": (reached_precision or 0) > (reached_baseline or 0),
-        },
+        "target_reached": reached_block,
+        "promised": promised_block,
         "checked_contexts": sorted(checked),
         "promises_kept": all(
             not r["refuted"] and (r["assigned"] < MIN_ASSIGNED_TO_JUDGE or r["within_tolerance"])

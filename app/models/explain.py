@@ -23,7 +23,32 @@ NUMERIC_WORDS = {
     "duration_ms": ("long track", "short track"),
     "track_popularity": ("popular", "little known"),
     "popularity": ("popular", "little known"),
+    # Deezer's metadata.
+    "bpm": ("fast tempo", "slow tempo"),
+    "gain": ("loud", "quiet"),
+    "rank": ("popular", "little known"),
+    "duration_s": ("long track", "short track"),
+    "explicit": ("explicit lyrics", "clean lyrics"),
+    "release_year": ("recent", "older"),
+    "album_release_year": ("recent", "older"),
+    # Descriptors measured on the 30-second preview (app/pipeline/audio_features.py).
+    "rms_mean": ("loud", "quiet"),
+    "rms_std": ("loud and soft passages", "even loudness"),
+    "loudness_db": ("loud", "quiet"),
+    "spectral_centroid": ("bright sound", "dark, warm sound"),
+    "spectral_bandwidth": ("full, wide sound", "narrow, focused sound"),
+    "spectral_rolloff": ("lots of treble", "little treble"),
+    "spectral_flatness": ("noisy, percussive texture", "tonal, melodic texture"),
+    "zero_crossing_rate": ("crisp, hissy sound", "smooth sound"),
+    "onset_strength": ("strong, punchy beats", "soft beats"),
+    "key_strength": ("clearly in one key", "no clear key"),
+    # The first two MFCCs read as overall level and spectral tilt; the rest have no everyday name.
+    "mfcc1_mean": ("loud, full sound", "soft, thin sound"),
+    "mfcc2_mean": ("warm, bass-rich sound", "bright, treble-rich sound"),
 }
+
+#: Prefixes the feature table puts before each provider's values (see app/pipeline/features_table.py).
+PROVIDER_PREFIXES = ("preview_", "deezer_", "spotify_", "reccobeats_")
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -82,19 +107,47 @@ def _category_words(column: str, value: str | None) -> str:
     return f"{column.replace('_', ' ')} {value}"
 
 
+def base_name(column: str) -> str:
+    """The feature's own name without the provider prefix ("preview_tempo" -> "tempo")."""
+    for prefix in PROVIDER_PREFIXES:
+        if column.startswith(prefix):
+            return column[len(prefix):]
+    return column
+
+
 def _value_words(column: str, high: bool, raw: float | None) -> str:
     """A numeric feature in words, with its value where the unit says more than high/low."""
+    name = base_name(column)
     if raw is not None and not pd.isna(raw):
-        if column == "tempo":
+        if name in ("tempo", "bpm"):
             return f"{raw:.0f} BPM"
-        if column == "duration_ms":
-            minutes, seconds = divmod(int(round(raw / 1000)), 60)
+        if name in ("duration_ms", "duration_s"):
+            seconds_total = raw / 1000 if name == "duration_ms" else raw
+            minutes, seconds = divmod(int(round(seconds_total)), 60)
             return f"{'long' if high else 'short'} ({minutes}:{seconds:02d})"
-        if column == "loudness":
+        if name in ("loudness", "loudness_db", "gain"):
             return f"{'loud' if high else 'quiet'} ({raw:.0f} dB)"
-    high_word, low_word = NUMERIC_WORDS.get(
-        column, (f"high {column.replace('_', ' ')}", f"low {column.replace('_', ' ')}"))
+        if name in ("release_year", "album_release_year"):
+            return f"released {raw:.0f}"
+    if name in NUMERIC_WORDS:
+        high_word, low_word = NUMERIC_WORDS[name]
+    elif name.startswith("mfcc"):
+        # MFCC 3-13 describe the sound's colour (timbre) in ways that have no everyday words.
+        band, _, stat = name[4:].partition("_")
+        if stat == "std":
+            high_word, low_word = "changing sound colour", "steady sound colour"
+        else:
+            high_word = low_word = f"its sound colour (timbre {band})"
+    else:
+        spaced = name.replace("_", " ")
+        high_word, low_word = f"high {spaced}", f"low {spaced}"
     return high_word if high else low_word
+
+
+def _missing_words(column: str) -> str:
+    if column.startswith("preview_"):
+        return "no preview to analyse"  # every preview descriptor is missing together
+    return f"{base_name(column).replace('_', ' ')} unknown"
 
 
 def feature_words(ref: FeatureRef, *, high: bool = True, raw: float | None = None) -> str:
@@ -111,7 +164,7 @@ def feature_words(ref: FeatureRef, *, high: bool = True, raw: float | None = Non
     """
     if ref.kind == "numeric":
         return _value_words(ref.column, high, raw)
-    words = (f"{ref.column.replace('_', ' ')} unknown" if ref.kind == "missing"
+    words = (_missing_words(ref.column) if ref.kind == "missing"
              else _category_words(ref.column, ref.value))
     return words if high else f"not {words}"
 
@@ -165,5 +218,7 @@ def assignment_reasons(
         ref = refs[j]
         if ref.kind == "missing" and scaled[j] <= 0:
             continue  # "the value is present" explains nothing to a listener
-        reasons.append(feature_words(ref, high=scaled[j] > 0, raw=raw.get(ref.column)))
+        words = feature_words(ref, high=scaled[j] > 0, raw=raw.get(ref.column))
+        if words not in reasons:  # preview tempo and Deezer's bpm can both say "128 BPM"
+            reasons.append(words)
     return reasons

@@ -31,6 +31,19 @@ def test_output_names_map_back_to_features():
     (FeatureRef("category", "decade", "1990s"), False, None, "not from the 1990s"),
     (FeatureRef("category", "genre", None), True, None, "uncommon genre"),
     (FeatureRef("missing", "tempo"), True, None, "tempo unknown"),
+    # Provider-prefixed columns of the feature table read as the feature, not as its column name.
+    (FeatureRef("numeric", "preview_tempo"), True, 121.6, "122 BPM"),
+    (FeatureRef("numeric", "deezer_bpm"), False, None, "slow tempo"),
+    (FeatureRef("numeric", "deezer_gain"), True, -6.2, "loud (-6 dB)"),
+    (FeatureRef("numeric", "deezer_duration_s"), False, 95, "short (1:35)"),
+    (FeatureRef("numeric", "deezer_release_year"), True, 2019, "released 2019"),
+    (FeatureRef("numeric", "preview_spectral_centroid"), False, None, "dark, warm sound"),
+    (FeatureRef("numeric", "preview_onset_strength"), True, None, "strong, punchy beats"),
+    (FeatureRef("numeric", "preview_mfcc5_mean"), True, None, "its sound colour (timbre 5)"),
+    (FeatureRef("numeric", "preview_mfcc7_std"), False, None, "steady sound colour"),
+    (FeatureRef("numeric", "spotify_energy"), True, None, "high energy"),
+    (FeatureRef("missing", "preview_rms_mean"), True, None, "no preview to analyse"),
+    (FeatureRef("missing", "deezer_bpm"), True, None, "bpm unknown"),
 ])
 def test_feature_words(ref, high, raw, words):
     assert feature_words(ref, high=high, raw=raw) == words

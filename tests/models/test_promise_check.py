@@ -41,9 +41,28 @@ def test_contexts_meeting_the_target_beat_the_baseline_at_equal_coverage(checks)
     assert reached["beats_baseline"], reached
 
 
-@pytest.mark.xfail(strict=True, reason="contexts that miss the target still fall back to a best-F0.5 "
-                   "cutoff (now only on tracks they fit best); on playlist_genre latin, pop and r&b "
-                   "realise 0.33-0.40 held out at any cutoff, below what argmax adds at the same "
-                   "coverage; see the report")
+def test_assignments_that_carry_a_promise_beat_the_baseline_at_equal_coverage(checks):
+    # The comparison: the contexts promising at least 0.7, against plain argmax LR given
+    # the same share of the held-out tracks.
+    promised = checks["playlist_genre"]["promised"]
+    assert promised["contexts"], "no context promised 0.7 or more"
+    assert promised["beats_baseline"], promised
+
+
+def test_fallback_contexts_rank_their_tracks_at_least_as_well_as_the_baseline(checks):
+    # A context that cannot keep the target still gets a playlist (its best F0.5 cutoff, only on
+    # tracks it fits best). Given as many tracks of that context as we assign, the baseline's
+    # ranking is no more precise than ours, beyond the noise of a few hundred held-out tracks.
+    for label in ("playlist_genre", "playlist_name"):
+        for context, row in checks[label]["contexts"].items():
+            if row["reached_target"] or row["assigned"] < 100:
+                continue
+            assert row["realised"] >= row["baseline_same_count"] - 0.03, (label, context, row)
+
+
+@pytest.mark.xfail(strict=True, reason="a design consequence, kept visible: contexts that miss the "
+                   "target still get their best-F0.5 playlist (the issue's fallback), and on "
+                   "playlist_genre latin, pop and r&b realise 0.33-0.36 held out, while argmax at "
+                   "the same overall coverage spends it on the easiest genres; see BENCHMARKS.md")
 def test_all_assignments_beat_the_baseline_at_equal_coverage(checks):
     assert checks["playlist_genre"]["beats_baseline"]
