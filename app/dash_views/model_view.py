@@ -137,7 +137,7 @@ def retarget(session: Session, user_id: int, model_id: int, context: str, target
 
 def loaded_model(session: Session, user_id: int, model_id: int) -> ContextModel:
     # Loading an artifact costs a file read and unpickling; a slider moves many times.
-    cache: TTLCache[ContextModel] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=4, ttl_s=300))
+    cache: TTLCache[ContextModel] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=300))
     return cache.get(("model", user_id, model_id), lambda: load_owned_model(session, user_id, model_id)[1])
 
 

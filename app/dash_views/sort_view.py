@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.dash_views.model_view import loaded_model, user_models
+from app.analysis.cache import TTLCache
+from app.dash_views.model_view import CACHE, loaded_model, user_models
 from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
 from app.models.model import ModelInputError
@@ -107,6 +110,14 @@ def _run(session: Session, user_id: int, sort_run_id: Any) -> SortRun | None:
 def sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, Any]]:
     """The centroid check at the sort's current cutoffs: per context, how far its tracks sit from its training
     tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library cannot be read."""
+    # Re-scoring the whole library is the slow part of a review render: keep the answer per run and
+    # cutoffs, so only a moved slider (new cutoffs) pays for it again.
+    key = ("sanity", user_id, run.id, json.dumps(run.params["cutoffs"], sort_keys=True, default=str))
+    cache: TTLCache[dict] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=300))
+    return cache.get(key, lambda: _sanity(session, user_id, run))
+
+
+def _sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, Any]]:
     try:
         model = loaded_model(session, user_id, run.model_id)
         frame = library_frame(session, user_id, model)
@@ -143,7 +154,8 @@ def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, 
     current = (run.params["cutoffs"].get(context) or {}).get("cutoff")
     if current is not None and abs(float(value) - current) < 0.005:
         return ""  # the slider was only drawn again, not moved
-    choice = set_cutoff(session, user_id, run.id, context, cutoff=float(value))
+    choice = set_cutoff(session, user_id, run.id, context, cutoff=float(value),
+                        model=loaded_model(session, user_id, run.model_id))
     return (f"{display_context(context)}: cutoff {choice.cutoff:.2f}, promising a precision of at least "
             f"{choice.promised_precision:.0%}." if choice.cutoff is not None else
             f"{display_context(context)}: no track is assigned at this cutoff.")

@@ -274,6 +274,7 @@ def set_cutoff(
     *,
     cutoff: float | None = None,
     target_precision: float | None = None,
+    model: ContextModel | None = None,
 ) -> CutoffChoice:
     """Move one context's cutoff in a stored sort, by value or by the precision it should promise.
 
@@ -281,6 +282,8 @@ def set_cutoff(
     ``assigned`` flags and the run's coverage follow; the user's decisions are kept. A cutoff below
     the run's review floor is raised to the floor, because nothing under it was stored. A context
     that takes only the tracks it fits best (``top_only``) keeps doing so under a hand-set cutoff.
+    ``model``, when given, is the run's loaded model (a caller that caches it spares a file read per
+    slider move); otherwise it is loaded.
 
     Returns
     -------
@@ -300,7 +303,8 @@ def set_cutoff(
     if not 0 < value <= 1:
         raise ValueError(f"{value} is not between 0 and 1")
     run = _owned_run(session, user_id, sort_run_id)
-    _, model = load_owned_model(session, user_id, run.model_id)
+    if model is None:
+        _, model = load_owned_model(session, user_id, run.model_id)
     if context not in model.contexts:
         raise ReviewError(f"'{context}' is not one of this sort's contexts: "
                           f"{', '.join(model.contexts)}")
