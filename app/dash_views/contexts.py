@@ -27,7 +27,7 @@ def layout(**_query: Any) -> html.Div:
     job = current_harvest(require_user_id())
     return html.Div([
         page_header("Contexts", "Name the situations you want playlists for. contextify learns what each one "
-                    "sounds like from public playlists people made under that name.", step="Step 1 of 5"),
+                    "sounds like from public playlists people made under that name.", step="Step 1 of 6"),
         _names_card(),
         _settings_card(),
         _progress_card(),

@@ -29,7 +29,7 @@ def layout(**_query: Any) -> html.Div:
     chosen = default_contexts(latest_harvest_contexts(require_user_id()), [name for name, _ in available])
     return html.Div([
         page_header("Explore", "How the harvested contexts differ, where they overlap, and which features carry "
-                    "the same information, before a model learns from them.", step="Step 2 of 5"),
+                    "the same information, before a model learns from them.", step="Step 2 of 6"),
         html.Section([
             html.Label("Contexts", htmlFor=ids.EXPLORE_CONTEXTS),
             dcc.Dropdown(id=ids.EXPLORE_CONTEXTS, multi=True, value=chosen, placeholder="Choose contexts…",

@@ -28,7 +28,7 @@ def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
     return html.Div([
         page_header("Library", "Bring in the songs to sort: your Liked Songs and playlists from Spotify, or a file "
-                    "you exported.", step="Step 4 of 5"),
+                    "you exported.", step="Step 3 of 6"),
         html.Div([_spotify_card(), _upload_card()], className="card-grid"),
         html.P(id=ids.LIBRARY_MESSAGE, className="form-error", role="alert"),
         job_card("Progress", JOB, current_job(user_id, KIND)),

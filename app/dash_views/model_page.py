@@ -37,7 +37,7 @@ def layout(**_query: Any) -> html.Div:
     models = user_models(db.session, user_id)
     return html.Div([
         page_header("Model", "Teach contextify what each context sounds like, with the precision each playlist "
-                    "should keep.", step="Step 3 of 5"),
+                    "should keep.", step="Step 4 of 6"),
         _train_card(available, default_contexts(latest_harvest_contexts(user_id), available)),
         job_card("Training", JOB, current_job(user_id, KIND)),
         html.Section([

@@ -35,7 +35,7 @@ def layout(**_query: Any) -> html.Div:
     run = latest_sort_run(db.session, user_id)
     return html.Div([
         page_header("Save", "See exactly what will change, then write one playlist per context to your Spotify "
-                    "account, or download them as files.", step="Step 5 of 5"),
+                    "account, or download them as files.", step="Step 6 of 6"),
         html.Section([
             html.H2("What will be written"),
             html.Div(preview_view(plan_save(db.session, user_id, run.id)) if run else empty_state(NO_SORT),

@@ -32,7 +32,7 @@ def layout(**_query: Any) -> html.Div:
     run = latest_sort_run(db.session, user_id)
     return html.Div([
         page_header("Library & sort", "The model places each of your songs in the playlists it fits. Move a "
-                    "playlist's cutoff, keep or drop single tracks, then save.", step="Step 4 of 5"),
+                    "playlist's cutoff, keep or drop single tracks, then save.", step="Step 5 of 6"),
         html.Section([
             html.P(f"Sorts with your latest model, {model_label(model)}." if model else
                    "You have no model yet: train one on the Model page first.", id=ids.SORT_MODEL),

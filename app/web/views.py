@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import redirect, render_template, url_for
 
 from app.web import bp
 
@@ -10,3 +10,9 @@ from app.web import bp
 @bp.get("/")
 def index() -> str:
     return render_template("index.html")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico on their own; the icon itself is the SVG the templates link to.
+    return redirect(url_for("static", filename="favicon.svg"), code=301)

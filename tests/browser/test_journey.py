@@ -220,8 +220,8 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     page.wait_for_url(site.url + "/app/")
     expect(page.locator("#current-user")).not_to_be_empty()
     expect(page.locator("#home-steps li")).to_have_count(5)
-    tour.shot(page, "home", "Logged in: the five steps",
-              "Back in contextify, the home page lists the five steps from context names to playlists.")
+    tour.shot(page, "home", "Logged in: the six steps",
+              "Back in contextify, the home page lists the six steps from context names to playlists.")
     watch.assert_clean("home")
 
     # Contexts: four chips, small harvest settings, a progress bar that advances.
