@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import Unauthorized
 
 from app.pipeline.clients.base import RateLimited, ServiceError
 from app.pipeline.clients.spotify import NotAllowListed
 from app.storage.models import utcnow
 
+log = logging.getLogger("contextify.errors")
+
+DATABASE_RETRY_AFTER_S = 30
+DATABASE_DOWN = ("contextify cannot reach its database right now. Nothing was lost; "
+                 "try again in a minute.")
 SERVICE_NAMES = {"spotify": "Spotify", "deezer": "Deezer", "reccobeats": "ReccoBeats", "previews": "Deezer previews"}
 
 
@@ -66,6 +74,42 @@ def service_down_page(service: str) -> tuple[str, int]:
     return render_template("auth/service_down.html", service=SERVICE_NAMES.get(service, service)), 503
 
 
+def is_database_outage(exc: BaseException) -> bool:
+    """The database is unreachable or dropped the connection: not a bug in a query, so a 503 says "try later"."""
+    if isinstance(exc, (OperationalError, DisconnectionError, PoolTimeout)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def database_down_response(exc: BaseException) -> Response:
+    """503 with Retry-After: plain JSON for Dash callbacks and API callers, a page of its own for browsers.
+
+    The page does not extend base.html, whose header asks the database who is logged in.
+    """
+    from app.extensions import db
+
+    try:
+        db.session.rollback()  # the request's session holds a dead connection; give it back to the pool
+    except Exception:  # noqa: BLE001  (the rollback may fail the same way: the answer below still goes out)
+        log.debug("rollback after a database outage failed", exc_info=True)
+    log.warning("database unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+    if wants_json():
+        response = jsonify(error="database unavailable", message=DATABASE_DOWN)
+    else:
+        template = current_app.jinja_env.get_template("auth/database_down.html")
+        response = Response(template.render(message=DATABASE_DOWN, retry_after=DATABASE_RETRY_AFTER_S),
+                            mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
+def _database_error(exc: DBAPIError | DisconnectionError | PoolTimeout) -> Response:
+    if is_database_outage(exc):
+        return database_down_response(exc)
+    raise exc  # a failing query is a bug: the usual 500 and its traceback in the log
+
+
 def human_duration(seconds: float) -> str:
     """`2 hours 5 minutes`, `40 seconds`: how long to wait, in words."""
     seconds = max(0, int(round(seconds)))
@@ -83,3 +127,5 @@ def register_error_pages(app: Flask) -> None:
     app.register_error_handler(NotAllowListed, lambda _exc: not_allow_listed_page())
     app.register_error_handler(RateLimited, lambda exc: quota_page(exc.retry_after_s))
     app.register_error_handler(ServiceError, lambda exc: service_down_page(exc.service))
+    for error in (DBAPIError, DisconnectionError, PoolTimeout):
+        app.register_error_handler(error, _database_error)

@@ -16,6 +16,7 @@ from flask import Flask
 from config import ROOT
 
 RUN_JOB = "contextify.run_job"
+VISIBILITY_TIMEOUT_S = 600  # well past runner.STALE_AFTER_S, so a redelivered job of a dead worker is stale
 
 
 def make_celery(broker_url: str | None) -> Celery:
@@ -26,6 +27,14 @@ def make_celery(broker_url: str | None) -> Celery:
         worker_prefetch_multiplier=1,  # jobs are long: a worker takes one at a time, the rest wait in Redis
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,  # keep the app's one-line log format
+        # A job is acknowledged when it ends, not when it starts: if its worker is killed (OOM, kill -9, a
+        # lost machine) the message goes back to Redis, and a worker delivered it again takes the job over
+        # once its heartbeat is stale (runner.run_job). Without this the message died with the worker.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # Redis hands an unacknowledged message out again after this long; a job still alive on another
+        # worker is left alone (runner._claim), one whose heartbeat stopped is taken over.
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
     )
     celery.task(name=RUN_JOB, ignore_result=True)(_run_job)
     return celery

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs.progress import Progress
+from app.auth.errors import is_database_outage
 from app.jobs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, task_kinds
 from app.logs import job_context
@@ -45,6 +47,10 @@ INTERRUPTED_NOTE = ("Interrupted: contextify stopped while this job was running.
                     "work already finished is kept.")
 CANCELLED_NOTE = "Cancelled at your request."
 QUEUE_DOWN = "The job queue is not reachable, so the job could not start. Try again in a few minutes."
+# A database outage is not the task's fault: the task runs again (its steps skip finished work) after these
+# pauses; past them the job fails, or, when even that cannot be written, the sweep marks it interrupted.
+DATABASE_RETRY_PAUSES_S = (2.0, 4.0, 8.0, 16.0, 30.0)
+DATABASE_RETRY_NOTE = "The database was briefly unreachable; the job went on where it stopped."
 
 SessionFactory = Callable[[], Session]
 
@@ -120,17 +126,19 @@ def shutdown(app: Flask, wait: bool = True) -> None:
 
 
 def run_job(job_id: str) -> str | None:
-    """Run one queued job to its end in this process (inside an app context), beating its heartbeat.
+    """Run one job to its end in this process (inside an app context), beating its heartbeat.
 
-    What a Celery worker calls; returns the final status, or None when the job was not queued (cancelled
-    meanwhile, or already taken by another worker).
+    What a Celery worker calls. Besides a queued job it takes over one whose worker died: interrupted, or
+    running with a heartbeat older than STALE_AFTER_S (a message Celery delivers again after its worker was
+    killed). Returns the final status, or None when there was nothing to run (finished, cancelled, or alive
+    on another worker).
     """
     session_factory = _service().session_factory
     heartbeat = Heartbeat(session_factory)
     heartbeat.hold(job_id)
     heartbeat.start()
     try:
-        return execute(job_id, current_app.config, session_factory)
+        return execute(job_id, current_app.config, session_factory, takeover=True)
     finally:
         heartbeat.stop()
 
@@ -138,19 +146,42 @@ def run_job(job_id: str) -> str | None:
 # ------------------------------------------------------------------------------------- execution
 
 
-def execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory) -> str | None:
-    """Claim a queued job, run its task, and close the row: succeeded, failed (plain words) or cancelled."""
+def execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory,
+            takeover: bool = False) -> str | None:
+    """Claim a queued job, run its task, and close the row: succeeded, failed (plain words) or cancelled.
+
+    `takeover` also claims a job whose runner died (see `run_job`).
+    """
     with job_context(job_id):  # every log line of the run carries job_id
-        return _execute(job_id, config, session_factory)
+        return _execute(job_id, config, session_factory, takeover)
 
 
-def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory) -> str | None:
-    job = _claim(session_factory, job_id)
+def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory,
+             takeover: bool = False) -> str | None:
+    job = _claim(session_factory, job_id, takeover)
     if job is None:
         return None
-    progress = Progress(job_id, session_factory)
-    context = JobContext(job_id=job_id, user_id=job.user_id, params=dict(job.params or {}), config=config,
-                         session_factory=session_factory, progress=progress)
+    pauses = list(DATABASE_RETRY_PAUSES_S)
+    while True:
+        progress = Progress(job_id, session_factory)
+        context = JobContext(job_id=job_id, user_id=job.user_id, params=dict(job.params or {}), config=config,
+                             session_factory=session_factory, progress=progress)
+        try:
+            return _run_task(job, context, progress, session_factory)
+        except Exception as exc:
+            if not (pauses and is_database_outage(exc)):
+                raise
+            pause = pauses.pop(0)
+            log.warning("job=%s lost the database (%s); running it again in %.0f s", job_id, type(exc).__name__,
+                        pause)
+            time.sleep(pause)
+            with contextlib.suppress(Exception):  # the database may still be away: the next attempt will tell
+                context.note(DATABASE_RETRY_NOTE)
+
+
+def _run_task(job: Job, context: JobContext, progress: Progress, session_factory: SessionFactory) -> str:
+    """One attempt at the task; database outages rise to `_execute`, everything else closes the row."""
+    job_id = job.id
     try:
         result = get_task(job.kind)(context)
     except JobCancelled:
@@ -162,6 +193,8 @@ def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFac
         _fail(session_factory, job_id, str(exc))
         return "failed"
     except Exception as exc:  # noqa: BLE001  (any bug must still close the job, never leave it "running")
+        if is_database_outage(exc):
+            raise
         # Tracebacks show code and messages, not local variables, so no token reaches the log.
         log.exception("job=%s kind=%s failed unexpectedly", job_id, job.kind)
         progress.close()
@@ -174,13 +207,22 @@ def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFac
     return "succeeded"
 
 
-def _claim(session_factory: SessionFactory, job_id: str) -> Job | None:
-    """queued -> running in one conditional UPDATE, so two workers never run the same job."""
+def _claim(session_factory: SessionFactory, job_id: str, takeover: bool = False) -> Job | None:
+    """queued -> running in one conditional UPDATE, so two workers never run the same job.
+
+    With `takeover`, also interrupted -> running and running-with-a-stale-heartbeat -> running: the same
+    single UPDATE, so of two workers taking over only one wins.
+    """
     now = utcnow()
+    claimable = Job.status == "queued"
+    if takeover:
+        stale = or_(Job.heartbeat_at < now - timedelta(seconds=STALE_AFTER_S), Job.heartbeat_at.is_(None))
+        claimable = or_(claimable, Job.status == "interrupted", (Job.status == "running") & stale)
     with session_factory() as session:
         claimed = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, attempts=Job.attempts + 1)).rowcount
+            update(Job).where(Job.id == job_id, claimable)
+            .values(status="running", started_at=now, heartbeat_at=now, attempts=Job.attempts + 1,
+                    error=None, finished_at=None)).rowcount
         session.commit()
         return session.get(Job, job_id) if claimed else None
 

@@ -76,11 +76,11 @@ def harvest_task(ctx: JobContext) -> dict[str, Any]:
         contexts = validate_contexts(params.get("contexts") or [])
         options = harvest_options(params)
         result = harvest(ctx.session_factory, contexts, build_clients(ctx.config, options.source), options,
-                         ctx.progress, summary, on_note=ctx.note)
+                         ctx.progress, summary, on_note=ctx.note, check_stop=ctx.check_cancelled)
         if params.get("enrich", True):
             ctx.check_cancelled()
             enrich_tracks(ctx.session_factory, result.track_ids, ctx.config, summary, ctx.progress,
-                          providers=providers(params))
+                          providers=providers(params), check_stop=ctx.check_cancelled)
     return summary.as_dict()
 
 
@@ -102,14 +102,15 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
         try:
             if path is None:
                 import_spotify_library(ctx.session_factory, user_id, _spotify_id(ctx, user_id), spotify, summary,
-                                       ctx.progress, full=bool(params.get("full")))
+                                       ctx.progress, full=bool(params.get("full")), check_stop=ctx.check_cancelled)
             else:
                 import_file(ctx.session_factory, user_id, path, summary, ctx.progress)
             ctx.check_cancelled()
             with ctx.session_factory() as session:
                 track_ids = library_track_ids(session, user_id)
             match_and_enrich(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, clients,
-                             providers=names, enrich=bool(params.get("enrich", True)))
+                             providers=names, enrich=bool(params.get("enrich", True)),
+                             check_stop=ctx.check_cancelled)
         finally:
             clients.close()
     for note in summary.notes:
@@ -128,7 +129,7 @@ def enrich_task(ctx: JobContext) -> dict[str, Any]:
     clients = RunClients.from_config(ctx.config, spotify=spotify)
     try:
         enrich_tracks(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, providers=names,
-                      clients=clients)
+                      clients=clients, check_stop=ctx.check_cancelled)
     finally:
         clients.close()
     summary.new_tracks = summary.stages.get("tracks needing enrichment", 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,23 +29,26 @@ WRITE_EVERY = 25          # results per commit: a killed run loses at most this 
 RETRY_FAILED_AFTER = timedelta(hours=6)    # a failed row is asked again after this
 RECHECK_UNAVAILABLE_AFTER = timedelta(days=30)  # "the service lacks this track" is asked again after this
 FAILURE_STREAK = 20       # this many failed tracks in a row switch a provider off for the run
+CHECK_EVERY_S = 1.0       # how often a round asks `check_stop` (it may cost a database read)
 
 
 def enrich_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],
                   summary: RunSummary, progress: Progress, providers: Sequence[str] | None = None,
-                  clients: RunClients | None = None) -> None:
+                  clients: RunClients | None = None, check_stop: Callable[[], None] | None = None) -> None:
     """Fetch every provider's features for `track_ids` where the stored row is missing or stale.
 
     A track that shares a recording with another row (`canonical_id`) is enriched through that row.
     A provider that cannot work at all (no access, rate limited for hours) is dropped for the run with
     a note in `summary.notes` and the job log; a failing track gets a `failed` row and the run goes on.
+    `check_stop` is called about every second and stops the run by raising (a job passes its
+    `check_cancelled`); the results received until then are written first, so a re-run skips them.
     """
     own_clients = clients is None
     clients = clients or RunClients.from_config(config)
     before = clients.call_counts()
     try:
         _enrich(session_factory, list(track_ids), summary, progress,
-                DEFAULT_PROVIDERS if providers is None else providers, clients)
+                DEFAULT_PROVIDERS if providers is None else providers, clients, check_stop or (lambda: None))
     finally:
         for service, count in clients.call_counts().items():
             summary.add_calls(service, count - before.get(service, 0))
@@ -53,7 +57,8 @@ def enrich_tracks(session_factory: Callable[[], Session], track_ids: Iterable[in
 
 
 def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summary: RunSummary,
-            progress: Progress, names: Sequence[str], clients: RunClients) -> None:
+            progress: Progress, names: Sequence[str], clients: RunClients,
+            check_stop: Callable[[], None]) -> None:
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
         raise ValueError(f"unknown feature provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDER_CLASSES)}")
@@ -75,9 +80,10 @@ def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summar
     active = list(providers)
     ordered = sorted({r.id: r for refs_ in work.values() for r in refs_}.values(), key=lambda r: r.id)
     for start in range(0, len(ordered), CHUNK):
+        check_stop()
         chunk_ids = {r.id for r in ordered[start:start + CHUNK]}
         rounds = {p: [r for r in work[p.name] if r.id in chunk_ids] for p in active}
-        for provider in _run_round(rounds, writer):
+        for provider in _run_round(rounds, writer, check_stop):
             active.remove(provider)
     writer.flush()
 
@@ -156,18 +162,23 @@ def _skipped(provider: FeatureProvider, refs: Sequence[TrackRef]) -> int:
 _DONE = object()
 
 
-def _run_round(rounds: dict[FeatureProvider, list[TrackRef]], writer: _Writer) -> list[FeatureProvider]:
+def _run_round(rounds: dict[FeatureProvider, list[TrackRef]], writer: _Writer,
+               check_stop: Callable[[], None] = lambda: None) -> list[FeatureProvider]:
     """Run each provider on its share of one chunk in its own thread; write results here as they arrive.
 
-    Returns the providers that became unavailable (they are not asked again in this run).
+    Returns the providers that became unavailable (they are not asked again in this run). When
+    `check_stop` raises, the provider threads stop at their next result and what arrived is written.
     """
     results: queue.Queue = queue.Queue(maxsize=1000)
     dropped: list[FeatureProvider] = []
+    stop = threading.Event()
 
     def run(provider: FeatureProvider, refs: list[TrackRef]) -> None:
         streak = 0
         try:
             for result in provider.fetch(refs):
+                if stop.is_set():
+                    break
                 results.put((provider, result))
                 streak = streak + 1 if result.status == "failed" else 0
                 if streak >= FAILURE_STREAK:
@@ -186,8 +197,20 @@ def _run_round(rounds: dict[FeatureProvider, list[TrackRef]], writer: _Writer) -
     for thread in threads:
         thread.start()
     remaining = len(threads)
+    checked = time.monotonic()
     while remaining:
-        provider, item = results.get()
+        if time.monotonic() - checked >= CHECK_EVERY_S:
+            checked = time.monotonic()
+            try:
+                check_stop()
+            except BaseException:
+                stop.set()
+                writer.flush()  # results already fetched are kept: the next run does not pay for them again
+                raise
+        try:
+            provider, item = results.get(timeout=CHECK_EVERY_S)
+        except queue.Empty:
+            continue
         if item is _DONE:
             remaining -= 1
         elif isinstance(item, ProviderUnavailable):

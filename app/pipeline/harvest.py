@@ -225,8 +225,9 @@ class _Harvest:
 
     def __init__(self, session_factory: SessionFactory, names: list[str], clients: Clients,
                  options: HarvestOptions, progress: Progress, summary: RunSummary,
-                 on_note: Callable[[str], None] | None) -> None:
+                 on_note: Callable[[str], None] | None, check_stop: Callable[[], None] | None = None) -> None:
         self.session_factory = session_factory
+        self.check_stop = check_stop or (lambda: None)
         self.names = names
         self.clients = clients
         self.options = options
@@ -326,6 +327,8 @@ class _Harvest:
                 search = pool.submit(source.find_playlists, ctx.outcome.name, self.options.playlists_per_context)
                 self.searches[search] = ctx
         while self.searches or any(ctx.queue for ctx in contexts):
+            # Between two playlists: everything stored so far is whole, so stopping here keeps it.
+            self.check_stop()
             heads = {ctx.queue[0].future for ctx in contexts if ctx.queue and ctx.queue[0].future is not None}
             done, _ = wait(set(self.searches) | heads, return_when=FIRST_COMPLETED)
             for future in [f for f in done if f in self.searches]:
@@ -598,14 +601,17 @@ def _aware(moment: datetime) -> datetime:
 
 def harvest(session_factory: SessionFactory, contexts: Sequence[str], clients: Clients,
             options: HarvestOptions | None = None, progress: Progress | None = None,
-            summary: RunSummary | None = None, on_note: Callable[[str], None] | None = None) -> HarvestResult:
+            summary: RunSummary | None = None, on_note: Callable[[str], None] | None = None,
+            check_stop: Callable[[], None] | None = None) -> HarvestResult:
     """Harvest labels for `contexts` (validated here too) and return what was done.
 
     Safe to re-run and to kill at any moment: every playlist is written in one transaction with its done
     mark, and the next run skips what is done (same checksum) and finishes the rest. `on_note` receives the
     plain-words notes (source fallback, failed searches) for the job log; they are also in `summary.notes`.
+    `check_stop` is called between playlists and stops the run by raising (a job passes its
+    `check_cancelled`), so a cancel takes effect mid-harvest with the finished playlists kept.
     Raises HarvestError when the run cannot start (Spotify asked for but refused), ContextNameError for bad names.
     """
     names = naming.validate_contexts(contexts)
     return _Harvest(session_factory, names, clients, options or HarvestOptions(), progress or Progress(),
-                    summary or RunSummary("harvest"), on_note).run()
+                    summary or RunSummary("harvest"), on_note, check_stop).run()

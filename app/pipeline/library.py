@@ -46,18 +46,25 @@ LIKED = "liked"
 
 def import_spotify_library(session_factory: Callable[[], Session], user_id: int, spotify_user_id: str,
                            spotify: SpotifyClient, summary: RunSummary, progress: Progress,
-                           full: bool = False) -> None:
-    """Liked Songs, then the user's playlists; Spotify calls are added to `summary`."""
+                           full: bool = False, check_stop: Callable[[], None] | None = None) -> None:
+    """Liked Songs, then the user's playlists; Spotify calls are added to `summary`.
+
+    `check_stop` is called between pages and playlists and stops the import by raising (a job's
+    `check_cancelled`); what is stored stays, and the next import reads it again as usual.
+    """
     before = spotify.calls
     try:
-        import_liked(session_factory, user_id, spotify, summary, progress, full=full)
-        import_playlists(session_factory, user_id, spotify_user_id, spotify, summary, progress)
+        import_liked(session_factory, user_id, spotify, summary, progress, full=full, check_stop=check_stop)
+        import_playlists(session_factory, user_id, spotify_user_id, spotify, summary, progress,
+                         check_stop=check_stop)
     finally:
         summary.add_calls("spotify", spotify.calls - before)
 
 
 def import_liked(session_factory: Callable[[], Session], user_id: int, spotify: SpotifyClient,
-                 summary: RunSummary, progress: Progress, full: bool = False) -> None:
+                 summary: RunSummary, progress: Progress, full: bool = False,
+                 check_stop: Callable[[], None] | None = None) -> None:
+    check = check_stop or (lambda: None)
     with session_factory() as session:
         previous = _last_done(session, user_id, "spotify-liked")
         job = LibraryImport(user_id=user_id, kind="spotify-liked", status="running")
@@ -72,6 +79,7 @@ def import_liked(session_factory: Callable[[], Session], user_id: int, spotify: 
     newest: str | None = cursor.get("newest_added_at")
     total, offset = None, 0
     while True:
+        check()
         page = spotify.call(spotify.sp.current_user_saved_tracks, limit=SAVED_TRACKS_PAGE, offset=offset)
         items, page_total, has_next = _page_parts(page)
         if total is None:
@@ -115,7 +123,9 @@ def import_liked(session_factory: Callable[[], Session], user_id: int, spotify: 
 
 
 def import_playlists(session_factory: Callable[[], Session], user_id: int, spotify_user_id: str,
-                     spotify: SpotifyClient, summary: RunSummary, progress: Progress) -> None:
+                     spotify: SpotifyClient, summary: RunSummary, progress: Progress,
+                     check_stop: Callable[[], None] | None = None) -> None:
+    check = check_stop or (lambda: None)
     listing = [p for p in spotify.my_playlists() if isinstance(p, dict) and isinstance(p.get("id"), str)]
     with session_factory() as session:
         job = LibraryImport(user_id=user_id, kind="spotify-playlists", status="running")
@@ -125,6 +135,7 @@ def import_playlists(session_factory: Callable[[], Session], user_id: int, spoti
     progress.stage("playlists imported", total=len(listing))
     counts = {"playlists": len(listing), "unchanged": 0, "read": 0, "not_owned": 0}
     for meta in listing:
+        check()
         owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
         owned = owner.get("id") == spotify_user_id or meta.get("collaborative") is True
         ref = meta.get("items") if isinstance(meta.get("items"), dict) else meta.get("tracks")
@@ -392,12 +403,20 @@ def library_track_ids(session: Session, user_id: int) -> list[int]:
 
 def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],
                      summary: RunSummary, progress: Progress, clients: RunClients,
-                     providers: Sequence[str] | None = None, enrich: bool = True) -> None:
-    """Match tracks to Deezer and enrich them, a chunk at a time; only what is missing or stale costs calls."""
+                     providers: Sequence[str] | None = None, enrich: bool = True,
+                     check_stop: Callable[[], None] | None = None) -> None:
+    """Match tracks to Deezer and enrich them, a chunk at a time; only what is missing or stale costs calls.
+
+    `check_stop` is called between chunks and inside enrichment, and stops the run by raising (a job's
+    `check_cancelled`); finished chunks stay written.
+    """
+    check = check_stop or (lambda: None)
     ids = sorted(set(track_ids))
     for start in range(0, len(ids), MATCH_CHUNK):
+        check()
         chunk = ids[start:start + MATCH_CHUNK]
         merged = match_tracks(session_factory, chunk, clients, summary, progress)
         if enrich:
+            check()
             enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, summary, progress,
-                          providers=providers, clients=clients)
+                          providers=providers, clients=clients, check_stop=check_stop)
