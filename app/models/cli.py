@@ -12,7 +12,7 @@ import pandas as pd
 
 from app.models.cutoffs import DEFAULT_TARGET_PRECISION
 from app.models.dataset import (
-    DEFAULT_MIN_TRACKS, DatasetError, build_dataset, normalise_context,
+    DEFAULT_MIN_TRACKS, DatasetError, build_dataset, normalise_context, read_csv,
 )
 from app.models.features import FeatureError, derive_columns, infer_feature_spec
 from app.models.model import ModelInputError
@@ -31,11 +31,11 @@ DEFAULT_GROUP_COLUMN = "playlist_id"
 _precision = click.FloatRange(0, 1, min_open=True)
 
 
-def _read_csv(path: str) -> pd.DataFrame:
+def _read_csv(path: str, text_columns: tuple[str | None, ...] = ()) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, low_memory=False)
-    except (ValueError, OSError) as error:
-        raise click.UsageError(f"--from-csv: cannot read {path}: {error}") from None
+        return read_csv(path, [column for column in text_columns if column])
+    except DatasetError as error:
+        raise click.UsageError(f"--from-csv: {error}") from None
 
 
 def _require(frame: pd.DataFrame, option: str, column: str) -> None:
@@ -178,7 +178,7 @@ def _train_from_csv(csv_path, label, id_col, group_col, features, categorical, s
                     as_json):
     min_tracks, target_precision = settings["min_tracks"], settings["target_precision"]
     targets = settings["context_targets"]
-    frame = _read_csv(csv_path)
+    frame = _read_csv(csv_path, (label, id_col, *DEFAULT_ID_COLUMNS, group_col or DEFAULT_GROUP_COLUMN))
     _require(frame, "--label", label)
     id_col = _id_column(frame, id_col)
     if group_col is not None:
@@ -297,8 +297,8 @@ def sort_command(model_path, user_name, csv_path, id_col, target_precision, cont
 
 
 def _sort_csv(model, csv_path, id_col, explain):
-    frame = _read_csv(csv_path)
     id_col = id_col or model.id_col
+    frame = _read_csv(csv_path, (id_col,))
     _require(frame, "--id-col", id_col)
     duplicates = frame[id_col].duplicated()
     if duplicates.any():

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES  # pandas' own list of words read as missing
 
 from app.models.features import FeatureSpec
 
 #: Contexts with fewer distinct tracks than this are dropped before training.
 DEFAULT_MIN_TRACKS = 30
+#: Largest training or sorting CSV read, so a wrong file cannot exhaust the memory of a command.
+MAX_CSV_BYTES = 200 * 1024 * 1024
 
 
 class DatasetError(ValueError):
@@ -67,6 +74,72 @@ class ContextDataset:
                        if context in self.playlist_contexts.get(p, ())}
             sizes[context] = {"tracks": int(rows.size), "playlists": len(sources)}
         return sizes
+
+
+def read_csv(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A labelled or to-be-sorted CSV as a frame of strings and numbers; DatasetError says why it cannot be read.
+
+    UTF-8 (with or without a byte-order mark) only: a UTF-16, Latin-1 or binary file is refused by name
+    rather than read into columns of garbage. `text_columns` (ids, labels, playlists) are read as written:
+    "007" stays "007" and a context called "NA" or "null" stays a context; only an empty cell is missing.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise DatasetError(f"{name} is {size / 1024 / 1024:.0f} MB; CSVs up to "
+                               f"{MAX_CSV_BYTES // 1024 // 1024} MB can be read")
+        data = path.read_bytes()
+    except OSError as error:
+        raise DatasetError(f"cannot read {path}: {error.strerror or error}") from None
+    return parse_csv_bytes(data, name, text_columns)
+
+
+def parse_csv_bytes(data: bytes, name: str = "the CSV", text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The frame of CSV bytes (see :func:`read_csv`); raises DatasetError and nothing else."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_shape(data[:4096]):
+        raise DatasetError(f"{name} is UTF-16 encoded; save it as UTF-8 and try again")
+    if b"\x00" in data:
+        raise DatasetError(f"{name} is not a text file (it holds binary data)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise DatasetError(f"{name} is not UTF-8: line {line} has the byte 0x{data[error.start]:02X} "
+                           "(Latin-1 or Windows-1252?); save it as UTF-8 and try again") from None
+    if not text.strip():
+        raise DatasetError(f"{name} is empty")
+    try:
+        frame = pd.read_csv(io.StringIO(text), low_memory=False, **_text_options(text, text_columns))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as error:
+        detail = " ".join(str(error).replace("Error tokenizing data. C error: ", "").split())
+        raise DatasetError(f"{name} is not a readable CSV: {detail}") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns the extra leading fields of a too-long first row into an index: refuse, not guess.
+        raise DatasetError(f"{name} is not a readable CSV: line 2 has more fields than the header "
+                           f"({len(frame.columns)})")
+    if frame.empty:
+        raise DatasetError(f"{name} has a header but no rows")
+    return frame
+
+
+def _text_options(text: str, text_columns: Sequence[str]) -> dict:
+    """read_csv options keeping `text_columns` as strings, with only the empty cell missing in them."""
+    header = list(pd.read_csv(io.StringIO(text), nrows=0).columns)
+    wanted = [column for column in header if column in set(text_columns)]
+    if not wanted:
+        return {}
+    return {"dtype": dict.fromkeys(wanted, str), "keep_default_na": False,
+            "na_values": {column: [""] if column in wanted else sorted(STR_NA_VALUES) for column in header}}
+
+
+def _utf16_shape(sample: bytes) -> bool:
+    """Mostly-ASCII UTF-16 without a byte-order mark: a NUL in every other byte."""
+    if len(sample) < 4:
+        return False
+    halves = (sample[0::2], sample[1::2])
+    return any(half.count(0) >= 0.8 * len(half) and other.count(0) == 0 for half, other in (halves, halves[::-1]))
 
 
 def normalise_context(name: object) -> str | None:

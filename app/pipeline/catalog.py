@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -71,32 +72,56 @@ def _upsert(session: Session, rows: list[dict[str, Any]], key: str) -> dict[Any,
 
 def deezer_track_row(item: Mapping[str, Any]) -> dict[str, Any] | None:
     """A `tracks` row from a Deezer track (summary from a playlist/search page, or a full `/track`); None when
-    the entry lacks an id or a title (counted by callers as broken)."""
-    deezer_id = item.get("id")
-    title = item.get("title") or item.get("title_short")
-    if not isinstance(deezer_id, int) or isinstance(deezer_id, bool) or not title:
+    the entry lacks an id or a title (counted by callers as broken).
+
+    Every field is type-checked: a lying answer (a number where text belongs, an infinite duration) leaves
+    that field blank instead of failing the whole page or the database write.
+    """
+    if not isinstance(item, Mapping):
         return None
-    artist = item.get("artist") if isinstance(item.get("artist"), dict) else {}
-    album = item.get("album") if isinstance(item.get("album"), dict) else {}
-    contributors = [c.get("name") for c in item.get("contributors") or [] if isinstance(c, dict) and c.get("name")]
-    main_artist = artist.get("name") or (contributors[0] if contributors else "")
+    deezer_id = item.get("id")
+    title = _text(item.get("title")) or _text(item.get("title_short"))
+    if not isinstance(deezer_id, int) or isinstance(deezer_id, bool) or deezer_id <= 0 or not title:
+        return None
+    artist = item.get("artist") if isinstance(item.get("artist"), Mapping) else {}
+    album = item.get("album") if isinstance(item.get("album"), Mapping) else {}
+    contributors = [_text(c.get("name")) for c in _list(item.get("contributors")) if isinstance(c, Mapping)]
+    contributors = [name for name in contributors if name]
+    main_artist = _text(artist.get("name")) or (contributors[0] if contributors else "")
     duration = item.get("duration")
     explicit = item.get("explicit_lyrics")
+    album_id = album.get("id")
     return {
         "deezer_id": deezer_id,
-        "isrc": (item.get("isrc") or "").upper() or None,
-        "title": str(title)[:512],
-        "artist": str(main_artist)[:512],
+        "isrc": (_text(item.get("isrc")) or "").upper()[:16] or None,
+        "title": title[:512],
+        "artist": main_artist[:512],
         "artists": contributors or ([main_artist] if main_artist else []),
-        "album": (album.get("title") or None),
-        "deezer_album_id": album.get("id") if isinstance(album.get("id"), int) else None,
-        "duration_ms": int(duration) * 1000 if isinstance(duration, (int, float)) and duration > 0 else None,
+        "album": (_text(album.get("title")) or "")[:512] or None,
+        "deezer_album_id": album_id if isinstance(album_id, int) and not isinstance(album_id, bool) else None,
+        "duration_ms": _duration_ms(duration),
         "explicit": bool(explicit) if isinstance(explicit, bool) else None,
-        "release_date": item.get("release_date") or album.get("release_date") or None,
+        "release_date": (_text(item.get("release_date")) or _text(album.get("release_date")) or "")[:10] or None,
         # A track that came from Deezer is tied to Deezer by construction.
         "match_method": "source",
         "match_confidence": 1.0,
     }
+
+
+def _text(value: Any) -> str:
+    """The stripped string, or "" for anything that is not a string."""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _duration_ms(seconds: Any) -> int | None:
+    """Deezer's duration in seconds as ms; absent for 0, negatives, NaN, infinities, booleans and text."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return None
+    return int(seconds * 1000) if 0 < seconds <= 24 * 3600 else None
 
 
 def upsert_deezer_tracks(session: Session, items: Iterable[Mapping[str, Any]]) -> dict[int, int]:

@@ -12,8 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The per-file limit for every import path (command line, upload page): a whole parse (text, rows, tracks)
+# of a file this size stays within one request's or worker's memory.
 MAX_BYTES = 20 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 5
+# The csv module's own cap on one field; a longer "field" is an unclosed quote swallowing the file.
+MAX_FIELD_CHARS = csv.field_size_limit()
 
 _SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
@@ -86,12 +90,19 @@ def parse_file(path: str | Path) -> ParsedFile:
         raise FileImportError(f"There is no file at {path}.")
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise FileImportError(f"{path.name} is {size / 1024 / 1024:.1f} MB; files up to "
-                              f"{MAX_BYTES // 1024 // 1024} MB can be imported. Split it, or export playlists one by one.")
+        raise FileImportError(too_large(path.name, size))
     return parse_bytes(path.read_bytes(), path.name)
 
 
+def too_large(filename: str, size: int) -> str:
+    return (f"{filename} is {size / 1024 / 1024:.1f} MB; files up to {MAX_BYTES // 1024 // 1024} MB can be "
+            "imported. Split it, or export playlists one by one.")
+
+
 def parse_bytes(data: bytes, filename: str = "the file") -> ParsedFile:
+    """Validate the bytes of a file (an upload, or a file read from disk); raises FileImportError only."""
+    if len(data) > MAX_BYTES:
+        raise FileImportError(too_large(filename, len(data)))
     text = decode(data, filename)
     if not text.strip():
         raise FileImportError(f"{filename} is empty.")
@@ -102,9 +113,13 @@ def parse_bytes(data: bytes, filename: str = "the file") -> ParsedFile:
 
 def decode(data: bytes, filename: str) -> str:
     """UTF-8 text with or without a byte-order mark; any other encoding is refused with the line it fails on."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_like_utf16(data):
         raise FileImportError(f"{filename} is UTF-16 encoded; save it as UTF-8 (in a spreadsheet: "
                               "“CSV UTF-8”) and import it again.")
+    if b"\x00" in data:
+        # No text export has NUL bytes: this is a spreadsheet, an archive or an image, not a CSV or JSON file.
+        raise FileImportError(f"{filename} is not a text file (it holds binary data). Export a CSV (UTF-8) or "
+                              "use Spotify's JSON export, then import that.")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -113,6 +128,16 @@ def decode(data: bytes, filename: str) -> str:
             f"{filename} is not UTF-8: line {line} has the byte 0x{data[exc.start]:02X}, which UTF-8 does not "
             "allow (the file is probably Latin-1 or Windows-1252). Save it as UTF-8 (in a spreadsheet: "
             "“CSV UTF-8”) and import it again.") from None
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """UTF-16 without a byte-order mark: mostly-ASCII text has a NUL in every other byte."""
+    sample = data[:2048]
+    if len(sample) < 4:
+        return False
+    halves = (sample[0::2], sample[1::2])
+    return any(half.count(0) >= 0.8 * len(half) and other.count(0) == 0
+               for half, other in (halves, halves[::-1]))
 
 
 # ------------------------------------------------------------------------------------ JSON exports
@@ -124,12 +149,24 @@ def parse_json(text: str, filename: str) -> ParsedFile:
     except json.JSONDecodeError as exc:
         raise FileImportError(f"{filename} is not valid JSON: line {exc.lineno}, column {exc.colno}: "
                               f"{exc.msg}.") from None
+    except (ValueError, RecursionError):
+        # json's other refusals: a number of thousands of digits, or lists nested thousands deep.
+        raise FileImportError(f"{filename} is not a Spotify export: it holds a number too long or lists nested "
+                              "too deeply to be one.") from None
     if isinstance(data, dict) and isinstance(data.get("playlists"), list):
-        return _playlists_json(data["playlists"], filename)
+        return _not_empty(_playlists_json(data["playlists"], filename), filename)
     if isinstance(data, dict) and isinstance(data.get("tracks"), list):
-        return _library_json(data["tracks"], filename)
+        return _not_empty(_library_json(data["tracks"], filename), filename)
     raise FileImportError(f"{filename} is neither Spotify's YourLibrary.json (with a “tracks” list) nor a "
                           "Playlist1.json (with a “playlists” list).")
+
+
+def _not_empty(parsed: ParsedFile, filename: str) -> ParsedFile:
+    """A valid export that lists nothing to import is refused like a CSV with a header and no tracks."""
+    if parsed.n_tracks:
+        return parsed
+    only = " (only episodes or local files)" if parsed.skipped else ""
+    raise FileImportError(f"{filename} lists no tracks{only}.")
 
 
 def _library_json(items: list[Any], filename: str) -> ParsedFile:
@@ -238,7 +275,7 @@ _PLAIN_ALIASES = {
 def parse_csv(text: str, filename: str) -> ParsedFile:
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
-    rows = _numbered_rows(text, delimiter)
+    rows = _numbered_rows(text, delimiter, filename)
     if not rows:
         raise FileImportError(f"{filename} is empty.")
     header_line, header = rows[0]
@@ -261,13 +298,17 @@ def parse_csv(text: str, filename: str) -> ParsedFile:
     return ParsedFile(layout.format, [FileCollection(None, tracks)])
 
 
-def _numbered_rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+def _numbered_rows(text: str, delimiter: str, filename: str) -> list[tuple[int, list[str]]]:
     """Rows with the line each starts on (a quoted field may span lines)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, start = [], 1
-    for row in reader:
-        rows.append((start, row))
-        start = reader.line_num + 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error:
+        raise FileImportError(f"{filename}: line {start} has a field longer than {MAX_FIELD_CHARS:,} characters "
+                              "(a quote that is never closed?); nothing was imported.") from None
     return rows
 
 
@@ -278,6 +319,11 @@ def _layout(header: list[str], data: list[tuple[int, list[str]]], filename: str)
         return next((names.index(c) for c in candidates if c in names), None)
 
     if "track uri" in names and "artist uri(s)" in names:
+        missing = [column for column in ("track name", "artist name(s)") if column not in names]
+        if missing:
+            raise FileImportError(
+                f"{filename}: line 1 looks like an Exportify export but has no {' or '.join(f'“{m}”' for m in missing)}"
+                f" column; the header found was: {', '.join(h.strip() for h in header)}.")
         return _Layout("exportify-watsonbox", title=at("track name"), artist=at("artist name(s)"), uri=at("track uri"),
                        album=at("album name"), isrc=at("isrc"), duration=at("track duration (ms)"),
                        added_at=at("added at"), artist_separator=", ")
@@ -331,7 +377,7 @@ def _csv_track(row: list[str], header: list[str], layout: _Layout, where: str, p
     duration = None
     if cell(layout.duration):
         raw = cell(layout.duration)
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():  # str.isdigit() also takes "²", which int() refuses
             duration = int(raw)
         else:
             problems.add(where, f"{label(layout.duration)} is not a whole number of milliseconds: {raw!r}")

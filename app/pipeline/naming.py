@@ -22,6 +22,9 @@ NEGATIONS = frozenset({"no", "not", "never", "anti", "without", "nope", "hate"})
 COPY_MARKS = frozenset({"copy", "2", "ii", "v2"})
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
+# Bidirectional embeddings, overrides and isolates reorder how the text around them is shown, so a name
+# could display as something else than it is ("Trojan Source"); right-to-left letters need none of them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class ContextNameError(ValueError):
@@ -69,6 +72,9 @@ def _check_characters(name: str) -> None:
     if any(unicodedata.category(char) == "Cc" for char in name):
         # Not echoed: the character itself would be invisible, or break the message.
         raise ContextNameError("a name contains a control character (an invisible code); type it again without it")
+    if BIDI_CONTROLS.intersection(name):
+        raise ContextNameError("a name contains an invisible direction override (it makes text display out of "
+                               "order); type it again without it")
     if not tokens(name):
         raise ContextNameError(f"'{name}' has no letters, digits or emoji to search playlists for")
 

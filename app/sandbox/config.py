@@ -4,7 +4,7 @@
 |---|---|---|---|
 | SANDBOX_SEED | seed | 42 | world seed (also seeds fault draws and new ids) |
 | SANDBOX_SCALE | scale | full | world size: full or small |
-| SANDBOX_PROFILE | profile | default | fault profile: default, extended, slow, flaky, hostile, quota |
+| SANDBOX_PROFILE | profile | default | fault profile: default, extended, slow, flaky, hostile, quota, lies |
 | SANDBOX_HOST / SANDBOX_PORT | host, port | 127.0.0.1 / 5055 | where `flask sandbox` listens |
 | SANDBOX_CSV | csv_path | (none) | optional CSV handed to the world loader |
 | SANDBOX_CLIENT_ID | client_id | sandbox-client | the one registered Spotify app |
@@ -35,6 +35,7 @@
 | SANDBOX_STORM_RETRY_AFTER | storm_retry_after | (profile) | Retry-After sent during a storm, s |
 | SANDBOX_SPIKE_RATE | spike_rate | (profile) | share of storm 429s whose Retry-After is a spike |
 | SANDBOX_SPIKE_RETRY_AFTER | spike_retry_after | (profile) | the spiked Retry-After, s |
+| SANDBOX_LIE_RATE | lie_rate | (profile; 0) | share of track records answered with a lie (tempo 0, duration -1, NaN, …) |
 
 The fault knobs (latency_ms … spike_retry_after) default to the active profile's values (see
 `faults.PROFILES`) and, when set, override them for every profile, including ones switched to at runtime.
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field, fields
 FAULT_KNOBS: dict[str, type] = {
     "latency_ms": float, "latency_jitter_ms": float, "error_rate": float, "timeout_rate": float,
     "hang_seconds": float, "malformed_rate": float, "storm_rate": float, "storm_seconds": float,
-    "storm_retry_after": int, "spike_rate": float, "spike_retry_after": int,
+    "storm_retry_after": int, "spike_rate": float, "spike_retry_after": int, "lie_rate": float,
 }
 
 

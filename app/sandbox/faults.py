@@ -1,12 +1,17 @@
-"""Fault profiles (latency, 5xx, hangs, malformed JSON, 429 storms, quota) and their seeded injector.
+"""Fault profiles (latency, 5xx, hangs, malformed JSON, 429 storms, quota, lies) and their seeded injector.
 
 A faulted request never reaches its handler, so it never changes server state: a write that draws a
 fault is simply not applied. Malformed JSON is only served on GETs (the real body, truncated); a
 write that draws it is answered 502 instead, so "200 but unparsable" never hides an applied write.
+
+Lies (`lie_rate`, off unless set) are answers that parse but cannot be true: a Deezer track lasting -1 s,
+audio features with tempo 0, numbers sent as text, NaN, a null in place of a row. Which records lie is a
+pure function of (seed, service, record id), so a test can ask `lie_for` which ones did and what each said.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
@@ -34,6 +39,7 @@ class Profile:
     storm_retry_after: int = 1
     spike_rate: float = 0.0     # share of storm refusals whose Retry-After is `spike_retry_after` instead
     spike_retry_after: int = 0
+    lie_rate: float = 0.0       # share of track records (Deezer /track, audio features) answered with a lie
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
@@ -46,6 +52,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             hang_seconds=20, malformed_rate=0.05, storm_rate=0.02, storm_seconds=5, storm_retry_after=5,
             spike_rate=0.3, spike_retry_after=7200),
     Profile("quota", quota=True),
+    Profile("lies", lie_rate=0.3),
 )}
 
 
@@ -187,3 +194,76 @@ def throttled_response(service: str, retry_after: int) -> Response:
     response.status_code = 429
     response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+# ----------------------------------------------------------------------------------------------- lies
+
+_FEATURE_LIES = ("tempo 0", "energy as text", "loudness NaN", "danceability missing", "valence negative",
+                 "key as true", "null item")
+# service -> the lies one of its records may tell (names are what `tell_lie` does to the record).
+LIES: dict[str, tuple[str, ...]] = {
+    "deezer": ("duration -1", "duration as text", "duration missing", "bpm NaN", "rank negative",
+               "explicit_lyrics as text", "album null"),
+    "reccobeats": _FEATURE_LIES,
+    "spotify": _FEATURE_LIES,
+    # Liked Songs (`/me/tracks`): the track object of an item lies.
+    "spotify library": ("null item", "id missing", "name as number", "artists null", "duration_ms -1",
+                        "popularity negative"),
+}
+
+
+def lie_for(seed: int, service: str, key: object, rate: float) -> str | None:
+    """The lie record `key` (a Deezer id or a Spotify id) of `service` tells at `rate`, or None if it tells the truth."""
+    if rate <= 0 or service not in LIES:
+        return None
+    digest = hashlib.sha256(f"{seed}:lie:{service}:{key}".encode()).digest()
+    if int.from_bytes(digest[:8], "big") / 2 ** 64 >= rate:
+        return None
+    kinds = LIES[service]
+    return kinds[int.from_bytes(digest[8:12], "big") % len(kinds)]
+
+
+def tell_lie(kind: str, record: dict) -> dict | None:
+    """`record` with the lie `kind` told (a new dict; None for "null item")."""
+    lied = dict(record)
+    if kind == "null item":
+        return None
+    if kind.endswith(" missing"):
+        lied.pop(kind.removesuffix(" missing"), None)
+        return lied
+    field_name, _, how = kind.partition(" ")
+    value = lied.get(field_name)
+    if how == "negative":
+        lied[field_name] = -abs(float(value)) if isinstance(value, (int, float)) and value else -0.5
+    elif how == "as text":
+        lied[field_name] = "yes" if field_name == "explicit_lyrics" else str(value)
+    else:
+        lied[field_name] = {"-1": -1, "0": 0, "NaN": float("nan"), "null": None, "as true": True,
+                            "as number": 42}[how]
+    return lied
+
+
+def lie_in_body(endpoint: str | None, body: object, seed: int, rate: float) -> object | None:
+    """The body of a record endpoint's answer with its lying records lied about; None when nothing changed."""
+    if endpoint in ("deezer.track", "deezer.track_by_isrc") and isinstance(body, dict):
+        kind = lie_for(seed, "deezer", body.get("id"), rate)
+        return tell_lie(kind, body) if kind else None
+    if endpoint == "spotify.saved_tracks" and isinstance(body, dict):
+        items = body.get("items") or []
+        kinds = [lie_for(seed, "spotify library", (item.get("track") or {}).get("id"), rate) for item in items]
+        if not any(kinds):
+            return None
+        return {**body, "items": [{**item, "track": tell_lie(kind, item["track"])} if kind else item
+                                  for kind, item in zip(kinds, items)]}
+    if endpoint == "reccobeats.audio_features" and isinstance(body, dict):
+        rows, key = body.get("content"), lambda row: str(row.get("href", "")).rstrip("/").rsplit("/", 1)[-1]
+        service, field_name = "reccobeats", "content"
+    elif endpoint == "spotify.audio_features" and isinstance(body, dict):
+        rows, key = body.get("audio_features"), lambda row: row.get("id")
+        service, field_name = "spotify", "audio_features"
+    else:
+        return None
+    kinds = [lie_for(seed, service, key(row), rate) if isinstance(row, dict) else None for row in rows or []]
+    if not any(kinds):
+        return None
+    return {**body, field_name: [tell_lie(kind, row) if kind else row for kind, row in zip(kinds, rows)]}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
+import json
+
+from flask import Flask, g, request
 
 from . import accounts, control, deezer, previews, reccobeats, spotify
 from .config import build_config
-from .faults import truncate
+from .faults import lie_in_body, truncate
 from .model import World
 from .runtime import Renderer, Sandbox
+from .runtime import current as current_sandbox
 
 
 class _TrailingSlash:
@@ -30,6 +33,18 @@ def _truncate_malformed(response):
     return response if cut is None else truncate(response, cut)
 
 
+def _tell_lies(response):
+    """With `lie_rate` set, some track records in a 200 answer become lies (see `faults.LIES`)."""
+    sandbox = current_sandbox()
+    rate = sandbox.faults.profile.lie_rate
+    if rate <= 0 or response.status_code != 200 or not response.is_json:
+        return response
+    lied = lie_in_body(request.endpoint, response.get_json(silent=True), sandbox.world.seed, rate)
+    if lied is not None:
+        response.set_data(json.dumps(lied, separators=(",", ":")))  # allow_nan: a lie may be NaN
+    return response
+
+
 def create_sandbox_app(world: World, profile: str | None = None, *, scale: str | None = None,
                        renderer: Renderer | None = None, **knobs) -> Flask:
     """Build a sandbox app over `world`; `knobs` are the names in `config.KNOBS` (minus host/port/csv_path).
@@ -44,5 +59,6 @@ def create_sandbox_app(world: World, profile: str | None = None, *, scale: str |
     for module in (accounts, spotify, deezer, reccobeats, previews, control):
         app.register_blueprint(module.bp)
     app.after_request(_truncate_malformed)
+    app.after_request(_tell_lies)  # registered last, so it runs first: lies are told before any truncation
     app.wsgi_app = _TrailingSlash(app.wsgi_app)
     return app

@@ -11,8 +11,9 @@ from app.services.selection import KeptTrack, display_context
 
 CSV_COLUMNS = ("playlist", "position", "title", "artist", "album", "duration_ms", "isrc", "spotify_uri",
                "probability", "decision")
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP), also after
+# leading spaces, and East Asian spreadsheets read the full-width forms the same way.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 Playlists = Mapping[str, Sequence[KeptTrack]]
 
@@ -20,7 +21,7 @@ Playlists = Mapping[str, Sequence[KeptTrack]]
 def neutralise(value: object) -> str:
     """The cell as text, prefixed with ' when a spreadsheet would otherwise read it as a formula."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text.lstrip(" ").startswith(FORMULA_STARTS) else text
 
 
 def to_csv(playlists: Playlists) -> str:
