@@ -15,7 +15,9 @@ URL_BASE = "/app/"
 # global callback list is emptied by the first app that starts: a second create_app() in the same
 # process (tests, gunicorn preload) would otherwise come up without callbacks.
 PAGE_MODULES = ("app.dash_views.overview", "app.dash_views.contexts", "app.dash_views.explore",
-                "app.dash_views.library", "app.dash_views.model_page", "app.dash_views.sort", "app.dash_views.save")
+                "app.dash_views.library", "app.dash_views.model_page", "app.dash_views.sort", "app.dash_views.save",
+                "app.dash_views.enhance", "app.dash_views.discover", "app.dash_views.catalog_map",
+                "app.dash_views.compare")
 
 
 def init_dash(server: Flask) -> dash.Dash:

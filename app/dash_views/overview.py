@@ -20,9 +20,21 @@ PAGE = {"path": "/", "name": "Home", "title": "contextify", "order": 0}
 STEPS = (
     ("Contexts", "Name the situations you want playlists for and harvest public playlists for each.", "/app/contexts"),
     ("Explore", "See how the contexts differ and overlap before a model learns them.", "/app/explore"),
+    ("Library", "Import your Liked Songs and playlists, so the model learns only from features they have.",
+     "/app/library"),
     ("Model", "Train a model that recognises each context, with a precision it promises.", "/app/model"),
-    ("Library & sort", "Import your Liked Songs and let the model sort them.", "/app/library"),
+    ("Sort", "Let the model sort your library; move each playlist's cutoff and keep or drop tracks.", "/app/sort"),
     ("Save", "Review each playlist, then save it to Spotify or export it.", "/app/save"),
+)
+
+# The other ways to use what contextify learns (issue 7), each a page of its own.
+MORE = (
+    ("Enhance", "Suggestions of liked songs for the playlists you made yourself.", "/app/enhance"),
+    ("Discover", "Songs you have never saved, ranked by how much your library says you would like them.",
+     "/app/discover"),
+    ("Map", "The catalog on a map: any two features, clusters, and a genre guess for any track.", "/app/map"),
+    ("Compare", "Your taste beside a friend's: what sets them apart, and songs you would both like.",
+     "/app/compare"),
 )
 
 
@@ -51,8 +63,13 @@ def layout(**_query: Any) -> html.Div:
     counts = catalog_counts()
     return html.Div([
         page_header("Your Liked Songs, sorted by context",
-                    "Five steps from a few context names to playlists on your Spotify account."),
+                    "Six steps from a few context names to playlists on your Spotify account."),
         steps(),
+        html.Section([
+            html.H2("More ways to use what contextify learns"),
+            html.Ul([html.Li([dcc.Link(title, href=href), f": {what}"]) for title, what, href in MORE],
+                    id=ids.HOME_MORE, className="more-modes"),
+        ], className="card"),
         html.Section([html.H2("Latest harvest"), html.P(status_text(harvest)),
                       dcc.Link("Open Contexts", href="/app/contexts")], className="card"),
         html.Section([

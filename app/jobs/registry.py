@@ -91,6 +91,10 @@ def task_kinds() -> tuple[str, ...]:
 
 def load_tasks() -> None:
     """Import the modules that register tasks (idempotent); both runners call this before running anything."""
-    import app.jobs.save_task  # noqa: F401  (registers on import)
+    import app.jobs.compare_task  # noqa: F401  (registers on import)
+    import app.jobs.discover_task  # noqa: F401
+    import app.jobs.enhance_task  # noqa: F401
+    import app.jobs.map_task  # noqa: F401
+    import app.jobs.save_task  # noqa: F401
     import app.jobs.scaleout  # noqa: F401
     import app.jobs.tasks  # noqa: F401

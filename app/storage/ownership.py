@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from app.storage.models import USER_OWNED_MODELS
+from app.storage.models import USER_OWNED_MODELS, TasteInvite
 
 M = TypeVar("M")
 
@@ -43,4 +43,7 @@ def delete_all_user_data(session: Session, user_id: int) -> dict[str, int]:
         _check(model, user_id)
         result = session.execute(delete(model).where(model.user_id == user_id))  # type: ignore[attr-defined]
         deleted[model.__tablename__] = result.rowcount or 0  # type: ignore[attr-defined]
+    # Invites someone else sent that this user accepted: their consent ends with their data.
+    guest_of = session.execute(delete(TasteInvite).where(TasteInvite.guest_user_id == user_id))
+    deleted[TasteInvite.__tablename__] += guest_of.rowcount or 0
     return deleted

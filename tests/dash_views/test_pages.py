@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from app.dash_views import PAGE_MODULES, contexts, explore, ids, library, model_page, overview, save, sort
+from app.dash_views import (
+    PAGE_MODULES, catalog_map, compare, contexts, discover, enhance, explore, ids, library, model_page, overview, save,
+    sort,
+)
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import UPDATE, component_ids, dependencies, payload
 
 PAGES = {
-    "/app/": (overview, {ids.HOME_STEPS, "count-tracks"}),
+    "/app/": (overview, {ids.HOME_STEPS, ids.HOME_MORE, "count-tracks"}),
     "/app/contexts": (contexts, {ids.CONTEXT_INPUT, ids.CONTEXT_ADD, ids.CONTEXT_CHIPS, ids.HARVEST_SOURCE,
                                  ids.HARVEST_PLAYLISTS, ids.HARVEST_TRACKS, ids.HARVEST_START, ids.HARVEST_INTERVAL,
                                  ids.HARVEST_PROGRESS, ids.HARVEST_LOG, ids.HARVEST_CANCEL, ids.HARVEST_RESUME,
@@ -24,6 +27,12 @@ PAGES = {
     "/app/model": (model_page, {ids.MODEL_TRAIN, ids.MODEL_CONTEXTS, ids.MODEL_CHOICE, ids.MODEL_CURVE}),
     "/app/sort": (sort, {ids.SORT_START, ids.SORT_PANELS, ids.SORT_UNSORTED}),
     "/app/save": (save, {ids.SAVE_PREVIEW, ids.SAVE_START, ids.SAVE_DOWNLOAD, ids.SAVE_PLAYLISTS}),
+    "/app/enhance": (enhance, {ids.ENHANCE_START, ids.ENHANCE_RESULTS, ids.ENHANCE_ADD, ids.ENHANCE_ANALYSIS,
+                               ids.ENHANCE_JOB_STORE}),
+    "/app/discover": (discover, {ids.DISCOVER_START, ids.DISCOVER_RUNS, ids.DISCOVER_LIST, ids.DISCOVER_SAVE}),
+    # An empty catalog shows only the empty state; the page's controls are checked in tests/catalog_map.
+    "/app/map": (catalog_map, {ids.MAP_EMPTY}),
+    "/app/compare": (compare, {ids.COMPARE_START, ids.COMPARE_OTHER, ids.COMPARE_RESULTS, ids.COMPARE_INVITE_CREATE}),
 }
 
 

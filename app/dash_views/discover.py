@@ -1,0 +1,109 @@
+"""The Discover page: learn what the user likes, rank tracks they never saved, and save a Discover playlist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Input, Output, State, dcc, html, no_update
+
+import app.jobs.discover_task  # noqa: F401  (registers the discover tasks in the web process)
+from app.auth.session import require_user_id
+from app.dash_views import ids
+from app.dash_views.components import page_header
+from app.dash_views.discover_view import (
+    KIND, SAVE_KIND, page_data, playlist_view, runs_view, start_discover, start_save, suggestions_view,
+)
+from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow
+from app.extensions import db
+from app.services.discover import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME, discover_playlist
+
+PAGE = {"path": "/discover", "name": "Discover", "title": "contextify · Discover", "order": 8}
+JOB = JobIds(ids.DISCOVER_JOB_STORE, ids.DISCOVER_DONE_STORE, ids.DISCOVER_INTERVAL, ids.DISCOVER_STATUS,
+             ids.DISCOVER_PROGRESS, ids.DISCOVER_LOG)
+SAVE_JOB = JobIds(ids.DISCOVER_SAVE_JOB_STORE, ids.DISCOVER_SAVE_DONE_STORE, ids.DISCOVER_SAVE_INTERVAL,
+                  ids.DISCOVER_SAVE_STATUS, ids.DISCOVER_SAVE_PROGRESS, ids.DISCOVER_SAVE_LOG)
+
+
+def layout(**_query: Any) -> html.Div:
+    user_id = require_user_id()
+    data = page_data(db.session, user_id)
+    return html.Div([
+        page_header("Discover", "contextify learns what you like from the songs you saved, then ranks tracks you "
+                    "have never saved — from the harvested catalog and Deezer's charts — by how likely you are to "
+                    "like them."),
+        html.Section([
+            html.H2("Find new music"),
+            html.P("Your saved songs are compared with as many catalog tracks you never saved; a random forest and "
+                   "a logistic regression both learn the difference, and the better one ranks the rest."),
+            dcc.Checklist(id=ids.DISCOVER_CHARTS, value=["charts"], className="checkbox",
+                          options=[{"label": " Add Deezer's current charts as candidates", "value": "charts"}]),
+            html.Div([html.Button("Run Discover", id=ids.DISCOVER_START, n_clicks=0, className="button"),
+                      html.P(id=ids.DISCOVER_MESSAGE, className="form-error", role="alert")], className="actions"),
+        ], className="card"),
+        job_card("Discovering", JOB, current_job(user_id, KIND)),
+        html.Section([html.H2("Which model learned your taste best"),
+                      html.Div(runs_view(data["model"], data["runs"]), id=ids.DISCOVER_RUNS)], className="card"),
+        html.Section([html.H2("Tracks for you"),
+                      html.Div(suggestions_view(data["shown"]), id=ids.DISCOVER_LIST)], className="card discover-list"),
+        html.Section([
+            html.H2("Save to Spotify"),
+            html.P(f"Creates {PLAYLIST_NAME} on your account, or replaces what it holds; nothing you already saved "
+                   "goes in, checked again as it is written."),
+            html.Label("Tracks in the playlist", htmlFor=ids.DISCOVER_SIZE),
+            dcc.Input(id=ids.DISCOVER_SIZE, type="number", min=1, max=MAX_PLAYLIST_SIZE, step=1,
+                      value=DEFAULT_PLAYLIST_SIZE, className="discover-size"),
+            dcc.Checklist(id=ids.DISCOVER_PUBLIC, value=[], className="checkbox",
+                          options=[{"label": " Make a new playlist public", "value": "public"}]),
+            html.Div([html.Button("Save the Discover playlist", id=ids.DISCOVER_SAVE, n_clicks=0, className="button",
+                                  disabled=not data["shown"]),
+                      html.P(id=ids.DISCOVER_SAVE_MESSAGE, className="form-error", role="alert")],
+                     className="actions"),
+            html.Div(playlist_view(data["playlist"]), id=ids.DISCOVER_PLAYLIST),
+        ], className="card"),
+        job_card("Saving the Discover playlist", SAVE_JOB, current_job(user_id, SAVE_KIND)),
+    ], className="page discover-page")
+
+
+def _sentence(job):
+    return job_sentence(job, "Discover", "Discover has not run yet.")
+
+
+def _save_sentence(job):
+    return job_sentence(job, "Saving the Discover playlist", "The Discover playlist has not been saved yet.")
+
+
+def register_callbacks(dash_app) -> None:
+    register_follow(dash_app, JOB, _sentence)
+    register_follow(dash_app, SAVE_JOB, _save_sentence)
+
+    @dash_app.callback(Output(ids.DISCOVER_JOB_STORE, "data"), Output(ids.DISCOVER_MESSAGE, "children"),
+                       Input(ids.DISCOVER_START, "n_clicks"), State(ids.DISCOVER_CHARTS, "value"),
+                       prevent_initial_call=True)
+    def start(_clicks, charts):
+        user_id = require_user_id()
+        try:
+            return start_discover(db.session, user_id, "charts" in (charts or [])), ""
+        except (JobRefused, ValueError) as exc:
+            return no_update, str(exc)
+
+    @dash_app.callback(Output(ids.DISCOVER_RUNS, "children"), Output(ids.DISCOVER_LIST, "children"),
+                       Output(ids.DISCOVER_SAVE, "disabled"), Input(ids.DISCOVER_DONE_STORE, "data"),
+                       prevent_initial_call=True)
+    def trained(_done):
+        data = page_data(db.session, require_user_id())
+        return runs_view(data["model"], data["runs"]), suggestions_view(data["shown"]), not data["shown"]
+
+    @dash_app.callback(Output(ids.DISCOVER_SAVE_JOB_STORE, "data"), Output(ids.DISCOVER_SAVE_MESSAGE, "children"),
+                       Input(ids.DISCOVER_SAVE, "n_clicks"), State(ids.DISCOVER_SIZE, "value"),
+                       State(ids.DISCOVER_PUBLIC, "value"), prevent_initial_call=True)
+    def save(_clicks, size, public):
+        user_id = require_user_id()
+        try:
+            return start_save(db.session, user_id, size, "public" in (public or [])), ""
+        except (JobRefused, ValueError) as exc:
+            return no_update, str(exc)
+
+    @dash_app.callback(Output(ids.DISCOVER_PLAYLIST, "children"), Input(ids.DISCOVER_SAVE_DONE_STORE, "data"),
+                       prevent_initial_call=True)
+    def saved(_done):
+        return playlist_view(discover_playlist(db.session, require_user_id()))

@@ -1,0 +1,1 @@
+"""Tests of the Map page: scatter, clusters, genre model and predictor."""

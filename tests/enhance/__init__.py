@@ -1,0 +1,1 @@
+"""Tests of the Enhance page: learning the user's own playlists, the imbalance study, and adding suggestions."""
