@@ -45,3 +45,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Audits the pinned runtime requirements against PyPI's advisory data (needs pypi.org); fails on a known
+# vulnerability. `make audit AUDIT_ARGS=--strict` also fails when a pin could not be looked up.
+.PHONY: audit
+audit: $(DEV_STAMP)
+	@$(BIN)/pip-audit --requirement requirements.txt --no-deps --disable-pip --progress-spinner off $(AUDIT_ARGS)

@@ -18,6 +18,10 @@ SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
 DEFAULT_JOB_WORKERS = 2
 DEFAULT_COMPARE_MIN_TRACKS = 50
+DEFAULT_LOGIN_RATE_LIMIT = "20 per minute"
+DEFAULT_JOB_RATE_LIMIT = "30 per minute"
+# A 20 MB library file travels base64-encoded (4/3 larger) inside a Dash callback's JSON: 32 MB leaves room.
+DEFAULT_MAX_REQUEST_MB = 32
 
 # Where each outside service lives, and where it lives inside the sandbox (one port, one prefix each).
 REAL_SERVICE_URLS = {
@@ -59,6 +63,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
                                "Background jobs run at once by the in-process job runner (ignored with Celery)."),
     "CONTEXTIFY_COMPARE_MIN_TRACKS": (f"`{DEFAULT_COMPARE_MIN_TRACKS}`",
                                       "Compare refuses a second library with fewer tracks than this."),
+    "CONTEXTIFY_LOGIN_RATE_LIMIT": (f"`{DEFAULT_LOGIN_RATE_LIMIT}`",
+                                    "Logins (`/login` and `/callback`) one address may start, e.g. `20 per minute` "
+                                    "or `100/hour`; over it the visitor gets a 429 page saying when to retry. Kept in "
+                                    "Redis when `RATE_LIMIT_REDIS_URL` or a Redis broker is set, else per process."),
+    "CONTEXTIFY_JOB_RATE_LIMIT": (f"`{DEFAULT_JOB_RATE_LIMIT}`",
+                                  "Background jobs one user may start (harvest, import, train, sort, save, ...), "
+                                  "in the same notation; over it the page says to wait."),
+    "CONTEXTIFY_MAX_REQUEST_MB": (f"`{DEFAULT_MAX_REQUEST_MB}`",
+                                  "Largest request body accepted, in MB (a bigger one gets a plain 413 page); it must "
+                                  "hold a 20 MB library file upload, base64-encoded."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
     "LOG_LEVEL": ("`INFO`", "Python logging level of the app's log lines."),
     "FLASK_DEBUG": ("`0`", "Flask debug mode; also allows running without SECRET_KEY."),
@@ -100,6 +114,9 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "CONTEXTIFY_COMPARE_MIN_TRACKS": _positive_int(env, "CONTEXTIFY_COMPARE_MIN_TRACKS",
                                                        DEFAULT_COMPARE_MIN_TRACKS),
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
+        "CONTEXTIFY_LOGIN_RATE_LIMIT": _rate_limit(env, "CONTEXTIFY_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE_LIMIT),
+        "CONTEXTIFY_JOB_RATE_LIMIT": _rate_limit(env, "CONTEXTIFY_JOB_RATE_LIMIT", DEFAULT_JOB_RATE_LIMIT),
+        "MAX_CONTENT_LENGTH": _positive_int(env, "CONTEXTIFY_MAX_REQUEST_MB", DEFAULT_MAX_REQUEST_MB) * 1024 * 1024,
     }
     settings.update(_service_urls(env, sandbox_url))
     settings.update(_session_cookie(settings["SPOTIFY_REDIRECT_URI"]))
@@ -123,6 +140,17 @@ def _positive_int(env: Mapping[str, Any], name: str, default: int) -> int:
         value = 0
     if value < 1:
         raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return value
+
+
+def _rate_limit(env: Mapping[str, Any], name: str, default: str) -> str:
+    from limits import parse_many  # Flask-Limiter's own notation, checked now rather than on the first request
+
+    value = str(env.get(name, default)).strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '20 per minute' or '100/hour', not {value!r}.") from None
     return value
 
 

@@ -31,7 +31,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_template_context(app)
     register_auth(app)
-    register_dash(app)
+    dash_app = register_dash(app)
+    register_security(app, dash_app)
     register_jobs(app)
     register_commands(app)
     return app
@@ -61,8 +62,10 @@ def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.health import bp as health_bp
     from app.web import bp as web_bp
+    from app.web.invites import bp as invites_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(invites_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
 
@@ -99,10 +102,18 @@ def register_jobs(app: Flask) -> None:
     init_app(app)
 
 
-def register_dash(app: Flask) -> None:
+def register_dash(app: Flask) -> Any:
     from app.dash_views import init_dash
 
-    init_dash(app)
+    return init_dash(app)
+
+
+def register_security(app: Flask, dash_app: Any) -> None:
+    """Security headers and CSP (with the hashes of Dash's inline scripts), CSRF for forms and Dash callbacks,
+    request size and rate limits, and their plain-words 413/429 pages."""
+    from app.security import register_security as install
+
+    install(app, dash_app)
 
 
 def register_commands(app: Flask) -> None:

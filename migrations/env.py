@@ -14,6 +14,12 @@ config = context.config
 # This line sets up loggers basically.
 # Keep the app's own loggers alive when migrations run inside a running process (tests, web start).
 fileConfig(config.config_file_name, disable_existing_loggers=False)
+# alembic.ini hangs a plain stderr handler on the root logger of whatever process migrates; give it the app's
+# redacting JSON format, so a token in a later DEBUG line of that process is never printed in clear.
+from app.logs import JsonFormatter  # noqa: E402  (after fileConfig, which replaces the handlers)
+
+for _handler in logging.getLogger().handlers:
+    _handler.setFormatter(JsonFormatter())
 logger = logging.getLogger('alembic.env')
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,10 @@ from app.auth.errors import bad_state_page, denied_page, login_failed_page, logi
 from app.auth.session import current_user, current_user_id, log_in, log_out
 from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
+from app.jobs.tasks import upload_dir
 from app.pipeline.services import spotify_user_client
+from app.security import limiter, login_limit
+from app.services.compare import forget_guest
 from app.storage.models import USER_OWNED_MODELS, OAuthToken, User, utcnow
 from app.storage.ownership import delete_all_user_data, owned
 
@@ -36,6 +40,7 @@ LOGIN_ATTEMPTS = 3
 
 
 @bp.get("/login")
+@limiter.limit(login_limit)
 def login() -> Response:
     """Send the browser to Spotify's consent page with a fresh single-use `state` kept in the signed session."""
     state = secrets.token_urlsafe(32)
@@ -46,6 +51,7 @@ def login() -> Response:
 
 
 @bp.get("/callback")
+@limiter.limit(login_limit)
 def callback() -> Any:
     """Spotify's redirect back: check state, exchange the code, ask /me who this is, store tokens, log in."""
     expected = session.pop(STATE_KEY, None)  # single use: popped whatever happens next
@@ -96,14 +102,18 @@ def account() -> Any:
 
 @bp.post("/account/delete")
 def delete_account() -> Any:
-    """Delete every row the user owns and the user row itself, then log out."""
+    """Delete every row the user owns, their uploaded files and the user row itself, then log out."""
     check_csrf()
     user = current_user()
     if user is None:
         return login_required_response()
+    # Owners' comparisons built from this user's songs go too, not only the invites (see forget_guest).
+    forget_guest(db.session, user.id)
     deleted = delete_all_user_data(db.session, user.id)
     db.session.delete(user)
     db.session.commit()
+    # Files too: and a later account may be given the same id (SQLite reuses the highest), so its folder must be empty.
+    shutil.rmtree(upload_dir(current_app.config, user.id), ignore_errors=True)
     log.info("deleted all data of user=%s", user.id)
     log_out()
     return render_template("auth/deleted.html", deleted=sum(deleted.values()))

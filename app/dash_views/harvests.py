@@ -14,6 +14,7 @@ from typing import Any
 from app.jobs import runner
 from app.pipeline.harvest import DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES
 from app.pipeline.naming import ContextNameError, display_name, validate_contexts
+from app.security import JOBS_TOO_MANY, hit_job_limit
 
 KIND = "harvest"
 PLAYLISTS_RANGE = (1, 50)       # more than 50 playlists per context adds hours, not accuracy
@@ -115,6 +116,8 @@ def start_harvest(user_id: int, params: Mapping[str, Any]) -> str:
     active = current_harvest(user_id)
     if active is not None and active["status"] in ("queued", "running"):
         raise SettingsError("A harvest is already running. Wait for it to finish, or cancel it first.")
+    if not hit_job_limit(user_id):
+        raise SettingsError(JOBS_TOO_MANY)
     return runner.submit(KIND, dict(params), user_id)
 
 

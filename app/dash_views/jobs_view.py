@@ -12,6 +12,7 @@ from app.auth.session import require_user_id
 from app.dash_views.components import job_log, stage_progress
 from app.dash_views.harvests import FINISHED, format_duration, duration_s, is_active, stage_rows
 from app.jobs import runner
+from app.security import JOBS_TOO_MANY, hit_job_limit
 
 POLL_MS = 1000
 
@@ -39,9 +40,11 @@ def current_job(user_id: int, kind: str) -> dict[str, Any] | None:
 
 
 def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str) -> str:
-    """Submit the job; refuses a second one of the same kind while one is going."""
+    """Submit the job; refuses a second one of the same kind while one is going, and too many starts in a row."""
     if is_active(current_job(user_id, kind)):
         raise JobRefused(f"{what} is already running. Wait for it to finish.")
+    if not hit_job_limit(user_id):  # CONTEXTIFY_JOB_RATE_LIMIT, per user, shared through Redis when configured
+        raise JobRefused(JOBS_TOO_MANY)
     return runner.submit(kind, dict(params), user_id)
 
 

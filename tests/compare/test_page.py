@@ -91,6 +91,20 @@ def test_forget_guest_deletes_the_comparisons_holding_the_guests_track_names(app
             assert db.session.scalar(select(func.count()).select_from(model)) == 0
 
 
+def test_the_guest_deleting_their_account_deletes_the_owners_comparisons_of_their_songs(app, client):
+    owner, guest = add_user(app, "jonas.b"), add_user(app, "ana.k")
+    stored_comparison(app, owner, guest)
+    session_login(client, guest)
+    page = client.get("/account").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert client.post("/account/delete", data={"csrf_token": token}).status_code == 200
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        for model in (ModelRun, Suggestion, TrainedModel):
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0, model.__tablename__
+
+
 def test_the_router_serves_the_page_and_the_navigation_lists_it(app, client):
     from tests.dash_views.helpers import UPDATE, dependencies, payload
 
