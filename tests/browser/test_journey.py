@@ -219,7 +219,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     page.get_by_role("button", name="Agree").click()
     page.wait_for_url(site.url + "/app/")
     expect(page.locator("#current-user")).not_to_be_empty()
-    expect(page.locator("#home-steps li")).to_have_count(5)
+    expect(page.locator("#home-steps li")).to_have_count(6)
     tour.shot(page, "home", "Logged in: the six steps",
               "Back in contextify, the home page lists the six steps from context names to playlists.")
     watch.assert_clean("home")
@@ -428,4 +428,33 @@ def test_denying_at_the_consent_page_shows_plain_words(site: Site, browser, brow
     page.screenshot(path=str(ARTIFACTS / "denied.png"))
     assert page.request.get(site.url + "/app/", max_redirects=0).status == 302, "a denied login must not log in"
     watch.assert_clean("denied")
+    context.close()
+
+
+def test_the_other_modes_work_in_the_browser_on_the_journeys_data(site: Site, browser, browser_context_args):
+    """After the journey (a harvested catalog, ana's imported library): Map draws and clusters it, and the Enhance,
+    Discover and Compare pages open from the navigation with their controls and no console errors."""
+    context = browser.new_context(**browser_context_args)
+    watch, page = Watch(context), context.new_page()
+    login(page, site, USER)
+
+    page.get_by_role("link", name="Map", exact=True).click()
+    page.wait_for_url(site.url + "/app/map")
+    expect(page.locator("h1")).to_have_text("Map")
+    wait_for_charts(page, ["map-scatter"])
+    page.locator("#map-cluster-start").click()  # k-means is the default method
+    follow_job(page, "map-cluster-status", "clustering")
+    wait_for_charts(page, ["map-composition"])
+    expect(page.locator("#map-sentences")).not_to_be_empty()
+    watch.assert_clean("map")
+
+    for name, heading, control in (("Enhance", "Enhance my playlists", "enhance-start"),
+                                   ("Discover", "Discover", "discover-start"),
+                                   ("Compare", "Compare", "compare-invite-create")):
+        page.get_by_role("link", name=name, exact=True).click()
+        page.wait_for_url(site.url + "/app/" + name.lower())
+        expect(page.locator("h1")).to_have_text(heading)
+        expect(page.locator(f"#{control}")).to_be_visible()
+        page.wait_for_timeout(500)  # let the page's first callbacks answer
+        watch.assert_clean(name)
     context.close()
