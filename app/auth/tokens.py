@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spotipy import CacheHandler
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.errors import NeedsLogin
@@ -46,6 +47,14 @@ class TokenStore:
             }
 
     def save(self, user_id: int, token_info: dict[str, Any]) -> None:
+        try:
+            self._save(user_id, token_info)
+        except IntegrityError:
+            # Two logins of the same person at once both found no row; the other one's insert won, so this
+            # attempt now finds that row and updates it.
+            self._save(user_id, token_info)
+
+    def _save(self, user_id: int, token_info: dict[str, Any]) -> None:
         with self._session_factory() as session:
             row = _row(session, user_id) or OAuthToken(user_id=user_id, provider=PROVIDER)
             row.access_token = self._cipher.encrypt(token_info["access_token"])

@@ -14,6 +14,7 @@ from flask import current_app, redirect, render_template, request, session, url_
 from spotipy import MemoryCacheHandler
 from spotipy.exceptions import SpotifyOauthError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from app.auth import bp
@@ -139,8 +140,13 @@ def exchange_code(config: Mapping[str, Any], code: str) -> dict[str, Any]:
 def upsert_user(me: Mapping[str, Any]) -> User:
     user = db.session.scalar(select(User).where(User.spotify_id == me["id"]))
     if user is None:
-        user = User(spotify_id=me["id"])
-        db.session.add(user)
+        try:
+            db.session.add(User(spotify_id=me["id"]))
+            db.session.commit()
+        except IntegrityError:
+            # The same person's first login in two tabs at once: the other request created the row first.
+            db.session.rollback()
+        user = db.session.scalar(select(User).where(User.spotify_id == me["id"]))
     user.display_name = me.get("display_name")
     user.account_id = me.get("account_id")
     user.last_login_at = utcnow()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from importlib import import_module
 
 import dash
@@ -37,7 +39,37 @@ def init_dash(server: Flask) -> dash.Dash:
         if hasattr(module, "register_callbacks"):
             module.register_callbacks(dash_app)
     dash_app.layout = _shell(server)
+    _serialise_first_request(server)
     return dash_app
+
+
+def _serialise_first_request(server: Flask) -> None:
+    """Run Dash's first-request setup hooks one thread at a time.
+
+    Dash marks its setup done before doing it, so a second thread arriving meanwhile (gunicorn's threads, the
+    first seconds after a deploy) serves from half-built callback maps and answers 500 (seen under load).
+    """
+    lock = threading.Lock()
+    hooks = server.before_request_funcs.setdefault(None, [])
+    for index, hook in enumerate(hooks):
+        if getattr(hook, "__qualname__", "").startswith("Dash."):
+            hooks[index] = _one_at_a_time(hook, lock)
+
+
+def _one_at_a_time(hook, lock: threading.Lock):
+    finished = False
+
+    @functools.wraps(hook)
+    def run():
+        nonlocal finished
+        if finished:  # after the first request the hook returns at once: no lock on the hot path
+            return hook()
+        with lock:
+            result = hook()
+            finished = True
+            return result
+
+    return run
 
 
 def _shell(server: Flask):
