@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, make_scorer
+from sklearn.metrics import average_precision_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -49,6 +49,16 @@ def present_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
     present = np.asarray(y_true).any(axis=0)
     return float(np.mean([average_precision_score(y_true[:, j], y_score[:, j])
                           for j in np.flatnonzero(present)]))
+
+
+def present_average_precision_scorer(estimator, X: pd.DataFrame, y: np.ndarray) -> float:
+    """:func:`present_average_precision` of the estimator's P(context) as a grid-search scorer.
+
+    Not ``make_scorer(..., response_method="predict_proba")``: with exactly two contexts the one-vs-rest
+    model's ``classes_`` has two entries, the scorer takes the problem for a binary one and passes only the
+    second column of probabilities.
+    """
+    return present_average_precision(np.asarray(y), estimator.predict_proba(X))
 
 
 def as_categories(frame: pd.DataFrame) -> pd.DataFrame:
@@ -101,8 +111,7 @@ def grid_search(
     ``refit`` is off: the chosen parameters are refitted by the training procedure, which also needs
     out-of-fold probabilities.
     """
-    scorer = make_scorer(present_average_precision, response_method="predict_proba")
-    search = GridSearchCV(pipeline, grid or DEFAULT_GRID, scoring=scorer, cv=folds,
+    search = GridSearchCV(pipeline, grid or DEFAULT_GRID, scoring=present_average_precision_scorer, cv=folds,
                           n_jobs=n_jobs, refit=False, error_score="raise")
     return search.fit(X, Y)
 

@@ -169,3 +169,16 @@ def test_incompatible_versions_are_named(trained, tmp_path, monkeypatch):
     assert str(error.value) == (
         "incompatible model artifact: format version 0 (artifact) vs 2 (here); "
         f"scikit-learn 1.2 (artifact) vs {sklearn_here} (here). Retrain it with `flask train`.")
+
+
+def test_two_contexts_train_like_any_other_number():
+    # With exactly two contexts the grid-search scorer once took the problem for a binary one and crashed.
+    rows = derive_columns(make_rows())
+    rows = rows[rows["context"].isin(sorted(rows["context"].unique())[:2])]
+    spec, _ = infer_feature_spec(rows, exclude=("track_id", "context", "playlist_id"), group_col="playlist_id")
+    dataset = build_dataset(rows, id_col="track_id", label_col="context", spec=spec, group_col="playlist_id",
+                            min_tracks=10)
+    model, report = train_context_model(dataset, id_col="track_id", grid=SMALL_GRID, n_splits=3, test_size=0.2,
+                                        min_positives=5, n_jobs=1)
+    assert len(model.contexts) == 2
+    assert report.grid["best_score"] > 0.5
