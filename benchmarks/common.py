@@ -34,6 +34,8 @@ class Table:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, float) and value != value:
+        return "-"  # NaN: nothing was measured
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
     if isinstance(value, int):

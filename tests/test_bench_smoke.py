@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchmarks.__main__ import main
@@ -13,8 +15,25 @@ def test_tiny_benchmark_writes_every_area_and_the_targets(tmp_path):
     assert main(["--scale", "tiny", "--out", str(out)]) == 0
     report = out.read_text()
     for heading in ("## Targets", "## 1. Harvest + enrich", "## 2. Library import", "## 3. Preview analysis",
-                    "## 4. Training and sorting"):
+                    "## 4. Training and sorting", "## 5. Web"):
         assert heading in report
     assert "agrees with sandbox counters" in report
     rows = [line for line in report.splitlines() if line.startswith("| contextify |")]
     assert rows and rows[0].rstrip().endswith("| yes |"), "the run's call counts must equal the sandbox's"
+    _assert_web_area(report)
+
+
+def _assert_web_area(report: str) -> None:
+    """Area 5 measured the review pages' callbacks, alone and under locust, with no failed request."""
+    assert re.search(r"^\| web callbacks p95 < 300 ms at 3 sessions .*\| (yes|NO) \|$", report, re.M)
+    rows = {cells[0].lstrip("| "): cells for cells in (line.split(" | ") for line in report.splitlines()
+                                                       if " · " in line and line.startswith("| "))
+            if len(cells) == 8}
+    for label in ("explore · page render", "explore · explore-empty.children", "model · model-summary.children",
+                  "sort · sort-list[*].children (on sort-cutoff.value)", "save · save-preview.children "
+                  "(on save-check.n_clicks)", "library · page render"):
+        assert label in rows, f"{label} missing from area 5"
+        assert rows[label][1] != "-", f"{label}: no single-session time"
+    assert all(cells[6] == "0" for cells in rows.values()), "a callback request failed under load"
+    total = next(line for line in report.splitlines() if line.startswith("| all requests ("))
+    assert int(total.split(" | ")[3].replace(",", "")) > 0, "locust made no request"
