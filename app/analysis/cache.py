@@ -1,11 +1,15 @@
-"""A small least-recently-used cache with an age limit, for frames that are slow to assemble and read often."""
+"""Caches for frames that are slow to assemble and read often: in one process's memory, or in a folder all share."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -38,4 +42,41 @@ class TTLCache(Generic[T]):
             self._items.move_to_end(key)
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
+        return value
+
+
+class FolderCache(Generic[T]):
+    """`get(name, version, build)` returns the value pickled in `folder` for that name and version, else builds,
+    pickles and returns it, removing the name's older versions.
+
+    The web server runs several worker processes, each with its own memory: a frame that takes seconds to
+    assemble is built once for all of them. A folder holds either data every user may see or one user's own
+    (kept under that user's folder, as their model artifacts are); only files this app wrote are read back.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def get(self, name: str, version: Hashable, build: Callable[[], T]) -> T:
+        digest = hashlib.sha256(repr(version).encode()).hexdigest()[:20]
+        path = self.folder / f"{name}-{digest}.pickle"
+        try:
+            with path.open("rb") as file:
+                return pickle.load(file)
+        except FileNotFoundError:
+            pass
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            path.unlink(missing_ok=True)  # half-written by a crashed process, or from an older version of the app
+        value = build()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+            with partial.open("wb") as file:
+                pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, path)  # atomic: another process reads the old file or the whole new one
+            for old in self.folder.glob(f"{name}-*.pickle"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only or full disk only costs the next process the build
         return value

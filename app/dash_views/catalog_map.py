@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 from flask import current_app
 
-from app.analysis.cache import TTLCache
-from app.analysis.explore import data_version
+from app.analysis.cache import FolderCache, TTLCache
 from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views import catalog_map_view as view
@@ -22,6 +22,7 @@ from app.services import catalog_map as service
 
 PAGE = {"path": "/map", "name": "Map", "title": "contextify · Map", "order": 9}
 CACHE = "contextify.map_cache"
+SHARED_FOLDER = "cache"
 CLUSTER_KIND, GENRE_KIND, PREDICT_KIND = "map-clusters", "genre-model", "genre-predict"
 CLUSTER_JOB = JobIds(ids.MAP_CLUSTER_JOB_STORE, ids.MAP_CLUSTER_DONE_STORE, ids.MAP_CLUSTER_INTERVAL,
                      ids.MAP_CLUSTER_STATUS, ids.MAP_CLUSTER_PROGRESS, ids.MAP_CLUSTER_LOG)
@@ -122,9 +123,13 @@ def _predict_card() -> html.Section:
 
 
 def load_catalog() -> pd.DataFrame:
-    """The catalog frame from a short-lived per-app cache; global data, so keyed by the store's version only."""
-    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=2, ttl_s=120))
-    return cache.get(("catalog", data_version(db.session)), lambda: service.catalog_frame(db.session))
+    """The catalog frame, kept in memory and in the instance folder (shared by the server's workers); global
+    data, so keyed by the catalog's version only, which changes with every label or feature row written."""
+    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=2, ttl_s=3600))
+    version = service.catalog_version(db.session)
+    shared: FolderCache[pd.DataFrame] = FolderCache(Path(current_app.instance_path) / SHARED_FOLDER)
+    return cache.get(("catalog", version),
+                     lambda: shared.get("catalog", version, lambda: service.catalog_frame(db.session)))
 
 
 def cluster_params(method: Any, preference: Any, k: Any, sample: Any) -> dict[str, Any]:

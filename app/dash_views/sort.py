@@ -64,8 +64,7 @@ def panels(playlists: list[PlaylistReview]) -> list[html.Section]:
 
 
 def track_list(playlist: PlaylistReview) -> html.Div:
-    kept = playlist.kept
-    head = [html.P(f"{len(kept):,} tracks kept"
+    head = [html.P(f"{playlist.kept_count:,} tracks kept"
                    + (f" at a cutoff of {playlist.cutoff:.2f}, promising a precision of at least "
                       f"{playlist.promised:.0%}." if playlist.cutoff is not None and playlist.promised is not None
                       else "."), className="chart-reading")]
@@ -74,7 +73,7 @@ def track_list(playlist: PlaylistReview) -> html.Div:
                            f"{playlist.title} playlists contextify learned from as those do from each other. "
                            "Listen before saving, or raise the cutoff.", className="warning", role="alert"))
     rows = [_row(row) for row in playlist.rows[:SHOWN_PER_PLAYLIST]]
-    more = len(playlist.rows) - SHOWN_PER_PLAYLIST
+    more = playlist.total - len(rows)
     return html.Div([*head, html.Div(html.Table([
         html.Thead(html.Tr([html.Th(h, scope="col") for h in ("Title", "Artist", "Probability", "Why", "")])),
         html.Tbody(rows)], className="data-table"), className="table-scroll") if rows else
@@ -156,7 +155,9 @@ def register_callbacks(dash_app) -> None:
                 message = give_verdict(db.session, user_id, trigger["assignment"], trigger["verdict"])
         except (ReviewError, ValueError) as exc:
             return [no_update] * len(ctx.outputs_list[0]), no_update, _sentence(str(exc))
-        by_context = {playlist.context: playlist for playlist in review(db.session, user_id, run_id)}
+        # A cutoff changes its own playlist only; a verdict's playlist is not known here, so all are drawn again.
+        only = trigger["context"] if trigger["type"] == ids.SORT_CUTOFF else None
+        by_context = {playlist.context: playlist for playlist in review(db.session, user_id, run_id, only=only)}
         lists = [track_list(by_context[o["id"]["context"]]) if o["id"]["context"] in by_context else no_update
                  for o in ctx.outputs_list[0]]
         return lists, unsorted_view(user_id, run_id), message

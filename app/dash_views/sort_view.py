@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.analysis.cache import TTLCache
-from app.dash_views.model_view import CACHE, loaded_model, user_models
+from app.analysis.cache import FolderCache, TTLCache
+from app.dash_views.model_view import loaded_model, user_models
 from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
-from app.models.model import ModelInputError
+from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError
 from app.models.persistence import ArtifactError
-from app.models.service import ReviewError, decide, library_frame, set_cutoff
-from app.pipeline.library import library_track_ids
-from app.services.selection import display_context, owned_run, run_contexts
-from app.storage.models import SortAssignment, SortRun, Track, TrainedModel
+from app.models.service import MODELS_DIR, ReviewError, decide, library_frame, set_cutoff
+from app.services.selection import display_context, kept_clause, owned_run, run_contexts
+from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned
 
 KIND = "sort"
 SHOWN_PER_PLAYLIST = 50      # Dash renders each row's buttons as pattern-matching components: 200 took a browser ~1 min
 SHOWN_UNSORTED = 50
 VERDICTS = ("accept", "reject")
+SCORES = "contextify.sort_scores"   # app.extensions key of the per-user library scores
 
 
 def latest_model(session: Session, user_id: int) -> TrainedModel | None:
@@ -65,33 +66,53 @@ class PlaylistReview:
     cutoff: float | None
     promised: float | None
     target: float | None
-    rows: list[TrackRow] = field(default_factory=list)    # kept first, then near misses, most likely first
+    rows: list[TrackRow] = field(default_factory=list)    # those shown: kept first, then near misses, most likely first
     looks_off: bool = False
     distance_ratio: float | None = None
-
-    @property
-    def kept(self) -> list[TrackRow]:
-        return [row for row in self.rows if row.kept]
+    total: int = 0                                          # stored rows of the context, shown or not
+    kept_count: int = 0                                     # of which the playlist keeps
 
 
-def review(session: Session, user_id: int, sort_run_id: Any) -> list[PlaylistReview]:
-    """One review per context of the user's sort (empty for a sort that is not theirs)."""
+def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_PER_PLAYLIST,
+           only: str | None = None) -> list[PlaylistReview]:
+    """One review per context of the user's sort (empty for a sort that is not theirs): each context's first
+    `shown` rows, kept first and then most likely first, with how many rows it holds and keeps in all.
+    `only` names the one context to review (a moved cutoff changes no other playlist)."""
     run = _run(session, user_id, sort_run_id)
     if run is None:
         return []
-    playlists = {context: _playlist(context, run.params["cutoffs"][context]) for context in run_contexts(run)}
-    rows = session.execute(owned(SortAssignment, user_id).where(SortAssignment.sort_run_id == run.id)
-                           .join(Track, Track.id == SortAssignment.track_id)
-                           .with_only_columns(SortAssignment, Track.title, Track.artist)
-                           .order_by(SortAssignment.probability.desc(), SortAssignment.id)).all()
-    for assignment, title, artist in rows:
-        playlists[assignment.context].rows.append(TrackRow(
-            assignment.id, title, artist, assignment.probability, list(assignment.reasons or []),
-            assignment.decision, assignment.assigned))
-    for playlist in playlists.values():
-        playlist.rows.sort(key=lambda row: (not row.kept, -row.probability))
+    playlists = {context: _playlist(context, run.params["cutoffs"][context]) for context in run_contexts(run)
+                 if only is None or context == only}
+    # A run stores tens of thousands of rows with their reasons; only the first few per context are drawn,
+    # so the database ranks them and counts the rest.
+    kept = kept_clause()
+    mine = owned(SortAssignment, user_id).where(SortAssignment.sort_run_id == run.id)
+    if only is not None:
+        mine = mine.where(SortAssignment.context == only)
+    in_context = {"partition_by": SortAssignment.context}
+    place = func.row_number().over(**in_context, order_by=(
+        case((kept, 0), else_=1), SortAssignment.probability.desc(), SortAssignment.id)).label("place")
+    # Ranked and counted on narrow rows in one pass; the reasons and names are read for the shown ones only.
+    ranked = mine.with_only_columns(
+        SortAssignment.id, SortAssignment.context, place, func.count().over(**in_context).label("total"),
+        func.sum(case((kept, 1), else_=0)).over(**in_context).label("kept_count")).subquery()
+    first = session.execute(select(ranked).where(ranked.c.place <= shown)
+                            .order_by(ranked.c.context, ranked.c.place)).all()
+    # Read apart, by id: joined to the ranking, the planner expects every row to pass and hashes whole tables.
+    details = {row.id: row for row in session.execute(
+        select(SortAssignment.id, SortAssignment.probability, SortAssignment.reasons, SortAssignment.decision,
+               SortAssignment.assigned, Track.title, Track.artist).join(Track, Track.id == SortAssignment.track_id)
+        .where(SortAssignment.id.in_([row.id for row in first])))} if first else {}
+    for row in first:
+        if row.context in playlists:
+            playlist, detail = playlists[row.context], details[row.id]
+            playlist.total, playlist.kept_count = row.total, int(row.kept_count)
+            playlist.rows.append(TrackRow(row.id, detail.title, detail.artist, detail.probability,
+                                          list(detail.reasons or []), detail.decision, detail.assigned))
     for context, check in sanity(session, user_id, run).items():
-        playlists[context].looks_off, playlists[context].distance_ratio = check["looks_off"], check["distance_ratio"]
+        if context in playlists:
+            playlists[context].looks_off = check["looks_off"]
+            playlists[context].distance_ratio = check["distance_ratio"]
     return list(playlists.values())
 
 
@@ -110,25 +131,60 @@ def _run(session: Session, user_id: int, sort_run_id: Any) -> SortRun | None:
 def sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, Any]]:
     """The centroid check at the sort's current cutoffs: per context, how far its tracks sit from its training
     tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library cannot be read."""
-    # Re-scoring the whole library is the slow part of a review render: keep the answer per run and
-    # cutoffs, so only a moved slider (new cutoffs) pays for it again.
-    key = ("sanity", user_id, run.id, json.dumps(run.params["cutoffs"], sort_keys=True, default=str))
-    cache: TTLCache[dict] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=300))
-    return cache.get(key, lambda: _sanity(session, user_id, run))
-
-
-def _sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, Any]]:
     try:
         model = loaded_model(session, user_id, run.model_id)
-        frame = library_frame(session, user_id, model)
+        scaled, proba = library_scores(session, user_id, run.model_id, model)
     except (ReviewError, ArtifactError, DatasetError, ModelInputError):
         return {}
     cutoffs = {context: CutoffChoice(**choice) for context, choice in run.params["cutoffs"].items()
                if context in model.contexts}
-    result = dataclasses.replace(model, cutoffs={**model.cutoffs, **cutoffs}).sort(frame.reset_index(),
-                                                                                  id_col="track_id")
-    return {context: {"looks_off": summary["looks_off"], "distance_ratio": summary["distance_ratio"]}
-            for context, summary in result.contexts.items()}
+    placed = dataclasses.replace(model, cutoffs={**model.cutoffs, **cutoffs}).assign(proba)
+    return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)}
+
+
+def library_scores(session: Session, user_id: int, model_id: int, model: ContextModel
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The user's library as the model sees it: its preprocessed features and each context's probability.
+
+    Re-reading and re-scoring the whole library is the slow part of a review; a slider move only changes the
+    cutoffs, so the scores are kept per user, model and library state, in memory and in the user's own model
+    folder (a new import or new features change the key, so nobody sees scores of a library they no longer have).
+    """
+    cache: TTLCache[tuple[np.ndarray, np.ndarray]] = current_app.extensions.setdefault(
+        SCORES, TTLCache(maxsize=8, ttl_s=900))
+    key = ("scores", user_id, model_id, library_state(session, user_id))
+    # Also kept beside the user's model artifacts, so the server's other worker processes do not score again.
+    shared: FolderCache[tuple[np.ndarray, np.ndarray]] = FolderCache(
+        Path(current_app.instance_path) / MODELS_DIR / str(user_id) / "scores")
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        # The same steps as ContextModel.sort, stopped before the cutoffs: the check needs the scaled features.
+        frame = library_frame(session, user_id, model).reset_index()
+        scaled = model.pipeline.named_steps["preprocess"].transform(model._inputs(frame))
+        return scaled, model.pipeline.named_steps["classifier"].predict_proba(scaled)
+
+    return cache.get(key, lambda: shared.get(f"model-{model_id}", key, build))
+
+
+def library_state(session: Session, user_id: int) -> tuple[Any, ...]:
+    """Changes when the user's library or any feature row changes (features are refreshed in place, so their
+    fetch time counts too): the scores' cache key part."""
+    items = session.execute(owned(LibraryItem, user_id).with_only_columns(
+        func.count(LibraryItem.id), func.max(LibraryItem.id), func.sum(LibraryItem.track_id))).one()
+    features = session.execute(select(func.count(TrackFeatures.id), func.max(TrackFeatures.id),
+                                      func.max(TrackFeatures.fetched_at))).one()
+    return (*items, *features)
+
+
+def shape_check(model: ContextModel, scaled: np.ndarray, placed: np.ndarray, j: int) -> dict[str, Any]:
+    """ContextModel.sort's centroid check for context `j` given which tracks it places (`placed`)."""
+    rows = np.flatnonzero(placed[:, j])
+    ratio = None
+    if rows.size:
+        distance = np.linalg.norm(scaled[rows] - model.centroids[j], axis=1).mean()
+        ratio = float(distance / model.train_distance[j])
+    looks_off = bool(ratio is not None and rows.size >= MIN_TRACKS_FOR_DISTANCE and ratio > DISTANCE_RATIO_LIMIT)
+    return {"looks_off": looks_off, "distance_ratio": ratio}
 
 
 def unsorted_tracks(session: Session, user_id: int, sort_run_id: Any) -> tuple[int, list[tuple[str, str]]]:
@@ -137,13 +193,13 @@ def unsorted_tracks(session: Session, user_id: int, sort_run_id: Any) -> tuple[i
     if run is None:
         return 0, []
     kept = select(SortAssignment.track_id).where(
-        SortAssignment.user_id == user_id, SortAssignment.sort_run_id == run.id,
-        (SortAssignment.decision == "accepted")
-        | (SortAssignment.assigned.is_(True) & (SortAssignment.decision != "rejected")))
-    library = library_track_ids(session, user_id)
-    left = session.execute(select(Track.artist, Track.title).where(Track.id.in_(library), Track.id.not_in(kept))
-                           .order_by(Track.artist, Track.title)).all()
-    return len(left), [(artist, title) for artist, title in left[:SHOWN_UNSORTED]]
+        SortAssignment.user_id == user_id, SortAssignment.sort_run_id == run.id, kept_clause())
+    library = owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id)
+    # One pass: the first rows, each carrying how many there are in all.
+    shown = session.execute(select(Track.artist, Track.title, func.count().over())
+                            .where(Track.id.in_(library), Track.id.not_in(kept))
+                            .order_by(Track.artist, Track.title).limit(SHOWN_UNSORTED)).all()
+    return (shown[0][2] if shown else 0), [(artist, title) for artist, title, _ in shown]
 
 
 def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, value: Any) -> str:

@@ -29,7 +29,7 @@ from app.models.store_dataset import MIN_COVERAGE, dataset_from_store, library_t
 from app.models.training import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, train_context_model
 from app.pipeline.features_table import feature_frame
 from app.pipeline.providers import PROVIDER_CLASSES
-from app.storage.models import Dataset, SortAssignment, SortRun, Track, TrainedModel
+from app.storage.models import Dataset, LibraryItem, SortAssignment, SortRun, Track, TrainedModel
 from app.storage.ownership import get_owned, owned
 
 #: Near misses at or above this probability are stored for review (see the module docstring).
@@ -334,10 +334,13 @@ def set_cutoff(
                 .where(other.sort_run_id == run.id, other.track_id == SortAssignment.track_id)
                 .scalar_subquery())
         assigned = assigned & (SortAssignment.probability >= best)
+    # Only the rows whose flag changes are written: a slider move touches the tracks between the two cutoffs,
+    # not every stored row of the context (each a wide row with its reasons).
     session.execute(update(SortAssignment)
                     .where(SortAssignment.user_id == user_id,
                            SortAssignment.sort_run_id == run.id,
-                           SortAssignment.context == context)
+                           SortAssignment.context == context,
+                           SortAssignment.assigned.is_distinct_from(assigned))
                     .values(assigned=assigned))
     run.params = {**run.params, "cutoffs": {**run.params["cutoffs"], context: choice.to_dict()}}
     run.coverage = _coverage(session, user_id, run.id)
@@ -351,7 +354,8 @@ def _coverage(session: Session, user_id: int, sort_run_id: int) -> float:
         owned(SortAssignment, user_id)
         .where(SortAssignment.sort_run_id == sort_run_id, SortAssignment.assigned.is_(True))
         .with_only_columns(func.count(SortAssignment.track_id.distinct())))
-    total = len(library_track_ids(session, user_id))
+    total = session.scalar(owned(LibraryItem, user_id).with_only_columns(
+        func.count(LibraryItem.track_id.distinct())))
     return placed / total if total else 0.0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import pandas as pd
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
@@ -25,7 +25,7 @@ from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
 from app.pipeline.services import deezer_client
 from app.pipeline.summary import RunSummary
-from app.storage.models import Context, Label, ModelRun, Track, TrainedModel, User
+from app.storage.models import Context, Label, ModelRun, Track, TrackFeatures, TrainedModel, User
 from app.storage.ownership import get_owned, owned
 
 MAP_MODE = "map"
@@ -74,6 +74,14 @@ def catalog_frame(session: Session) -> pd.DataFrame:
     info["context"] = contexts
     features = feature_frame(session, ids)
     return info.reindex(ids).join(features)
+
+
+def catalog_version(session: Session) -> tuple[Any, ...]:
+    """Changes whenever a label or feature row is added, removed or refreshed in place: the catalog's cache key."""
+    labels = session.execute(select(func.count(Label.id), func.max(Label.id))).one()
+    features = session.execute(select(func.count(TrackFeatures.id), func.max(TrackFeatures.id),
+                                      func.max(TrackFeatures.fetched_at))).one()
+    return (*labels, *features)
 
 
 def numeric_columns(catalog: pd.DataFrame) -> list[str]:

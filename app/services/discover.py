@@ -397,9 +397,13 @@ class ShownSuggestion:
 def suggestions(session: Session, user_id: int, limit: int | None = None,
                 index: SavedIndex | None = None) -> list[ShownSuggestion]:
     """The user's current Discover ranking, best first, minus anything they have saved since it was made."""
-    index = index or SavedIndex.for_user(session, user_id)
     query = (owned(Suggestion, user_id).where(Suggestion.mode == MODE, Suggestion.decision != "rejected")
              .join(Track, Track.id == Suggestion.track_id).add_columns(Track).order_by(Suggestion.rank))
+    if index is None:
+        # Reading the whole library into the index is the slow part: skipped when there is no ranking to check.
+        if session.scalar(query.with_only_columns(Suggestion.id).limit(1)) is None:
+            return []
+        index = SavedIndex.for_user(session, user_id)
     shown = []
     for suggestion, track in session.execute(query):
         if index.contains(track):

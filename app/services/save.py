@@ -86,8 +86,9 @@ def _plan(context: str, tracks: Sequence[KeptTrack], row: ExportedPlaylist | Non
         plan.action, plan.spotify_playlist_id, plan.add = "create", None, wanted
         return plan
     plan.current = current
-    plan.add = [uri for uri in wanted if uri not in set(current)]
-    plan.remove = [uri for uri in current if uri not in set(wanted)]
+    current_set, wanted_set = set(current), set(wanted)  # once each: playlists run to thousands of tracks
+    plan.add = [uri for uri in wanted if uri not in current_set]
+    plan.remove = [uri for uri in current if uri not in wanted_set]
     plan.reordered = not plan.add and not plan.remove and current != wanted
     plan.action = "unchanged" if current == wanted else "update"
     return plan

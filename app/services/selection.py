@@ -49,6 +49,12 @@ def run_contexts(run: SortRun) -> list[str]:
     return list((run.params or {}).get("cutoffs") or {})
 
 
+def kept_clause():
+    """SQL for a kept assignment: accepted, or assigned (over the cutoff) and not rejected."""
+    return (SortAssignment.decision == "accepted") | (
+        SortAssignment.assigned.is_(True) & (SortAssignment.decision != "rejected"))
+
+
 def kept_tracks(session: Session, user_id: int, sort_run_id: int) -> dict[str, list[KeptTrack]]:
     """Per context of the user's sort, the tracks its playlist holds, most likely first.
 
@@ -58,20 +64,22 @@ def kept_tracks(session: Session, user_id: int, sort_run_id: int) -> dict[str, l
     run = get_owned(session, SortRun, user_id, sort_run_id)
     if run is None:
         return {}
-    kept = (SortAssignment.decision == "accepted") | (
-        SortAssignment.assigned.is_(True) & (SortAssignment.decision != "rejected"))
+    kept = kept_clause()
+    # Only the columns a playlist needs: whole rows would parse every assignment's reasons and artists.
     rows = session.execute(
         owned(SortAssignment, user_id)
         .where(SortAssignment.sort_run_id == run.id, kept)
         .join(Track, Track.id == SortAssignment.track_id)
-        .with_only_columns(SortAssignment, Track)
+        .with_only_columns(SortAssignment.id, SortAssignment.context, SortAssignment.probability,
+                           SortAssignment.decision, Track.id, Track.title, Track.artist, Track.album,
+                           Track.duration_ms, Track.spotify_id, Track.isrc)
         .order_by(SortAssignment.context, SortAssignment.probability.desc(), SortAssignment.track_id)).all()
     by_context: dict[str, list[KeptTrack]] = {context: [] for context in run_contexts(run)}
-    for assignment, track in rows:
-        by_context.setdefault(assignment.context, []).append(KeptTrack(
-            assignment_id=assignment.id, track_id=track.id, title=track.title, artist=track.artist,
-            album=track.album, duration_ms=track.duration_ms, spotify_id=track.spotify_id, isrc=track.isrc,
-            probability=assignment.probability, decision=assignment.decision))
+    for (assignment_id, context, probability, decision, track_id, title, artist, album, duration_ms, spotify_id,
+         isrc) in rows:
+        by_context.setdefault(context, []).append(KeptTrack(
+            assignment_id=assignment_id, track_id=track_id, title=title, artist=artist, album=album,
+            duration_ms=duration_ms, spotify_id=spotify_id, isrc=isrc, probability=probability, decision=decision))
     return by_context
 
 

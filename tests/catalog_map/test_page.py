@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -99,14 +101,22 @@ def test_the_scatter_has_every_point_with_its_title_and_artist(site):
     assert "Showing all 120 tracks" in shown[f"{ids.MAP_SCATTER_TEXT}.children"]
 
 
+def numbers(values) -> list[float]:
+    """A figure's array as plotly sends it: a list, or (from numpy) a base64 typed array the browser decodes."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
 def test_colour_and_size_by_a_feature(site):
     app, (me, _), _, _ = site
     store_catalog(app, catalog_rows())
     shown = outputs(call(me, SCATTER, {**AXES, f"{ids.MAP_COLOUR}.value": "deezer_gain",
                                        f"{ids.MAP_SIZE}.value": "preview_energy"}))
     (trace,) = shown[SCATTER]["data"]
-    assert trace["marker"]["showscale"] and len(trace["marker"]["color"]) == 120
-    sizes = trace["marker"]["size"]
+    assert trace["marker"]["showscale"] and len(numbers(trace["marker"]["color"])) == 120
+    sizes = numbers(trace["marker"]["size"])
+    assert len(numbers(trace["x"])) == len(numbers(trace["y"])) == 120
     assert min(sizes) == 4.0 and max(sizes) == 16.0
     by_context = outputs(call(me, SCATTER, {**AXES, f"{ids.MAP_COLOUR}.value": "context"}))[SCATTER]["data"]
     assert {trace["name"] for trace in by_context} == {"party", "study", "workout"}
