@@ -7,6 +7,7 @@ import logging
 import secrets
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -24,6 +25,7 @@ from app.auth.session import current_user, current_user_id, log_in, log_out
 from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
 from app.jobs.tasks import upload_dir
+from app.models.service import MODELS_DIR
 from app.pipeline.services import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
@@ -115,6 +117,8 @@ def delete_account() -> Any:
     db.session.commit()
     # Files too: and a later account may be given the same id (SQLite reuses the highest), so its folder must be empty.
     shutil.rmtree(upload_dir(current_app.config, user.id), ignore_errors=True)
+    # Their model artifacts and the library scores cached beside them are theirs too.
+    shutil.rmtree(Path(current_app.config["INSTANCE_DIR"]) / MODELS_DIR / str(user.id), ignore_errors=True)
     log.info("deleted all data of user=%s", user.id)
     log_out()
     return render_template("auth/deleted.html", deleted=sum(deleted.values()))

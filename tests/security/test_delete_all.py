@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from app.extensions import db
@@ -30,6 +32,9 @@ def test_delete_all_my_data_counts_rows_per_table_before_and_after(app, client):
     uploads = upload_dir(app.config, me)
     uploads.mkdir(parents=True)
     (uploads / "YourLibrary.json").write_text("[]")
+    models = Path(app.config["INSTANCE_DIR"]) / "models" / str(me)
+    (models / "scores").mkdir(parents=True)
+    (models / "3.joblib").write_bytes(b"artifact")
     session_login(client, me)
     response = client.post("/account/delete", data={"csrf_token": _csrf(client.get("/account").get_data(as_text=True))})
     assert response.status_code == 200 and "Your data is deleted" in response.get_data(as_text=True)
@@ -44,6 +49,7 @@ def test_delete_all_my_data_counts_rows_per_table_before_and_after(app, client):
               f"{after_other[table]})")
     assert set(after_mine.values()) == {0}, after_mine
     assert not uploads.exists(), "their uploaded library files are deleted too"
+    assert not models.exists(), "their model artifacts and cached library scores too"
     assert after_other == before_other
     with client.session_transaction() as session:
         assert "user_id" not in session
