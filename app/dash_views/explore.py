@@ -73,10 +73,18 @@ def load_frame(contexts: list[str]) -> pd.DataFrame:
     Labels and features are global, so the key is the contexts plus the store's data version, not the user:
     any user asking for the same contexts gets the same numbers.
     """
-    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=8, ttl_s=120))
+    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
     keys = tuple(sorted({context_key(name) for name in contexts}))
     version = analysis.data_version(db.session)
     return cache.get(("frame", keys, version), lambda: analysis.context_frame(db.session, contexts))
+
+
+def cached_overview(contexts: list[str], frame: pd.DataFrame) -> dict[str, Any]:
+    """:func:`overview` of these contexts, kept like their frame: the figures and the variance inflation table
+    cost most of the page's time on a large catalog, and every user asking for the same contexts sees the same."""
+    cache: TTLCache[dict] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
+    keys = tuple(sorted({context_key(name) for name in contexts}))
+    return cache.get(("overview", keys, analysis.data_version(db.session)), lambda: overview(frame))
 
 
 def overview(frame: pd.DataFrame) -> dict[str, Any]:
@@ -116,7 +124,7 @@ def default_feature(columns: list[str], frame: pd.DataFrame) -> str | None:
 def map_points(frame: pd.DataFrame, columns: list[str], tsne: bool) -> pd.DataFrame:
     if not tsne:
         return analysis.pca_map(frame, columns)
-    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=8, ttl_s=120))
+    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
     keys = tuple(sorted(set(frame["context"])))
     return cache.get(("tsne", keys, analysis.data_version(db.session)), lambda: analysis.tsne_map(frame, columns))
 
@@ -139,7 +147,7 @@ def register_callbacks(dash_app) -> None:
             blank = figures.empty_figure(message)
             return (empty_state(message, "Go to Contexts", "/app/contexts"), True,
                     *([blank, ""] * 4), None, "", [], None)
-        shown = overview(frame)
+        shown = cached_overview(contexts, frame)
         options = [{"label": analysis.feature_label(c), "value": c} for c in shown["columns"]]
         vif_rows_, vif_text = shown["vif"]
         return (None, False, *shown["sizes"], *shown["means"], *shown["overlap"], *shown["correlation"],
