@@ -438,7 +438,8 @@ def test_the_other_modes_work_in_the_browser_on_the_journeys_data(site: Site, br
     watch, page = Watch(context), context.new_page()
     login(page, site, USER)
 
-    page.get_by_role("link", name="Map", exact=True).click()
+    nav = page.locator("header nav")  # the home page links the modes too
+    nav.get_by_role("link", name="Map", exact=True).click()
     page.wait_for_url(site.url + "/app/map")
     expect(page.locator("h1")).to_have_text("Map")
     wait_for_charts(page, ["map-scatter"])
@@ -451,7 +452,7 @@ def test_the_other_modes_work_in_the_browser_on_the_journeys_data(site: Site, br
     for name, heading, control in (("Enhance", "Enhance my playlists", "enhance-start"),
                                    ("Discover", "Discover", "discover-start"),
                                    ("Compare", "Compare", "compare-invite-create")):
-        page.get_by_role("link", name=name, exact=True).click()
+        nav.get_by_role("link", name=name, exact=True).click()
         page.wait_for_url(site.url + "/app/" + name.lower())
         expect(page.locator("h1")).to_have_text(heading)
         expect(page.locator(f"#{control}")).to_be_visible()
