@@ -14,7 +14,6 @@ from typing import Any
 from app.jobs import runner
 from app.pipeline.harvest import DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES
 from app.pipeline.naming import ContextNameError, display_name, validate_contexts
-from app.security import JOBS_TOO_MANY, hit_job_limit
 
 KIND = "harvest"
 PLAYLISTS_RANGE = (1, 50)       # more than 50 playlists per context adds hours, not accuracy
@@ -105,20 +104,25 @@ def recent_jobs(user_id: int, limit: int = 20) -> list[dict[str, Any]]:
     return runner.list_jobs(user_id, limit=limit)
 
 
-def current_harvest(user_id: int) -> dict[str, Any] | None:
-    """The job the page follows on load: a harvest still going, else the latest one."""
-    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == KIND]
+def current_job(user_id: int, kind: str) -> dict[str, Any] | None:
+    """This user's job of `kind` still going, else their latest one (what a page follows on load)."""
+    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == kind]
     return next((job for job in jobs if job["status"] not in FINISHED), jobs[0] if jobs else None)
 
 
+def current_harvest(user_id: int) -> dict[str, Any] | None:
+    return current_job(user_id, KIND)
+
+
 def start_harvest(user_id: int, params: Mapping[str, Any]) -> str:
-    """Submit the harvest job; refuses a second one while one of this user's is still going."""
-    active = current_harvest(user_id)
-    if active is not None and active["status"] in ("queued", "running"):
-        raise SettingsError("A harvest is already running. Wait for it to finish, or cancel it first.")
-    if not hit_job_limit(user_id):
-        raise SettingsError(JOBS_TOO_MANY)
-    return runner.submit(KIND, dict(params), user_id)
+    """Submit the harvest job through the pages' one way of starting jobs (one at a time, rate-limited)."""
+    from app.dash_views.jobs_view import JobRefused, start_job  # jobs_view builds on this module
+
+    try:
+        return start_job(user_id, KIND, params, "A harvest",
+                         busy="A harvest is already running. Wait for it to finish, or cancel it first.")
+    except JobRefused as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def is_active(job: Mapping[str, Any] | None) -> bool:

@@ -10,7 +10,7 @@ from dash import Input, Output, dcc, html, no_update
 
 from app.auth.session import require_user_id
 from app.dash_views.components import job_log, stage_progress
-from app.dash_views.harvests import FINISHED, format_duration, duration_s, is_active, stage_rows
+from app.dash_views.harvests import current_job, format_duration, duration_s, is_active, stage_rows
 from app.jobs import runner
 from app.security import JOBS_TOO_MANY, hit_job_limit
 
@@ -33,16 +33,11 @@ class JobIds:
     log: str
 
 
-def current_job(user_id: int, kind: str) -> dict[str, Any] | None:
-    """This user's job of `kind` still going, else their latest one."""
-    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == kind]
-    return next((job for job in jobs if job["status"] not in FINISHED), jobs[0] if jobs else None)
-
-
-def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str) -> str:
-    """Submit the job; refuses a second one of the same kind while one is going, and too many starts in a row."""
+def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str, busy: str | None = None) -> str:
+    """Submit the job; refuses a second one of the same kind while one is going (`busy`, or "<what> is already
+    running"), and too many starts in a row."""
     if is_active(current_job(user_id, kind)):
-        raise JobRefused(f"{what} is already running. Wait for it to finish.")
+        raise JobRefused(busy or f"{what} is already running. Wait for it to finish.")
     if not hit_job_limit(user_id):  # CONTEXTIFY_JOB_RATE_LIMIT, per user, shared through Redis when configured
         raise JobRefused(JOBS_TOO_MANY)
     return runner.submit(kind, dict(params), user_id)

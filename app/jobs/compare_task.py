@@ -204,10 +204,7 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
     uris = [f"spotify:track:{t.spotify_id}" for t in tracks if t.spotify_id]
     if not uris:
         raise TaskError("None of the songs in the list is on Spotify, so there is nothing to save.")
-    try:
-        client = spotify_for_user(owner_id, ctx.config, ctx.session_factory)
-    except NeedsLogin:
-        raise TaskError("Spotify needs you to log in again before contextify can save playlists.") from None
+    client = ctx.spotify("save playlists", owner_id)
     ctx.progress.stage("playlist saved", total=1)
     with ctx.session_factory() as session:
         row = session.scalar(owned(ExportedPlaylist, owner_id).where(ExportedPlaylist.context == PLAYLIST_CONTEXT))

@@ -11,8 +11,6 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.errors import NeedsLogin
-from app.auth.spotify import spotify_for_user
 from app.extensions import db
 from app.jobs.progress import Progress, terminal_stream
 from app.jobs.registry import JobContext, TaskError, task
@@ -97,10 +95,7 @@ def discover_save_task(ctx: JobContext) -> dict[str, Any]:
     """Create or replace the user's Discover playlist on Spotify and read it back. params: size, public."""
     user_id = ctx.require_user()
     size = _int(ctx.params, "size", DEFAULT_PLAYLIST_SIZE)
-    try:
-        spotify = spotify_for_user(user_id, ctx.config, ctx.session_factory)
-    except NeedsLogin:
-        raise TaskError("Spotify needs you to log in again before contextify can save the playlist.") from None
+    spotify = ctx.spotify("save the playlist")
     ctx.progress.stage(SAVE_STAGE, total=size)
     deezer = deezer_client(ctx.config)
     with ctx.session_factory() as session:

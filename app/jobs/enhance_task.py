@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth.errors import NeedsLogin
-from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
 from app.services.enhance import AddOutcome, EnhanceError, add_accepted, train_and_suggest
 
@@ -46,10 +44,7 @@ def enhance_add_task(ctx: JobContext) -> dict[str, Any]:
     ids = ctx.params.get("suggestion_ids")
     if ids is not None and not isinstance(ids, list):
         raise TaskError("The songs to add are not valid; open the Enhance page again.")
-    try:
-        client = spotify_for_user(user_id, ctx.config, ctx.session_factory)
-    except NeedsLogin:
-        raise TaskError("Spotify needs you to log in again before contextify can add songs.") from None
+    client = ctx.spotify("add songs")
 
     def report(outcome: AddOutcome) -> None:
         ctx.progress.advance(ADD_STAGE)

@@ -57,6 +57,18 @@ class JobContext:
                 # A vanished row means the user deleted their data: stop as for a cancel.
                 raise JobCancelled(self.job_id)
 
+    def spotify(self, doing: str, user_id: int | None = None):  # noqa: ANN201  (a spotipy client)
+        """The Spotify client of `user_id` (default: the job's owner); when their login is gone or refused, a
+        TaskError asking them to log in again before contextify can do `doing` ("save playlists")."""
+        from app.auth.errors import NeedsLogin
+        from app.auth.spotify import spotify_for_user
+
+        try:
+            return spotify_for_user(user_id if user_id is not None else self.require_user(), self.config,
+                                    self.session_factory)
+        except NeedsLogin:
+            raise TaskError(f"Spotify needs you to log in again before contextify can {doing}.") from None
+
     def require_user(self) -> int:
         """The owner's id; a TaskError for a job that has none (user tasks never run for nobody)."""
         if self.user_id is None:

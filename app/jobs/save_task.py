@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.auth.errors import NeedsLogin
-from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
 from app.services.save import SaveError, SaveOutcome, plan_save, save_playlists
 
@@ -21,10 +19,7 @@ def save_task(ctx: JobContext) -> dict[str, Any]:
     """
     user_id = ctx.require_user()
     sort_run_id = _optional_int(ctx.params.get("sort_run_id"))
-    try:
-        client = spotify_for_user(user_id, ctx.config, ctx.session_factory)
-    except NeedsLogin:
-        raise TaskError("Spotify needs you to log in again before contextify can save playlists.") from None
+    client = ctx.spotify("save playlists")
 
     def report(outcome: SaveOutcome) -> None:
         ctx.progress.advance(STAGE)
