@@ -73,18 +73,31 @@ def load_frame(contexts: list[str]) -> pd.DataFrame:
     Labels and features are global, so the key is the contexts plus the store's data version, not the user:
     any user asking for the same contexts gets the same numbers.
     """
-    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
-    keys = tuple(sorted({context_key(name) for name in contexts}))
-    version = analysis.data_version(db.session)
-    return cache.get(("frame", keys, version), lambda: analysis.context_frame(db.session, contexts))
+    return _frame(contexts, data_key(contexts))
 
 
-def cached_overview(contexts: list[str], frame: pd.DataFrame) -> dict[str, Any]:
-    """:func:`overview` of these contexts, kept like their frame: the figures and the variance inflation table
-    cost most of the page's time on a large catalog, and every user asking for the same contexts sees the same."""
-    cache: TTLCache[dict] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
-    keys = tuple(sorted({context_key(name) for name in contexts}))
-    return cache.get(("overview", keys, analysis.data_version(db.session)), lambda: overview(frame))
+def data_key(contexts: list[str]) -> tuple:
+    """What the page's cached numbers depend on: the contexts (any order or case) and the store's data version."""
+    return tuple(sorted({context_key(name) for name in contexts})), analysis.data_version(db.session)
+
+
+def _cache() -> TTLCache:
+    return current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
+
+
+def _frame(contexts: list[str], key: tuple) -> pd.DataFrame:
+    return _cache().get(("frame", *key), lambda: analysis.context_frame(db.session, contexts))
+
+
+def cached_overview(contexts: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The contexts' frame and :func:`overview`, both kept under one key: the figures and the variance inflation
+    table cost most of the page's time on a large catalog, and every user asking for the same contexts sees the
+    same."""
+    key = data_key(contexts)
+    frame = _frame(contexts, key)
+    if frame.empty:  # nothing harvested for them: the page shows its empty state instead
+        return frame, None
+    return frame, _cache().get(("overview", *key), lambda: overview(frame))
 
 
 def overview(frame: pd.DataFrame) -> dict[str, Any]:
@@ -124,9 +137,8 @@ def default_feature(columns: list[str], frame: pd.DataFrame) -> str | None:
 def map_points(frame: pd.DataFrame, columns: list[str], tsne: bool) -> pd.DataFrame:
     if not tsne:
         return analysis.pca_map(frame, columns)
-    cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=120))
-    keys = tuple(sorted(set(frame["context"])))
-    return cache.get(("tsne", keys, analysis.data_version(db.session)), lambda: analysis.tsne_map(frame, columns))
+    return _cache().get(("tsne", *data_key(sorted(set(frame["context"])))),
+                        lambda: analysis.tsne_map(frame, columns))
 
 
 def register_callbacks(dash_app) -> None:
@@ -141,13 +153,12 @@ def register_callbacks(dash_app) -> None:
         Input(ids.EXPLORE_CONTEXTS, "value"))
     def show_overview(contexts):
         require_user_id()
-        frame = load_frame(contexts or []) if contexts else pd.DataFrame()
+        frame, shown = cached_overview(contexts) if contexts else (pd.DataFrame(), None)
         if frame.empty:
             message = NONE_CHOSEN if _available() else NO_CONTEXTS
             blank = figures.empty_figure(message)
             return (empty_state(message, "Go to Contexts", "/app/contexts"), True,
                     *([blank, ""] * 4), None, "", [], None)
-        shown = cached_overview(contexts, frame)
         options = [{"label": analysis.feature_label(c), "value": c} for c in shown["columns"]]
         vif_rows_, vif_text = shown["vif"]
         return (None, False, *shown["sizes"], *shown["means"], *shown["overlap"], *shown["correlation"],
