@@ -42,7 +42,7 @@ def tempo_relation(a: float, b: float) -> str:
     return "other"
 
 
-def measure(audio_dir: str | Path, workers: int | None = None) -> dict:
+def measure(audio_dir: str | Path, workers: int | None = None, features_csv: str | None = None) -> dict:
     """Half-agreement of tempo and key, and artist-grouped 5-fold genre accuracy (scaler + logistic regression)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_predict
@@ -62,6 +62,8 @@ def measure(audio_dir: str | Path, workers: int | None = None) -> dict:
     key_mode_same = [k and m["halves"][0]["mode"] == m["halves"][1]["mode"] for k, m in zip(key_same, measured)]
 
     features = pd.DataFrame([m["whole"] for m in measured]).fillna(0.0)
+    if features_csv:
+        pd.concat([meta[["file", "artist", "genre"]], features], axis=1).to_csv(features_csv, index=False)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     # Folds hold whole artists: clips of one artist share a sound and would flatter an ungrouped score.
     predicted = cross_val_predict(model, features.to_numpy(), meta["genre"].to_numpy(),
@@ -81,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("audio_dir", nargs="?", default="../shared/data/audio/emotify_dev")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--features-csv", help="also write the whole-clip descriptors here")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.audio_dir, args.workers), indent=2))
+    print(json.dumps(measure(args.audio_dir, args.workers, args.features_csv), indent=2))
     return 0
 
 

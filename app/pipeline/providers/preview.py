@@ -41,7 +41,7 @@ class PreviewProvider:
     """
 
     name = "preview"
-    version = "1"
+    version = "2"  # 2: tempo octave choice, tuning before chroma, chroma statistics
 
     def __init__(self, clients: RunClients, backoff_s: float = 0.3) -> None:
         self.clients = clients
