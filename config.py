@@ -53,6 +53,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CONTEXTIFY_SANDBOX_URL": (f"none (`{DEFAULT_SANDBOX_URL}` in sandbox mode)",
                                "When set, every service URL above derives from it (`/accounts`, `/spotify/v1`, "
                                "`/deezer`, `/reccobeats/v1`)."),
+    "CONTEXTIFY_RECCOBEATS_AUDIO": ("`0`", "Set to `1` to also upload each track's 30-s preview to ReccoBeats' audio "
+                                    "analysis whenever previews are analysed (provider `reccobeats_audio`): "
+                                    "Spotify-style features for any track with a preview. Off by default because "
+                                    "it sends audio to a third party."),
     "CELERY_BROKER_URL": ("none", "Redis URL of a Celery broker. Background jobs run on Celery workers "
                           "(`celery -A app.jobs.celery_app worker`) when it is set, and in the web process otherwise."),
     "RATE_LIMIT_REDIS_URL": ("none (`CELERY_BROKER_URL` when it is a Redis URL)",
@@ -110,6 +114,7 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SPOTIFY_REDIRECT_URI": env.get("SPOTIFY_REDIRECT_URI", DEFAULT_REDIRECT_URI),
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),
         "RATE_LIMIT_REDIS_URL": env.get("RATE_LIMIT_REDIS_URL"),
+        "CONTEXTIFY_RECCOBEATS_AUDIO": _flag(env.get("CONTEXTIFY_RECCOBEATS_AUDIO")),
         "CONTEXTIFY_JOB_WORKERS": _positive_int(env, "CONTEXTIFY_JOB_WORKERS", DEFAULT_JOB_WORKERS),
         "CONTEXTIFY_COMPARE_MIN_TRACKS": _positive_int(env, "CONTEXTIFY_COMPARE_MIN_TRACKS",
                                                        DEFAULT_COMPARE_MIN_TRACKS),

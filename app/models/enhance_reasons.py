@@ -27,8 +27,11 @@ FALLBACK = "close to the playlist's overall sound"
 
 def bare_name(column: str) -> str:
     """``reccobeats_tempo`` -> ``tempo``: the feature without the provider that measured it."""
-    provider, _, name = column.partition("_")
-    return name if name and provider in PROVIDER_CLASSES else column
+    # Longest provider first: `reccobeats_audio_tempo` belongs to reccobeats_audio, not reccobeats.
+    for provider in sorted(PROVIDER_CLASSES, key=len, reverse=True):
+        if column.startswith(f"{provider}_") and len(column) > len(provider) + 1:
+            return column[len(provider) + 1:]
+    return column
 
 
 class PlaylistProfile:

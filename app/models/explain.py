@@ -42,13 +42,15 @@ NUMERIC_WORDS = {
     "zero_crossing_rate": ("crisp, hissy sound", "smooth sound"),
     "onset_strength": ("strong, punchy beats", "soft beats"),
     "key_strength": ("clearly in one key", "no clear key"),
+    "key_clarity": ("clearly in one key", "no clear key"),
+    "tempo_confidence": ("steady, clear beat", "loose or changing beat"),
     # The first two MFCCs read as overall level and spectral tilt; the rest have no everyday name.
     "mfcc1_mean": ("loud, full sound", "soft, thin sound"),
     "mfcc2_mean": ("warm, bass-rich sound", "bright, treble-rich sound"),
 }
 
 #: Prefixes the feature table puts before each provider's values (see app/pipeline/features_table.py).
-PROVIDER_PREFIXES = ("preview_", "deezer_", "spotify_", "reccobeats_")
+PROVIDER_PREFIXES = ("preview_", "deezer_", "spotify_", "reccobeats_audio_", "reccobeats_")  # longest first
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 

@@ -101,7 +101,9 @@ def train_from_store(
 
 def provider_versions(columns: Sequence[str]) -> dict[str, str]:
     """Version of each feature provider whose ``<provider>_<feature>`` columns the model uses."""
-    used = {name for name in PROVIDER_CLASSES for c in columns if c.startswith(f"{name}_")}
+    longest_first = sorted(PROVIDER_CLASSES, key=len, reverse=True)  # reccobeats_audio_x is not reccobeats'
+    used = {next(n for n in longest_first if c.startswith(f"{n}_")) for c in columns
+            if any(c.startswith(f"{n}_") for n in longest_first)}
     return {name: str(PROVIDER_CLASSES[name].version) for name in sorted(used)}
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.progress import Progress
 from app.jobs.records import log_line
-from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
+from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES, with_opt_ins
 from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
 from app.pipeline.providers.deezer import ALBUM_KEYS
 from app.pipeline.providers.run import RunClients
@@ -62,6 +62,7 @@ def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summar
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
         raise ValueError(f"unknown feature provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDER_CLASSES)}")
+    names = with_opt_ins(names, clients.reccobeats_audio)
     with session_factory() as session:
         refs = canonical_refs(session, track_ids)
         providers = build_providers(names, clients, session, refs)
@@ -72,7 +73,8 @@ def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summar
         summary.cache_hits += len(refs) - len(eligible)
         skipped = _skipped(provider, eligible)
         if skipped:
-            summary.count(f"{provider.name}: skipped (no {'Deezer' if provider.name in ('deezer', 'preview') else 'Spotify'} id)", skipped)
+            needs = "Deezer" if provider.name in ("deezer", "preview", "reccobeats_audio") else "Spotify"
+            summary.count(f"{provider.name}: skipped (no {needs} id)", skipped)
         work[provider.name] = [r for r in eligible if provider.can_fetch(r)]
         progress.add_total(f"tracks enriched ({provider.name})", len(work[provider.name]))
     summary.count("tracks needing enrichment", len({r.id for refs_ in work.values() for r in refs_}))

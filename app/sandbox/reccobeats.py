@@ -1,4 +1,4 @@
-"""ReccoBeats emulation (keyless audio features) under /reccobeats/v1."""
+"""ReccoBeats emulation (keyless audio features by id, and the analysis of uploaded audio) under /reccobeats/v1."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from .runtime import current, guard
 bp = Blueprint("reccobeats", __name__, url_prefix="/reccobeats/v1")
 
 MAX_IDS = 40
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Multipart framing around the file; a body bigger than the cap plus this is refused unread.
+_MULTIPART_SLACK = 64 * 1024
 
 
 class ReccoError(Exception):
@@ -72,6 +75,29 @@ def audio_features():
     # Unknown ids are silently left out, and the order is not the request's.
     random.Random(f"{current().world.seed}:{','.join(ids)}").shuffle(rows)
     return jsonify(content=rows)
+
+
+@bp.post("/analysis/audio-features")
+def analyse_audio_file():
+    """Features of the first 30 s of `audioFile` (multipart, at most 5 MB), computed from the audio itself.
+
+    Too big is 413, checked on Content-Length before the body is read and again on the file: the
+    documentation states the cap but not the status, and refusing early is the stricter reading.
+    """
+    from .recco_analysis import NotAudio, analyse  # librosa loads only when an upload arrives
+
+    if (request.content_length or 0) > MAX_UPLOAD_BYTES + _MULTIPART_SLACK:
+        raise ReccoError(413, 4004, "audioFile: size must be at most 5MB")
+    upload = request.files.get("audioFile")
+    if upload is None:
+        raise ReccoError(400, 4001, "Required part 'audioFile' is not present")
+    data = upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ReccoError(413, 4004, "audioFile: size must be at most 5MB")
+    try:
+        return jsonify(analyse(data))
+    except NotAudio as exc:
+        raise ReccoError(400, 4002, f"audioFile: unsupported or unreadable audio ({exc})") from None
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST"])

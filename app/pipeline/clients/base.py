@@ -90,7 +90,7 @@ class ServiceClient:
         return self.request("GET", path, params=params)
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, headers: dict[str, str] | None = None) -> Any:
+                json: Any = None, headers: dict[str, str] | None = None, files: Any = None) -> Any:
         url = self.url(path)
         last_problem = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
@@ -99,7 +99,7 @@ class ServiceClient:
                 self._calls += 1
             try:
                 response = self.session.request(method, url, params=params, json=json, headers=headers,
-                                                timeout=self.timeout)
+                                                files=files, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"no answer ({type(exc).__name__})"
                 self._backoff(attempt, last_problem, url)

@@ -103,6 +103,7 @@ class RunClients:
     spotify: SpotifyClient | None = None  # a user's or the app's client; None: Spotify features are off
     previews: CountingSession = field(default_factory=CountingSession)
     analysis_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    reccobeats_audio: bool = False  # the deployment allows uploading previews to ReccoBeats (opt-in)
     answers: DeezerAnswers = field(init=False)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False)
 
@@ -115,7 +116,8 @@ class RunClients:
         from app.pipeline.services import deezer_client, reccobeats_client
 
         return cls(deezer=deezer_client(config, **client_options),
-                   reccobeats=reccobeats_client(config, **client_options), spotify=spotify)
+                   reccobeats=reccobeats_client(config, **client_options), spotify=spotify,
+                   reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")))
 
     def call_counts(self) -> dict[str, int]:
         """Requests sent so far, by service, in the run summary's names."""
