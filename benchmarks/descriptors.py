@@ -1,4 +1,4 @@
-"""How far the preview descriptors can be trusted on real recordings: tempo and key stability between the two halves of a clip, and genre accuracy."""
+"""The preview descriptors on real recordings: tempo and key agreement between a clip's halves, and genre accuracy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Audio descriptors of a preview clip (tempo, loudness, timbre, key) computed locally with librosa."""
+"""Audio descriptors of a preview clip (tempo, loudness, timbre, tuning, key, chroma) computed locally with librosa."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def analyse_audio(y: np.ndarray, sr: int) -> dict[str, float]:
-    """Descriptors of a mono clip: tempo, level, spectral shape, onset strength, key/mode and MFCC stats.
+    """Descriptors of a mono clip: tempo and its confidence, level, spectral shape, onset strength, tuning,
+    key/mode with strength and clarity, per-pitch-class chroma mean/std, and MFCC stats.
 
     Runs BLAS single-threaded: the matrices are small, and clips are analysed in parallel by worker
     processes, where multi-threaded BLAS only oversubscribes the cores (measured 4x slower).

@@ -1,4 +1,4 @@
-"""The opt-in reccobeats_audio provider: previews uploaded to ReccoBeats' analysis, rows stored with their source, refusals in plain words."""
+"""The opt-in reccobeats_audio provider: previews uploaded, rows stored with their source, refusals in plain words."""
 
 from __future__ import annotations
 

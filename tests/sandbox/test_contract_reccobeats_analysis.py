@@ -1,4 +1,4 @@
-"""Contract: the sandbox's ReccoBeats audio analysis takes one multipart `audioFile` of at most 5 MB, analyses its first 30 s, and throttles with 429."""
+"""Contract: the sandbox's ReccoBeats analysis takes an `audioFile` up to 5 MB, reads its first 30 s, throttles with 429."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ReccoBeats' keyless audio features: looked up by Spotify track id (40 per call), or analysed from an uploaded audio file."""
+"""ReccoBeats' keyless audio features: by Spotify track id (40 per call), or analysed from an uploaded file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feature providers behind one protocol (`base.FeatureProvider`), one module each: deezer, preview, reccobeats, reccobeats_audio, spotify."""
+"""Feature providers behind one protocol (`base.FeatureProvider`), one module each (reccobeats_audio is opt-in)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ DEFAULT_PROVIDERS = ("deezer", "preview", "reccobeats")
 
 
 def with_opt_ins(names: tuple[str, ...] | list[str], reccobeats_audio: bool) -> tuple[str, ...]:
-    """The providers a run uses: uploading previews to ReccoBeats rides along with `preview` when opted in."""
+    """The run's providers: when opted in, uploading previews to ReccoBeats rides along with `preview`."""
     names = tuple(dict.fromkeys(names))
     if reccobeats_audio and "preview" in names and ReccoBeatsAudioProvider.name not in names:
         names += (ReccoBeatsAudioProvider.name,)
     return names
 
-__all__ = ["DEFAULT_PROVIDERS", "PROVIDER_CLASSES", "with_opt_ins", "FeatureProvider", "FeatureResult", "ProviderUnavailable",
+    """The run's providers; when opted in, previews also go to ReccoBeats with `preview`."""
            "RunClients", "TrackRef"]

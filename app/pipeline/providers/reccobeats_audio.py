@@ -1,4 +1,4 @@
-"""The opt-in `reccobeats_audio` provider: a track's Deezer preview uploaded to ReccoBeats' audio analysis, Spotify-style features back."""
+"""The opt-in `reccobeats_audio` provider: Deezer previews uploaded to ReccoBeats' audio analysis."""
 
 from __future__ import annotations
 
