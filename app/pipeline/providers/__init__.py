@@ -28,5 +28,6 @@ def with_opt_ins(names: tuple[str, ...] | list[str], reccobeats_audio: bool) -> 
         names += (ReccoBeatsAudioProvider.name,)
     return names
 
-    """The run's providers; when opted in, previews also go to ReccoBeats with `preview`."""
-           "RunClients", "TrackRef"]
+
+__all__ = ["DEFAULT_PROVIDERS", "PROVIDER_CLASSES", "FeatureProvider", "FeatureResult", "ProviderUnavailable",
+           "RunClients", "TrackRef", "with_opt_ins"]
