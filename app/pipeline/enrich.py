@@ -20,6 +20,7 @@ from app.pipeline.providers.base import FeatureProvider, FeatureResult, Provider
 from app.pipeline.providers.deezer import ALBUM_KEYS
 from app.pipeline.providers.run import RunClients
 from app.pipeline.summary import RunSummary
+from app.storage.conflicts import is_write_conflict
 from app.storage.models import Track, TrackFeatures, utcnow
 
 log = logging.getLogger("contextify.pipeline.enrich")
@@ -29,6 +30,7 @@ WRITE_EVERY = 25          # results per commit: a killed run loses at most this 
 RETRY_FAILED_AFTER = timedelta(hours=6)    # a failed row is asked again after this
 RECHECK_UNAVAILABLE_AFTER = timedelta(days=30)  # "the service lacks this track" is asked again after this
 FAILURE_STREAK = 20       # this many failed tracks in a row switch a provider off for the run
+FLUSH_ATTEMPTS = 3        # a write that loses a race with another job (a track merged away) is re-read and retried
 CHECK_EVERY_S = 1.0       # how often a round asks `check_stop` (it may cost a database read)
 
 
@@ -246,9 +248,16 @@ class _Writer:
     def flush(self) -> None:
         if not self.buffer:
             return
-        with self.session_factory() as session:
-            upsert_rows(session, TrackFeatures, self.buffer, key=("track_id", "provider"))
-            session.commit()
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                with self.session_factory() as session:
+                    # A track another job merged away meanwhile takes no row: its survivor holds the features.
+                    upsert_rows(session, TrackFeatures, _still_there(session, self.buffer), key=("track_id", "provider"))
+                    session.commit()
+                break
+            except Exception as exc:  # noqa: BLE001  (only a lost race with another job is retried)
+                if attempt == FLUSH_ATTEMPTS or not is_write_conflict(exc):
+                    raise
         self.buffer = []
 
     def note(self, message: str) -> None:
@@ -259,6 +268,12 @@ class _Writer:
             if self.progress.job_id:
                 with self.session_factory() as session:
                     log_line(session, self.progress.job_id, message)
+
+
+def _still_there(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = {row["track_id"] for row in rows}
+    present = set(session.scalars(select(Track.id).where(Track.id.in_(ids))))
+    return [row for row in rows if row["track_id"] in present]
 
 
 def reason_of(error: str | None) -> str:
