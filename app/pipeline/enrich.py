@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.jobs.progress import Progress
@@ -233,8 +233,11 @@ class _Writer:
         self.progress = progress
         self.versions = versions
         self.buffer: list[dict[str, Any]] = []
+        self.identities: dict[int, dict[str, Any]] = {}
 
     def add(self, provider: str, result: FeatureResult) -> None:
+        if result.identity:
+            self.identities.setdefault(result.track_id, {}).update(result.identity)
         self.buffer.append({"track_id": result.track_id, "provider": provider,
                             "provider_version": self.versions[provider], "status": result.status,
                             "values": result.values, "error": result.error, "fetched_at": utcnow()})
@@ -253,12 +256,14 @@ class _Writer:
                 with self.session_factory() as session:
                     # A track another job merged away meanwhile takes no row: its survivor holds the features.
                     upsert_rows(session, TrackFeatures, _still_there(session, self.buffer), key=("track_id", "provider"))
+                    _fill_identities(session, self.identities)
                     session.commit()
                 break
             except Exception as exc:  # noqa: BLE001  (only a lost race with another job is retried)
                 if attempt == FLUSH_ATTEMPTS or not is_write_conflict(exc):
                     raise
         self.buffer = []
+        self.identities = {}
 
     def note(self, message: str) -> None:
         self.flush()
@@ -268,6 +273,13 @@ class _Writer:
             if self.progress.job_id:
                 with self.session_factory() as session:
                     log_line(session, self.progress.job_id, message)
+
+
+def _fill_identities(session: Session, identities: dict[int, dict[str, Any]]) -> None:
+    """Fill blank ISRCs of tracks from full-track answers (never overwriting one a track already has)."""
+    for track_id, values in identities.items():
+        if values.get("isrc"):
+            session.execute(update(Track).where(Track.id == track_id, Track.isrc.is_(None)).values(isrc=values["isrc"]))
 
 
 def _still_there(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -269,6 +269,26 @@ def tracks_to_match(session: Session, track_ids: Iterable[int]) -> list[Wanted]:
     return sorted(wanted, key=lambda w: w.track_id)
 
 
+def catalog_isrc_matches(session: Session, wanted: list[Wanted]) -> dict[int, Match]:
+    """Tracks whose ISRC a Deezer row of the global catalog already carries (learned from an earlier full-track
+    answer, for any user): matched here without asking Deezer. Durations must agree, as for a Deezer answer."""
+    by_isrc: dict[str, list[Wanted]] = {}
+    for item in wanted:
+        if item.isrc:
+            by_isrc.setdefault(item.isrc.upper(), []).append(item)
+    found: dict[int, Match] = {}
+    isrcs = sorted(by_isrc)
+    for start in range(0, len(isrcs), 500):
+        rows = session.execute(select(Track.isrc, Track.deezer_id, Track.deezer_album_id, Track.duration_ms)
+                               .where(Track.isrc.in_(isrcs[start:start + 500]), Track.deezer_id.is_not(None))
+                               .order_by(Track.id))
+        for isrc, deezer_id, album_id, duration_ms in rows:
+            for item in by_isrc.get(isrc, []):
+                if item.track_id not in found and durations_agree(item.duration_ms, duration_ms):
+                    found[item.track_id] = Match(deezer_id, "isrc", 1.0, album_id=album_id)
+    return found
+
+
 def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int], clients: RunClients,
                  summary: RunSummary, progress: Progress) -> dict[int, int]:
     """Match every track that needs it, writing decisions as they come; returns {old id: surviving id} for merges.
@@ -279,9 +299,13 @@ def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int
     before = clients.deezer.calls
     with session_factory() as session:
         wanted = tracks_to_match(session, track_ids)
+        known = catalog_isrc_matches(session, wanted)
     progress.add_total("tracks matched", len(wanted))
     merged: dict[int, int] = {}
-    pending: list[tuple[Wanted, Match | ServiceError]] = []
+    pending: list[tuple[Wanted, Match | ServiceError]] = [(w, known[w.track_id]) for w in wanted if w.track_id in known]
+    wanted = [w for w in wanted if w.track_id not in known]
+    if known:
+        summary.count("matched by ISRC from the catalog (no call)", len(known))
 
     def ask(item: Wanted) -> tuple[Wanted, Match | ServiceError]:
         try:

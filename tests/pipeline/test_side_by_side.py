@@ -81,3 +81,37 @@ def test_a_track_merged_away_by_another_job_mid_write_keeps_both_jobs_work(facto
         liked = set(session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == ids["user"])))
         assert liked == {ids["H"], ids["Z"]}
     assert not summary.failures, summary.failures
+
+
+class _NoDeezer:
+    """A Deezer client that must not be asked: counting calls, failing the test if it is."""
+
+    calls = 0
+
+    def track_by_isrc(self, isrc):
+        raise AssertionError(f"asked Deezer for ISRC {isrc} that the catalog already had")
+
+    def search_tracks(self, query, limit=10):
+        raise AssertionError(f"searched Deezer for {query}")
+
+
+class _Clients:
+    def __init__(self):
+        self.deezer = _NoDeezer()
+
+
+def test_a_library_track_whose_isrc_the_catalog_knows_is_matched_without_a_call(factory):
+    """Playlist pages carry no ISRC; a full-track answer stored it on the harvested row, for every user after."""
+    from app.pipeline.matching import match_tracks
+
+    ids = _catalog(factory)
+    with factory() as session:
+        session.get(Track, ids["H"]).isrc = "GBXYZ2400123"
+        session.get(Track, ids["H"]).duration_ms = 214_000
+        session.commit()
+    summary = RunSummary("import")
+    merged = match_tracks(factory, [ids["X"]], _Clients(), summary, Progress(None, factory))
+    assert merged == {ids["X"]: ids["H"]} and summary.api_calls.get("deezer", 0) == 0
+    assert summary.stages["matched by ISRC from the catalog (no call)"] == 1
+    with factory() as session:
+        assert session.get(Track, ids["H"]).spotify_id == "S" * 22
