@@ -34,7 +34,7 @@ SCALES = {
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
              "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5,
-             "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 2, "wait_tracks": 15,
+             "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
              "wait_providers": ["deezer"]},
 }
 # `small`: `tiny` for areas 1-5, and the whole wait (area 6) at a size a busy machine finishes in minutes
