@@ -182,7 +182,9 @@ def _run_round(rounds: dict[FeatureProvider, list[TrackRef]], writer: _Writer,
                 if stop.is_set():
                     break
                 results.put((provider, result))
-                streak = streak + 1 if result.status == "failed" else 0
+                # Only an answer proves the service works: "this track has no preview" (unreadable on Deezer,
+                # ~15% of tracks) neither breaks nor ends a run of failures.
+                streak = streak + 1 if result.status == "failed" else 0 if result.status == "ok" else streak
                 if streak >= FAILURE_STREAK:
                     # The service itself is failing, not single tracks: stop asking it for this run.
                     raise ProviderUnavailable(f"{streak} tracks in a row failed (last: {reason_of(result.error)})")
