@@ -1,4 +1,4 @@
-"""Run the benchmark areas and write BENCHMARKS.md: `python -m benchmarks [--scale full|tiny] [--areas 1,5] [--out PATH]`."""
+"""Run the benchmark areas and write BENCHMARKS.md: `python -m benchmarks [--scale full|small|tiny] [--areas 1,6] [--out PATH]`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.sandbox.runner import SandboxServer, cached_world
-from benchmarks import audio, models, pipeline, web
+from benchmarks import audio, models, pipeline, web, whole_wait
 from benchmarks.common import ROOT, Table, machine
 
-AREAS = ("1", "2", "3", "4", "5")
+AREAS = ("1", "2", "3", "4", "5", "6")
 
 # What each scale measures. `full` is what `make bench` runs (about 10-15 minutes on 2 cores); `tiny` keeps
 # the harness working in CI within seconds.
@@ -24,14 +24,23 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 30},
+             "web_sessions": 20, "web_seconds": 30,
+             # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
+             "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
+             "wait_tracks": 100, "wait_providers": None},
     "tiny": {"world": "small", "contexts": ["workout"], "playlists": 2, "tracks": 5, "harvest_runs": 1,
              "naive_sample": 4, "clip_seconds": 2, "library_user": "ana.k", "library_runs": 1, "clips": 4,
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
-             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5},
+             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5,
+             "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
+             "wait_providers": ["deezer"]},
 }
+# `small`: `tiny` for areas 1-5, and the whole wait (area 6) at a size a busy machine finishes in minutes
+# (the small world's 1,500-like user, three new contexts, Deezer metadata and preview analysis).
+SCALES["small"] = {**SCALES["tiny"], "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running"],
+                   "wait_playlists": 4, "wait_tracks": 50, "wait_providers": ["deezer", "preview"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             area("4b. The precision promise on real data", models.promise)
     if "5" in areas:
         area("5. Web", lambda: web.web_latency(scale, checks))
+    if "6" in areas:
+        world = cached_world(42, scale["world"])
+        with SandboxServer(world=world, scale=scale["world"]) as sandbox:
+            area("6. The whole wait", lambda: whole_wait.whole_wait(
+                sandbox, scale["wait_user"], scale["wait_contexts"], scale["wait_playlists"], scale["wait_tracks"],
+                scale["wait_providers"], checks))
     write_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
     print(f"[bench] wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0

@@ -15,12 +15,14 @@ def test_tiny_benchmark_writes_every_area_and_the_targets(tmp_path):
     assert main(["--scale", "tiny", "--out", str(out)]) == 0
     report = out.read_text()
     for heading in ("## Targets", "## 1. Harvest + enrich", "## 2. Library import", "## 3. Preview analysis",
-                    "## 4. Training and sorting", "## 5. Web"):
+                    "## 4. Training and sorting", "## 5. Web", "## 6. The whole wait"):
         assert heading in report
     assert "agrees with sandbox counters" in report
     rows = [line for line in report.splitlines() if line.startswith("| contextify |")]
     assert rows and rows[0].rstrip().endswith("| yes |"), "the run's call counts must equal the sandbox's"
     _assert_web_area(report)
+    assert re.search(r"^\| whole wait: everything done <= 30 minutes after login \| .* \| (yes|NO) \|$", report, re.M)
+    assert re.search(r"^\| import-library \| succeeded \|", report, re.M), "the whole wait imported the library"
 
 
 def _assert_web_area(report: str) -> None:

@@ -33,6 +33,7 @@ from app.jobs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, task_kinds
 from app.logs import job_context
 from app.pipeline.clients.base import ServiceError
+from app.storage.conflicts import CONFLICT_NOTE, is_write_conflict
 from app.storage.models import Job, utcnow
 from app.storage.ownership import get_owned, owned
 
@@ -51,6 +52,12 @@ QUEUE_DOWN = "The job queue is not reachable, so the job could not start. Try ag
 # pauses; past them the job fails, or, when even that cannot be written, the sweep marks it interrupted.
 DATABASE_RETRY_PAUSES_S = (2.0, 4.0, 8.0, 16.0, 30.0)
 DATABASE_RETRY_NOTE = "The database was briefly unreachable; the job went on where it stopped."
+# Another job wrote the same rows first (a track merged away, a deadlock): the task runs again at once and its
+# steps skip the work already kept, so it goes on where it stopped. Past these attempts the job fails plainly.
+CONFLICT_RETRIES = 3
+UNEXPECTED_FAILURE = ("This job stopped on an unexpected problem inside contextify. The work it finished is kept; "
+                      "start it again to go on from there, and report it if it happens again (the details are "
+                      "in the server log).")
 
 SessionFactory = Callable[[], Session]
 
@@ -162,12 +169,19 @@ def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFac
     if job is None:
         return None
     pauses = list(DATABASE_RETRY_PAUSES_S)
+    conflicts = CONFLICT_RETRIES
     while True:
         progress = Progress(job_id, session_factory)
         context = JobContext(job_id=job_id, user_id=job.user_id, params=dict(job.params or {}), config=config,
                              session_factory=session_factory, progress=progress)
         try:
-            return _run_task(job, context, progress, session_factory)
+            return _run_task(job, context, progress, session_factory, retry_conflicts=conflicts > 0)
+        except _Conflict:
+            conflicts -= 1
+            log.warning("job=%s lost a write race with another job; running it again where it stopped", job_id)
+            with contextlib.suppress(Exception):
+                context.note(CONFLICT_NOTE)
+            continue
         except Exception as exc:
             if not (pauses and is_database_outage(exc)):
                 raise
@@ -179,8 +193,13 @@ def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFac
                 context.note(DATABASE_RETRY_NOTE)
 
 
-def _run_task(job: Job, context: JobContext, progress: Progress, session_factory: SessionFactory) -> str:
-    """One attempt at the task; database outages rise to `_execute`, everything else closes the row."""
+class _Conflict(Exception):
+    """The task lost a write race with another job; `_execute` runs it again."""
+
+
+def _run_task(job: Job, context: JobContext, progress: Progress, session_factory: SessionFactory,
+              retry_conflicts: bool = False) -> str:
+    """One attempt at the task; database outages and write conflicts rise to `_execute`, the rest closes the row."""
     job_id = job.id
     try:
         result = get_task(job.kind)(context)
@@ -193,13 +212,15 @@ def _run_task(job: Job, context: JobContext, progress: Progress, session_factory
         _fail(session_factory, job_id, str(exc))
         return "failed"
     except Exception as exc:  # noqa: BLE001  (any bug must still close the job, never leave it "running")
+        if retry_conflicts and is_write_conflict(exc):
+            raise _Conflict() from exc
         if is_database_outage(exc):
             raise
         # Tracebacks show code and messages, not local variables, so no token reaches the log.
         log.exception("job=%s kind=%s failed unexpectedly", job_id, job.kind)
         progress.close()
-        _fail(session_factory, job_id, f"Something went wrong: {type(exc).__name__}. The details are in the "
-                                       "server log; try again, and report it if it happens again.")
+        # Plain words only: an exception's class name means nothing to the person reading the page.
+        _fail(session_factory, job_id, UNEXPECTED_FAILURE)
         return "failed"
     progress.close()
     with session_factory() as session:

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError, binarise_labels, \
     drop_small_contexts
 from app.models.features import FeatureSpec
-from app.pipeline.features_table import CATEGORICAL, common_feature_columns, feature_frame
+from app.pipeline.features_table import (
+    CATEGORICAL, common_feature_columns, dropped_sentences, feature_frame, readiness,
+)
 from app.pipeline.naming import context_key
 from app.storage.models import Context, Label, LibraryItem, User
 from app.storage.ownership import owned
@@ -67,24 +69,13 @@ def labelled_rows(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
 
 
 def usable_columns(train: pd.DataFrame, library: pd.DataFrame | None) -> tuple[list[str], list[str]]:
-    """Feature columns the coverage rule allows, and a message for each column it leaves out.
+    """Feature columns the coverage rule allows, and a few plain sentences on the columns it leaves out.
 
     Without a library the training side alone must reach :data:`MIN_COVERAGE`.
     """
     other = train if library is None else library
     kept = common_feature_columns(train, other, MIN_COVERAGE)
-    train_share = train.notna().mean()
-    other_share = other.reindex(columns=train.columns).notna().mean()
-    messages = []
-    for column in train.columns:
-        if column in kept or train_share[column] == 0:
-            continue
-        where = f"{train_share[column]:.0%} of the training tracks"
-        if library is not None:
-            where += f" and {other_share[column]:.0%} of the library"
-        messages.append(f"feature '{column}' left out: present for {where} "
-                        f"(the rule needs {MIN_COVERAGE:.0%} of both)")
-    return kept, messages
+    return kept, dropped_sentences(train, library, kept, MIN_COVERAGE)
 
 
 def dataset_from_store(
@@ -140,7 +131,14 @@ def dataset_from_store(
                                "or with `flask import-library --user ...` (contextify only learns from features "
                                "your library has too)")
         library = feature_frame(session, library_ids, providers)
+    wait = readiness(train, library, MIN_COVERAGE)
+    if wait:
+        raise DatasetError(wait)
     columns, dropped = usable_columns(train, library)
+    if not [c for c in columns if c != "decade"]:
+        raise DatasetError("no feature but the release decade is present for enough tracks, and a model on "
+                           "the decade alone would score every song alike: run `flask enrich` (and the library "
+                           "import) first")
     if not columns:
         raise DatasetError("no feature is present for enough tracks: run `flask enrich` "
                            "(and the library import) first")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.jobs.progress import Progress
@@ -20,6 +20,7 @@ from app.pipeline.providers.base import FeatureProvider, FeatureResult, Provider
 from app.pipeline.providers.deezer import ALBUM_KEYS
 from app.pipeline.providers.run import RunClients
 from app.pipeline.summary import RunSummary
+from app.storage.conflicts import is_write_conflict
 from app.storage.models import Track, TrackFeatures, utcnow
 
 log = logging.getLogger("contextify.pipeline.enrich")
@@ -29,6 +30,7 @@ WRITE_EVERY = 25          # results per commit: a killed run loses at most this 
 RETRY_FAILED_AFTER = timedelta(hours=6)    # a failed row is asked again after this
 RECHECK_UNAVAILABLE_AFTER = timedelta(days=30)  # "the service lacks this track" is asked again after this
 FAILURE_STREAK = 20       # this many failed tracks in a row switch a provider off for the run
+FLUSH_ATTEMPTS = 3        # a write that loses a race with another job (a track merged away) is re-read and retried
 CHECK_EVERY_S = 1.0       # how often a round asks `check_stop` (it may cost a database read)
 
 
@@ -182,7 +184,9 @@ def _run_round(rounds: dict[FeatureProvider, list[TrackRef]], writer: _Writer,
                 if stop.is_set():
                     break
                 results.put((provider, result))
-                streak = streak + 1 if result.status == "failed" else 0
+                # Only an answer proves the service works: "this track has no preview" (unreadable on Deezer,
+                # ~15% of tracks) neither breaks nor ends a run of failures.
+                streak = streak + 1 if result.status == "failed" else 0 if result.status == "ok" else streak
                 if streak >= FAILURE_STREAK:
                     # The service itself is failing, not single tracks: stop asking it for this run.
                     raise ProviderUnavailable(f"{streak} tracks in a row failed (last: {reason_of(result.error)})")
@@ -233,8 +237,11 @@ class _Writer:
         self.progress = progress
         self.versions = versions
         self.buffer: list[dict[str, Any]] = []
+        self.identities: dict[int, dict[str, Any]] = {}
 
     def add(self, provider: str, result: FeatureResult) -> None:
+        if result.identity:
+            self.identities.setdefault(result.track_id, {}).update(result.identity)
         self.buffer.append({"track_id": result.track_id, "provider": provider,
                             "provider_version": self.versions[provider], "status": result.status,
                             "values": result.values, "error": result.error, "fetched_at": utcnow()})
@@ -248,10 +255,19 @@ class _Writer:
     def flush(self) -> None:
         if not self.buffer:
             return
-        with self.session_factory() as session:
-            upsert_rows(session, TrackFeatures, self.buffer, key=("track_id", "provider"))
-            session.commit()
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                with self.session_factory() as session:
+                    # A track another job merged away meanwhile takes no row: its survivor holds the features.
+                    upsert_rows(session, TrackFeatures, _still_there(session, self.buffer), key=("track_id", "provider"))
+                    _fill_identities(session, self.identities)
+                    session.commit()
+                break
+            except Exception as exc:  # noqa: BLE001  (only a lost race with another job is retried)
+                if attempt == FLUSH_ATTEMPTS or not is_write_conflict(exc):
+                    raise
         self.buffer = []
+        self.identities = {}
 
     def note(self, message: str) -> None:
         self.flush()
@@ -261,6 +277,19 @@ class _Writer:
             if self.progress.job_id:
                 with self.session_factory() as session:
                     log_line(session, self.progress.job_id, message)
+
+
+def _fill_identities(session: Session, identities: dict[int, dict[str, Any]]) -> None:
+    """Fill blank ISRCs of tracks from full-track answers (never overwriting one a track already has)."""
+    for track_id, values in identities.items():
+        if values.get("isrc"):
+            session.execute(update(Track).where(Track.id == track_id, Track.isrc.is_(None)).values(isrc=values["isrc"]))
+
+
+def _still_there(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = {row["track_id"] for row in rows}
+    present = set(session.scalars(select(Track.id).where(Track.id.in_(ids))))
+    return [row for row in rows if row["track_id"] in present]
 
 
 def reason_of(error: str | None) -> str:

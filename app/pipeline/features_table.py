@@ -111,3 +111,65 @@ def _decade(year: Any, release_date: str | None) -> str | None:
     if not isinstance(year, int) or not 1900 <= year <= 2100:
         return None
     return f"{year // 10 * 10}s"
+
+
+# ------------------------------------------------------------------------------------- readiness
+
+
+def analysed_share(frame: pd.DataFrame) -> float:
+    """The share of rows with at least one value besides the decade (which a track's release date alone gives)."""
+    if frame.empty:
+        return 0.0
+    measured = frame.drop(columns=[c for c in ("decade",) if c in frame.columns])
+    return float(measured.notna().any(axis=1).mean()) if len(measured.columns) else 0.0
+
+
+def readiness(train: pd.DataFrame, library: pd.DataFrame | None, min_coverage: float = 0.8) -> str | None:
+    """One sentence saying what training waits for, or None when enough of both sides is analysed.
+
+    A model trained while most tracks have no features yet would rest on the decade alone and score every
+    song alike; waiting (or saying plainly what is missing) is the honest answer.
+    """
+    waits = []
+    train_share = analysed_share(train)
+    if train_share < min_coverage:
+        waits.append(f"the training songs' analysis ({round(train_share * len(train)):,} of {len(train):,} "
+                     f"done, {train_share:.0%})")
+    if library is not None:
+        library_share = analysed_share(library)
+        if library_share < min_coverage:
+            waits.append(f"your library's matching and analysis ({round(library_share * len(library)):,} of "
+                         f"{len(library):,} songs done, {library_share:.0%})")
+    if not waits:
+        return None
+    return (f"Training waits for {' and for '.join(waits)}: it starts once {min_coverage:.0%} are done, so the "
+            "model rests on what the songs sound like rather than on their release decade alone.")
+
+
+def dropped_sentences(train: pd.DataFrame, library: pd.DataFrame | None, kept: Sequence[str],
+                      min_coverage: float = 0.8) -> list[str]:
+    """At most three plain sentences on the columns the coverage rule left out, grouped by what lacks them."""
+    other = train if library is None else library
+    train_share = train.notna().mean()
+    other_share = other.reindex(columns=train.columns).notna().mean()
+    groups: dict[str, list[str]] = {}
+    for column in train.columns:
+        if column in kept or train_share[column] == 0:
+            continue
+        training_short = train_share[column] < min_coverage
+        library_short = library is not None and other_share[column] < min_coverage
+        why = "both" if training_short and library_short else "training" if training_short else "library"
+        groups.setdefault(why, []).append(column)
+    sentences = []
+    reasons = {"library": "too little of your library has them yet", "training": "too few training songs have them",
+               "both": "both the training songs and your library mostly lack them"}
+    for why in ("library", "training", "both"):
+        columns = groups.get(why)
+        if not columns:
+            continue
+        shares = other_share[columns] if why == "library" else train_share[columns]
+        span = f"{shares.min():.0%}" if shares.min() == shares.max() else f"{shares.min():.0%}–{shares.max():.0%}"
+        names = ", ".join(columns[:6]) + (f" and {len(columns) - 6} more" if len(columns) > 6 else "")
+        sentences.append(f"{len(columns)} feature{'s' if len(columns) > 1 else ''} left out because "
+                         f"{reasons[why]} ({span}; the rule needs {min_coverage:.0%} of both sides): {names}.")
+    return sentences

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.progress import Progress
 from app.pipeline.clients.base import ServiceError
-from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, SpotifyClient
+from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, Forbidden, SpotifyClient
 from app.pipeline.catalog import spotify_track_row, upsert_spotify_rows
 from app.pipeline.enrich import enrich_tracks, upsert_rows
 from app.pipeline.files import FileTrack, parse_file
@@ -176,6 +176,11 @@ def _read_playlist(session_factory: Callable[[], Session], user_id: int, playlis
                    spotify: SpotifyClient, import_id: int, summary: RunSummary) -> None:
     try:
         items = list(spotify.playlist_items(meta["id"]))
+    except Forbidden:
+        # Listed as the user's own, yet Spotify answers 403 (collaboration ended, ownership moved): not a failure.
+        summary.notes.append(f"Playlist “{meta.get('name')}” was not read: Spotify only lets an app read "
+                             "playlists their user owns or collaborates on.")
+        return
     except ServiceError as exc:
         summary.fail(f"playlist items: {exc.reason}")
         summary.notes.append(f"Playlist “{meta.get('name')}” could not be read ({exc.reason}); kept as it was.")

@@ -18,6 +18,7 @@ from app.jobs.progress import Progress
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.providers.run import RunClients, bounded_map
 from app.pipeline.summary import RunSummary
+from app.storage.conflicts import is_write_conflict
 from app.storage.models import Label, LibraryItem, SortAssignment, Track, TrackFeatures, utcnow
 
 
@@ -47,6 +48,7 @@ class Wanted:
     artists: tuple[str, ...] = ()
     isrc: str | None = None
     duration_ms: int | None = None
+    spotify_id: str | None = None  # finds the row again if another job merged this one away meanwhile
 
 
 @dataclass(frozen=True)
@@ -262,8 +264,29 @@ def tracks_to_match(session: Session, track_ids: Iterable[int]) -> list[Wanted]:
         rows = session.scalars(select(Track).where(
             Track.id.in_(ids[start:start + 500]), Track.deezer_id.is_(None), Track.canonical_id.is_(None),
             or_(Track.match_method.is_(None), (Track.match_method == "none") & (Track.matched_at < retry_before))))
-        wanted.extend(Wanted(t.id, t.title, t.artist, tuple(t.artists or ()), t.isrc, t.duration_ms) for t in rows)
+        wanted.extend(Wanted(t.id, t.title, t.artist, tuple(t.artists or ()), t.isrc, t.duration_ms, t.spotify_id)
+                      for t in rows)
     return sorted(wanted, key=lambda w: w.track_id)
+
+
+def catalog_isrc_matches(session: Session, wanted: list[Wanted]) -> dict[int, Match]:
+    """Tracks whose ISRC a Deezer row of the global catalog already carries (learned from an earlier full-track
+    answer, for any user): matched here without asking Deezer. Durations must agree, as for a Deezer answer."""
+    by_isrc: dict[str, list[Wanted]] = {}
+    for item in wanted:
+        if item.isrc:
+            by_isrc.setdefault(item.isrc.upper(), []).append(item)
+    found: dict[int, Match] = {}
+    isrcs = sorted(by_isrc)
+    for start in range(0, len(isrcs), 500):
+        rows = session.execute(select(Track.isrc, Track.deezer_id, Track.deezer_album_id, Track.duration_ms)
+                               .where(Track.isrc.in_(isrcs[start:start + 500]), Track.deezer_id.is_not(None))
+                               .order_by(Track.id))
+        for isrc, deezer_id, album_id, duration_ms in rows:
+            for item in by_isrc.get(isrc, []):
+                if item.track_id not in found and durations_agree(item.duration_ms, duration_ms):
+                    found[item.track_id] = Match(deezer_id, "isrc", 1.0, album_id=album_id)
+    return found
 
 
 def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int], clients: RunClients,
@@ -276,9 +299,13 @@ def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int
     before = clients.deezer.calls
     with session_factory() as session:
         wanted = tracks_to_match(session, track_ids)
+        known = catalog_isrc_matches(session, wanted)
     progress.add_total("tracks matched", len(wanted))
     merged: dict[int, int] = {}
-    pending: list[tuple[Wanted, Match | ServiceError]] = []
+    pending: list[tuple[Wanted, Match | ServiceError]] = [(w, known[w.track_id]) for w in wanted if w.track_id in known]
+    wanted = [w for w in wanted if w.track_id not in known]
+    if known:
+        summary.count("matched by ISRC from the catalog (no call)", len(known))
 
     def ask(item: Wanted) -> tuple[Wanted, Match | ServiceError]:
         try:
@@ -298,22 +325,75 @@ def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int
     return merged
 
 
+STORE_ATTEMPTS = 4  # a track whose row keeps changing under other jobs is left for the next run after these
+
+
 def _store(session_factory: Callable[[], Session], pending: list[tuple[Wanted, Match | ServiceError]],
            merged: dict[int, int], summary: RunSummary, progress: Progress) -> None:
-    with session_factory() as session:
+    """Write a batch of decisions in one transaction; when another job changed one of these rows meanwhile
+    (merged it away, matched it), write them one by one, each re-read and retried, so every decision that
+    can be kept is kept and the rest are tried again next run."""
+    counts: list[str] = []
+    local = dict(merged)  # merges count only once committed
+    try:
+        with session_factory() as session:
+            for wanted, outcome in pending:
+                counts.extend(_store_one(session, wanted, outcome, local))
+            session.commit()
+        merged.update(local)
+    except Exception as exc:  # noqa: BLE001  (only write conflicts are handled; anything else goes on up)
+        if not is_write_conflict(exc):
+            raise
+        counts = []
         for wanted, outcome in pending:
-            track = session.get(Track, merged.get(wanted.track_id, wanted.track_id))
-            if track is None:
-                continue
-            if isinstance(outcome, ServiceError):
-                track.match_note = f"Deezer could not be asked this time ({outcome.reason}); tried again next run."
-                summary.fail(f"match: deezer {outcome.reason}")
-            else:
-                survivor = apply_match(session, track, outcome)
-                if survivor.id != wanted.track_id:
-                    merged[wanted.track_id] = survivor.id
-                summary.count(f"matched by {outcome.method}" if outcome.deezer_id else "not matched")
-        session.commit()
+            counts.extend(_store_alone(session_factory, wanted, outcome, merged))
+    for key in counts:
+        (summary.fail if key.startswith("match:") else summary.count)(key)
     # After the commit: progress writes the job row from its own session, which must not wait on ours.
     progress.advance("tracks matched", len(pending))
     pending.clear()
+
+
+def _store_alone(session_factory: Callable[[], Session], wanted: Wanted, outcome: Match | ServiceError,
+                 merged: dict[int, int]) -> list[str]:
+    for _attempt in range(STORE_ATTEMPTS):
+        local = dict(merged)
+        try:
+            with session_factory() as session:
+                counts = _store_one(session, wanted, outcome, local)
+                session.commit()
+        except Exception as exc:  # noqa: BLE001
+            if not is_write_conflict(exc):
+                raise
+            continue
+        merged.update(local)
+        return counts
+    return ["match: the track kept changing under another job; tried again next run"]
+
+
+def _store_one(session: Session, wanted: Wanted, outcome: Match | ServiceError,
+               merged: dict[int, int]) -> list[str]:
+    """Apply one decision to the row that stands for the track now; returns what to count."""
+    track = _current_row(session, wanted, merged)
+    if track is None:
+        return []
+    if track.id != wanted.track_id and (track.deezer_id is not None or track.canonical_id is not None):
+        return []  # another job merged it into a matched row: nothing left to decide
+    if isinstance(outcome, ServiceError):
+        track.match_note = f"Deezer could not be asked this time ({outcome.reason}); tried again next run."
+        return [f"match: deezer {outcome.reason}"]
+    survivor = apply_match(session, track, outcome)
+    session.flush()
+    if survivor.id != wanted.track_id:
+        merged[wanted.track_id] = survivor.id
+    return [f"matched by {outcome.method}" if outcome.deezer_id else "not matched"]
+
+
+def _current_row(session: Session, wanted: Wanted, merged: dict[int, int]) -> Track | None:
+    """The track's row, or the row another job merged it into (found by its Spotify id); fresh from the database."""
+    track = session.get(Track, merged.get(wanted.track_id, wanted.track_id), populate_existing=True)
+    if track is None and wanted.spotify_id:
+        track = session.scalar(select(Track).where(Track.spotify_id == wanted.spotify_id))
+        if track is not None:
+            merged[wanted.track_id] = track.id
+    return track

@@ -68,9 +68,18 @@ def _int_arg(name: str, default: int) -> int:
         return default
 
 
-def readable(track: Track) -> bool:
-    """About 2% of tracks are unreadable (rights), chosen by hash; their pages simply drop them."""
+def listed(track: Track) -> bool:
+    """About 2% of tracks are withdrawn (rights), chosen by hash; playlist pages and searches drop them."""
     return zlib.crc32(f"{current().world.seed}:{track.deezer_id}".encode()) % 50 != 0
+
+
+UNREADABLE_PERCENT = 15
+
+
+def readable(track: Track) -> bool:
+    """About 15% of tracks are listed but not playable here: `readable: false` and an empty `preview`,
+    as real playlist pages show them (chosen by a hash independent of `listed`)."""
+    return zlib.crc32(f"{current().world.seed}:readable:{track.deezer_id}".encode()) % 100 >= UNREADABLE_PERCENT
 
 
 def _md5(text: str) -> str:
@@ -113,7 +122,9 @@ def _title(track: Track) -> str:
     return f"{track.title} {track.title_version}" if track.title_version else track.title
 
 
-def track_summary(track: Track, with_isrc: bool = True) -> dict:
+def track_summary(track: Track, with_isrc: bool = False) -> dict:
+    """A track as lists show it (playlist pages, searches, charts, albums): real Deezer summaries carry no
+    `isrc`; only the full track (`/track/{id}`, `/track/isrc:…`) has one (`with_isrc`)."""
     world = current().world
     album = world.albums[track.album_id]
     ok = readable(track)
@@ -140,7 +151,7 @@ def _artist_ref(artist: Artist) -> dict:
 def track_full(track: Track) -> dict:
     world = current().world
     album = world.albums[track.album_id]
-    body = track_summary(track)
+    body = track_summary(track, with_isrc=True)
     body.pop("album")
     body.update({
         "share": f"https://www.deezer.com/track/{track.deezer_id}?utm_source=deezer",
@@ -226,7 +237,7 @@ def album(album_id: int):
         "explicit_lyrics": any(t.explicit for t in tracks),
         "contributors": [{**_artist_ref(world.artists[found.artist_id]), "role": "Main"}],
         "artist": _artist_ref(world.artists[found.artist_id]),
-        "tracks": {"data": [track_summary(t, with_isrc=False) for t in tracks]},
+        "tracks": {"data": [track_summary(t) for t in tracks]},
     })
     return jsonify(body)
 
@@ -261,12 +272,13 @@ def _unix(iso: str) -> int:
 
 
 def _playlist_tracks(playlist: Playlist, start: int, stop: int) -> list[dict]:
-    """Items start..stop as summaries with `time_add`; unreadable or missing tracks are dropped."""
+    """Items start..stop as summaries with `time_add`; withdrawn or missing tracks are dropped (short pages),
+    unreadable ones stay with `readable: false` and no preview."""
     tracks = current().world.tracks
     rows = []
     for tid, added_at in zip(playlist.track_ids[start:stop], playlist.added_at[start:stop]):
         track = tracks.get(tid)
-        if track is not None and track.on_deezer and readable(track):
+        if track is not None and track.on_deezer and listed(track):
             rows.append({**track_summary(track), "time_add": _unix(added_at)})
     return rows
 
@@ -368,7 +380,7 @@ def _page_args() -> tuple[int, int]:
 def search_tracks():
     query = parse_query(_query_param(), _SEARCH_FIELDS)
     found = [t for t in current().state.tracks_by_rank
-             if t.on_deezer and readable(t) and _matches(t, query.words, query.filters)]
+             if t.on_deezer and listed(t) and _matches(t, query.words, query.filters)]
     found = _ordered(found)
     index, limit = _page_args()
     # `total` counts every match, but results stop at SEARCH_CAP: Deezer's total is not a paging guide.
@@ -388,15 +400,63 @@ def search_playlists():
     return jsonify(envelope(data, len(found), index, limit, "search/playlist", end=end))
 
 
+CHART_SIZE = 100
+
+
+def _chart_pool(genre_id: int) -> list[Track]:
+    albums = current().world.albums
+    return [t for t in current().state.tracks_by_rank
+            if t.on_deezer and listed(t) and (genre_id == 0 or genre_id in albums[t.album_id].genre_ids)][:CHART_SIZE]
+
+
+def _chart_tracks(pool: list[Track], index: int, limit: int) -> list[dict]:
+    return [{**track_summary(t), "position": n} for n, t in enumerate(pool[index:index + limit], start=index + 1)]
+
+
+def _chart_albums(pool: list[Track]) -> list[Album]:
+    albums = current().world.albums
+    return [albums[a] for a in dict.fromkeys(t.album_id for t in pool)]
+
+
+def _chart_artists(pool: list[Track]) -> list[Artist]:
+    artists = current().world.artists
+    return [artists[a] for a in dict.fromkeys(t.artist_ids[0] for t in pool)]
+
+
+def _chart_album_json(album: Album, position: int) -> dict:
+    artist = current().world.artists[album.artist_id]
+    return {**album_ref(album), "link": f"https://www.deezer.com/album/{album.deezer_id}",
+            "release_date": _full_date(album.release_date), "record_type": album.record_type,
+            "explicit_lyrics": False, "position": position, "artist": _artist_ref(artist)}
+
+
+def _chart_playlists(genre_id: int) -> list[Playlist]:
+    found = [p for p in current().world.deezer_playlists.values() if p.public]
+    return sorted(found, key=lambda p: -p.fans)[:CHART_SIZE] if genre_id == 0 else []
+
+
+@bp.get("/chart/<int:genre_id>")
+def chart(genre_id: int):
+    """The real `/chart/{id}` groups its first 10 of each kind: tracks, albums, artists, playlists, podcasts."""
+    pool = _chart_pool(genre_id)
+    albums, artists, playlists = _chart_albums(pool), _chart_artists(pool), _chart_playlists(genre_id)
+    return jsonify({
+        "tracks": {"data": _chart_tracks(pool, 0, 10), "total": len(pool)},
+        "albums": {"data": [_chart_album_json(a, n) for n, a in enumerate(albums[:10], start=1)],
+                   "total": len(albums)},
+        "artists": {"data": [{**artist_json(a), "radio": True, "position": n}
+                             for n, a in enumerate(artists[:10], start=1)], "total": len(artists)},
+        "playlists": {"data": [{**playlist_ref(p), "user": _creator(p)} for p in playlists[:10]],
+                      "total": len(playlists)},
+        "podcasts": {"data": [], "total": 0},
+    })
+
+
 @bp.get("/chart/<int:genre_id>/tracks")
 def chart_tracks(genre_id: int):
-    albums = current().world.albums
-    pool = [t for t in current().state.tracks_by_rank
-            if t.on_deezer and readable(t) and (genre_id == 0 or genre_id in albums[t.album_id].genre_ids)][:100]
+    pool = _chart_pool(genre_id)
     index, limit = _int_arg("index", 0), _int_arg("limit", 10) or 10
-    data = [{**track_summary(t, with_isrc=False), "position": n}
-            for n, t in enumerate(pool[index:index + limit], start=index + 1)]
-    return jsonify(envelope(data, len(pool), index, limit, f"chart/{genre_id}/tracks"))
+    return jsonify(envelope(_chart_tracks(pool, index, limit), len(pool), index, limit, f"chart/{genre_id}/tracks"))
 
 
 @bp.get("/genre")

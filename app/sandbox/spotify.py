@@ -226,9 +226,9 @@ def playlist_json(playlist: Playlist, items: dict | None = None, simplified: boo
         "snapshot_id": current().state.snapshot_id(playlist.id),
     }
     if simplified:
-        ref = {"href": api_url(f"playlists/{playlist.id}/items"), "total": len(playlist.track_ids)}
-        body["items"] = ref
-        body["tracks"] = dict(ref)  # deprecated alias, still sent during the rename window
+        # Only the new `items` ref: whether the deprecated `tracks` alias is still sent is unconfirmed, and the
+        # sandbox must not be more generous than Spotify (docs/sandbox-fidelity.md).
+        body["items"] = {"href": api_url(f"playlists/{playlist.id}/items"), "total": len(playlist.track_ids)}
     elif items is not None:
         body["items"] = items
     return body
@@ -236,9 +236,9 @@ def playlist_json(playlist: Playlist, items: dict | None = None, simplified: boo
 
 def playlist_item_json(playlist: Playlist, index: int) -> dict:
     track = track_json(current().world.tracks[playlist.track_ids[index]])
-    # The Feb-2026 rename: `item` is the new key; responses still carry the legacy `track` key too.
+    # The Feb-2026 rename: `item` is the only key sent (clients must not rely on the legacy `track`).
     return {"added_at": playlist.added_at[index], "added_by": _links("user", playlist.owner_id),
-            "is_local": False, "primary_color": None, "item": track, "track": track,
+            "is_local": False, "primary_color": None, "item": track,
             "video_thumbnail": {"url": None}}
 
 

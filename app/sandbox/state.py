@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from .model import Playlist, Track, User, World
 
 BASE62 = string.digits + string.ascii_letters
+FOLLOWED = 2  # public playlists of others each sandbox user follows
 
 
 def normalize(text: str) -> str:
@@ -44,7 +45,14 @@ class SandboxState:
         self._versions: dict[str, int] = {}
         self.liked: dict[str, list[tuple[int, str]]] = {uid: list(u.liked) for uid, u in world.users.items()}
         self.user_playlists: dict[str, list[str]] = {uid: list(u.playlist_ids) for uid, u in world.users.items()}
+        self.followed: dict[str, list[str]] = {uid: self._followed(uid) for uid in world.users}
         self._build_indexes()
+
+    def _followed(self, user_id: str) -> list[str]:
+        """Public playlists of other users that this user follows: /me/playlists lists them, their items answer 403."""
+        others = sorted(pid for pid, p in self.world.spotify_playlists.items()
+                        if p.public and p.owner_id != user_id and p.context is not None)
+        return random.Random(f"{self.world.seed}:follows:{user_id}").sample(others, min(FOLLOWED, len(others)))
 
     def _build_indexes(self) -> None:
         w = self.world
@@ -102,8 +110,11 @@ class SandboxState:
             return self.spotify_playlists.get(playlist_id)
 
     def playlists_of(self, user_id: str) -> list[Playlist]:
+        """What /me/playlists lists: the user's own playlists, then the ones they follow."""
         with self.lock:
-            return [self.spotify_playlists[pid] for pid in self.user_playlists[user_id]]
+            own = [self.spotify_playlists[pid] for pid in self.user_playlists[user_id]]
+            return own + [self.spotify_playlists[pid] for pid in self.followed.get(user_id, [])
+                          if pid in self.spotify_playlists]
 
     def snapshot_id(self, playlist_id: str) -> str:
         """An opaque, version-bearing snapshot id like Spotify's (base64 of version + hash)."""

@@ -106,8 +106,49 @@ def test_the_dataset_has_one_row_per_track_with_its_contexts_and_playlists(app, 
 def test_a_users_library_restricts_the_features_to_those_it_has(app, store):
     dataset = dataset_from_store(db.session, ["workout", "sleep", "study"], user_id=store)
     assert "deezer_fans" not in dataset.spec.columns and "deezer_gain" in dataset.spec.columns
-    assert any(m.startswith("feature 'deezer_fans' left out: present for 100% of the training tracks "
-                            "and 0% of the library") for m in dataset.messages)
+    assert ("1 feature left out because too little of your library has them yet (0%; the rule needs 80% of "
+            "both sides): deezer_fans.") in dataset.messages
+
+
+def _unanalyse_library(session, keep_every: int) -> None:
+    """Leave features on one library song in `keep_every`: the rest still wait for matching and analysis."""
+    mine = session.scalars(select(Track.id).where(Track.spotify_id.is_not(None)).order_by(Track.id)).all()
+    for n, track_id in enumerate(mine):
+        if n % keep_every:
+            session.execute(TrackFeatures.__table__.delete().where(TrackFeatures.track_id == track_id))
+    session.commit()
+
+
+def test_training_while_the_library_is_10_percent_analysed_gets_one_sentence_saying_what_it_waits_for(app, store):
+    _unanalyse_library(db.session, keep_every=10)
+    with pytest.raises(DatasetError) as caught:
+        dataset_from_store(db.session, ["workout", "sleep", "study"], user_id=store)
+    message = str(caught.value)
+    assert message == ("Training waits for your library's matching and analysis (3 of 30 songs done, 10%): it "
+                       "starts once 80% are done, so the model rests on what the songs sound like rather than on "
+                       "their release decade alone.")
+
+
+def test_the_train_job_passes_the_wait_on_in_plain_words_and_keeps_no_model(app, store, small_grid):
+    from app.storage.models import TrainedModel
+
+    _unanalyse_library(db.session, keep_every=10)
+    with pytest.raises(DatasetError, match="^Training waits for your library"):
+        train_for_user(db.session, store, ["workout", "sleep", "study"], instance_dir=app.config["INSTANCE_DIR"])
+    assert db.session.scalar(select(TrainedModel.id).where(TrainedModel.user_id == store)) is None
+
+
+def test_dropped_features_are_a_few_sentences_not_a_line_per_column():
+    from app.pipeline.features_table import dropped_sentences
+
+    train = pd.DataFrame({f"preview_f{i}": [1.0] * 10 for i in range(40)} | {"deezer_bpm": [1.0] * 10,
+                                                                            "deezer_fans": [1.0] * 2 + [None] * 8})
+    library = pd.DataFrame({f"preview_f{i}": [1.0] + [None] * 9 for i in range(40)} | {"deezer_bpm": [1.0] * 10})
+    sentences = dropped_sentences(train, library, ["deezer_bpm"])
+    assert len(sentences) == 2
+    assert sentences[0].startswith("40 features left out because too little of your library has them yet (10%")
+    assert sentences[0].endswith("preview_f5 and 34 more.")
+    assert sentences[1].startswith("1 feature left out because both the training songs and your library")
 
 
 @pytest.mark.parametrize("contexts, message", [

@@ -248,3 +248,29 @@ def test_staleness_rule():
     assert is_stale(row("failed", enrich_module.RETRY_FAILED_AFTER), "1", now)
     assert not is_stale(row("unavailable", timedelta(days=1)), "1", now)
     assert is_stale(row("unavailable", enrich_module.RECHECK_UNAVAILABLE_AFTER), "1", now)
+
+
+def test_a_harvested_row_learns_its_isrc_from_the_full_track_and_unreadable_ones_have_no_preview(
+        start_sandbox, small_world, factory):
+    """Deezer listings carry no ISRC and ~15% of listed tracks are unreadable: the `/track/{id}` answer the
+    deezer provider reads anyway fills the ISRC, and an unreadable track is `unavailable` for the preview."""
+    sandbox = start_sandbox(clip_seconds=2, **FAST)
+    tracks = on_deezer(small_world, 60, start=200)
+    with factory() as session:
+        harvested = [Track(deezer_id=t.deezer_id, title=t.title, artist="x", match_method="source") for t in tracks]
+        session.add_all(harvested)
+        session.commit()
+        ids = [row.id for row in harvested]
+    clients = clients_for(sandbox)
+    enrich_tracks(factory, ids, {}, RunSummary("enrich"), Progress(), providers=["deezer", "preview"],
+                  clients=clients)
+    clients.close()
+    with factory() as session:
+        isrcs = {row.deezer_id: row.isrc for row in session.scalars(select(Track).where(Track.id.in_(ids)))}
+    assert all(isrcs[t.deezer_id] == (t.deezer_isrc or t.isrc) for t in tracks), "every ISRC comes from /track/{id}"
+    previews = rows(factory, "preview")
+    unreadable = [tid for tid, t in zip(ids, tracks)
+                  if requests.get(f"{sandbox.deezer_url}track/{t.deezer_id}").json()["readable"] is False]
+    assert unreadable, "about 15% of tracks are unreadable"
+    assert all(previews[tid].status == "unavailable" and "no preview" in previews[tid].error for tid in unreadable)
+    assert sandbox.counters()["previews"]["total"] <= len(ids) - len(unreadable), "no download for an unreadable one"

@@ -52,9 +52,38 @@ def test_playlist_tracks_page_with_next_until_it_is_absent(sandbox, small_world)
     truth = requests.get(f"{sandbox.url}/__sandbox__/playlists/{playlist.id}").json()["track_ids"]
     assert set(ids) <= set(truth) and ids == [t for t in truth if t in set(ids)]
     assert len(sizes) == -(-total // 25)
-    dropped = len(truth) - len(ids)  # unreadable tracks are dropped from their page, not replaced
+    dropped = len(truth) - len(ids)  # withdrawn tracks are dropped from their page, not replaced
     assert sum(25 - s for s in sizes[:-1]) + (total - 25 * (len(sizes) - 1) - sizes[-1]) == dropped
-    assert all(t["type"] == "track" and t["time_add"] > 0 and t["preview"] for t in page["data"])
+    assert all(t["type"] == "track" and t["time_add"] > 0 and bool(t["preview"]) == t["readable"]
+               for t in page["data"])
+
+
+def test_listings_carry_no_isrc_and_about_15_percent_are_unreadable(sandbox, small_world):
+    """Real Deezer summaries (playlist pages, searches, charts, albums) never carry an ISRC; only full tracks do."""
+    rows = []
+    for playlist in sorted(small_world.deezer_playlists.values(), key=lambda p: -len(p.track_ids))[:10]:
+        rows.extend(requests.get(f"{sandbox.deezer_url}playlist/{playlist.id}/tracks",
+                                 params={"limit": 2000}).json()["data"])
+    assert rows and not any("isrc" in row for row in rows)
+    unreadable = [row for row in rows if row["readable"] is False]
+    assert 0.10 < len(unreadable) / len(rows) < 0.20
+    assert all(row["preview"] == "" for row in unreadable)
+    full = requests.get(f"{sandbox.deezer_url}track/{unreadable[0]['id']}").json()
+    assert full["isrc"] and full["readable"] is False and full["preview"] == ""
+    for path in ("search?q=a", "chart/0/tracks", f"album/{rows[0]['album']['id']}"):
+        body = requests.get(f"{sandbox.deezer_url}{path}").json()
+        listed = body["tracks"]["data"] if "tracks" in body else body["data"]
+        assert listed and not any("isrc" in row for row in listed), path
+
+
+def test_chart_has_the_real_grouped_shape(sandbox, small_world):
+    body = requests.get(f"{sandbox.deezer_url}chart/0").json()
+    assert set(body) == {"tracks", "albums", "artists", "playlists", "podcasts"}
+    for kind in ("tracks", "albums", "artists"):
+        assert 0 < len(body[kind]["data"]) <= 10 and body[kind]["total"] >= len(body[kind]["data"])
+        assert [row["position"] for row in body[kind]["data"]] == list(range(1, len(body[kind]["data"]) + 1))
+    assert {row["type"] for row in body["albums"]["data"]} == {"album"}
+    assert not any("isrc" in row for row in body["tracks"]["data"])
 
 
 def test_some_pages_hold_fewer_than_limit(sandbox, small_world):
@@ -96,7 +125,8 @@ def test_isrc_lookup_is_case_insensitive_and_uses_deezer_isrc(sandbox, small_wor
 
 @pytest.mark.parametrize("path, code", [
     ("track/1", 800), ("track/isrc:ZZ0000000000", 800), ("album/1", 800), ("playlist/1", 800),
-    ("playlist/1/tracks", 800), ("nowhere/at/all", 600), ("search", 501), ("search?q=", 500),
+    ("playlist/1/tracks", 800), ("nowhere/at/all", 600), ("chart/0/nowhere", 600), ("track/1/extra", 600),
+    ("search", 501), ("search?q=", 500),
 ])
 def test_errors_are_http_200_bodies(sandbox, path, code):
     answer = requests.get(f"{sandbox.deezer_url}{path}")
@@ -116,7 +146,7 @@ def test_advanced_and_plain_search(sandbox, small_world):
     advanced = requests.get(f"{sandbox.deezer_url}search",
                             params={"q": f'artist:"{artist}" track:"{track.title}"'}).json()
     assert track.deezer_id in [t["id"] for t in advanced["data"]]
-    assert all(t["isrc"] for t in advanced["data"])
+    assert not any("isrc" in t for t in advanced["data"])  # search summaries have none (real Deezer)
     plain = requests.get(f"{sandbox.deezer_url}search/track", params={"q": f"{artist} {track.title}"}).json()
     assert track.deezer_id in [t["id"] for t in plain["data"]]
 

@@ -101,7 +101,7 @@ def test_spotipy_oauth_liked_songs_and_playlist_writes_at_full_scale(start_sandb
         read_back.extend(page["items"])
         page = sp.next(page)
     assert [item["item"]["uri"] for item in read_back] == uris
-    assert all(item["track"] == item["item"] for item in read_back)  # legacy key still sent
+    assert not any("track" in item for item in read_back)  # `item` only: clients must not need the legacy key
     truth = requests.get(f"{server.url}/__sandbox__/playlists/{created['id']}").json()
     assert truth["spotify_ids"] == [t["id"] for t in liked[:250]] and truth["snapshot_id"] == snapshots[-1]
     assert created["id"] in [p["id"] for p in sp.current_user_playlists(limit=50)["items"]]
@@ -285,6 +285,18 @@ def test_foreign_playlist_is_metadata_only_and_items_are_403(sandbox, spotify_as
     assert forbidden.value.http_status == 403
     own = small_world.users["mira.s"].playlist_ids[0]
     assert sp.playlist(own)["items"]["total"] == len(small_world.spotify_playlists[own].track_ids)
+
+
+def test_my_playlists_lists_followed_ones_whose_items_are_403(sandbox, spotify_as, small_world):
+    sp = spotify_as(sandbox, "mira.s")
+    listed = sp.current_user_playlists(limit=50)["items"]
+    own = set(small_world.users["mira.s"].playlist_ids)
+    followed = [p for p in listed if p["id"] not in own]
+    assert own <= {p["id"] for p in listed} and followed
+    assert all(p["owner"]["id"] != "mira.s" and "tracks" not in p and p["items"]["total"] > 0 for p in followed)
+    with pytest.raises(spotipy.SpotifyException) as forbidden:
+        sp.playlist_items(followed[0]["id"])
+    assert forbidden.value.http_status == 403
 
 
 def test_extended_profile_reads_public_playlists_and_audio_features(start_sandbox, spotify_as, small_world):

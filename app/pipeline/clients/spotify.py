@@ -35,6 +35,10 @@ class NotAllowListed(ServiceError):
     """Development mode: this Spotify user is not on the app's allow-list (the plain-text 403)."""
 
 
+class Forbidden(ServiceError):
+    """A JSON 403: the app may not read this (a playlist the user neither owns nor collaborates on)."""
+
+
 class _CountingSession(requests.Session):
     """spotipy's session: waits on our limiter and counts each request. Having our own session also keeps
     spotipy from mounting its retry adapter, which sleeps through `Retry-After` silently, even for hours."""
@@ -108,6 +112,8 @@ class SpotifyClient:
             raise NotAllowListed(self.service, "user not allow-listed in this app", exc.msg or "") from exc
         if status == 404:
             raise NotFound(self.service, "not found", exc.msg or "") from exc
+        if status == 403:
+            raise Forbidden(self.service, "refused with HTTP 403", exc.msg or "") from exc
         raise ServiceError(self.service, f"refused with HTTP {status}", exc.msg or "") from exc
 
     # ------------------------------------------------------------------------------------- reads

@@ -30,6 +30,9 @@ class FeatureResult:
     values: dict[str, Any] | None = None
     error: str | None = None
     calls: dict[str, int] = field(default_factory=dict)  # requests this answer cost, by service
+    # Catalog identifiers learned on the way (a full Deezer track's ISRC): the writer fills the track's blanks
+    # with them, so a later match by ISRC finds the row in the catalog instead of asking Deezer again.
+    identity: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def ok(cls, track_id: int, values: dict[str, Any]) -> FeatureResult:

@@ -45,7 +45,11 @@ class DeezerProvider:
             return FeatureResult.failed(track.id, f"Deezer answered nonsense: {exc}")
         except ServiceError as exc:
             return FeatureResult.failed(track.id, str(exc))
-        return FeatureResult.ok(track.id, values)
+        result = FeatureResult.ok(track.id, values)
+        isrc = answer.get("isrc")  # only full tracks carry it: playlist pages and searches never do
+        if isinstance(isrc, str) and isrc.strip() and not track.isrc:
+            result.identity["isrc"] = isrc.strip().upper()[:16]
+        return result
 
     def _album_values(self, answer: dict[str, Any]) -> dict[str, Any]:
         album_ref = answer.get("album")
