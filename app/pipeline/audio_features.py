@@ -177,6 +177,8 @@ def estimate_tempo(onset: np.ndarray, frame_rate: float) -> tuple[float, float]:
     tempogram = _tempogram(onset)
     level = float(librosa.feature.tempo(tg=tempogram, sr=ANALYSIS_SR, hop_length=hop)[0])
     local = librosa.feature.tempo(tg=tempogram, sr=ANALYSIS_SR, hop_length=hop, aggregate=None)
+    if not level > 0:   # no periodicity at all in the tempogram: the pulse is all there is
+        level = pulse
     candidates = [pulse * f for f in _LEVELS if TEMPO_RANGE[0] <= pulse * f <= TEMPO_RANGE[1]]
     nearest = min(candidates, key=lambda c: abs(np.log(c / level)), default=None)
     if nearest is not None and abs(np.log(nearest / level)) <= _LEVEL_TOLERANCE:

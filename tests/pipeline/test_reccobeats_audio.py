@@ -159,3 +159,14 @@ def test_nonsense_values_fail_the_track(sandbox, small_world, monkeypatch):
                         lambda data, filename: {name: 0.5 for name in ANALYSED} | {"tempo": 0})
     [result] = provider.fetch([TrackRef(1, deezer_id=on_deezer(small_world, 1)[0].deezer_id)])
     assert result.status == "failed" and result.error == "ReccoBeats answered nonsense: tempo is out of range: 0.0"
+
+
+def test_its_columns_are_told_apart_from_the_lookup_providers():
+    from app.models.enhance_reasons import bare_name
+    from app.models.explain import base_name
+    from app.models.service import provider_versions
+
+    assert bare_name("reccobeats_audio_energy") == base_name("reccobeats_audio_energy") == "energy"
+    assert bare_name("reccobeats_energy") == base_name("reccobeats_energy") == "energy"
+    assert provider_versions(["reccobeats_audio_energy", "preview_tempo"]) == {
+        "preview": "2", "reccobeats_audio": ReccoBeatsAudioProvider.version}
