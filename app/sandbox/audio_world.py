@@ -212,6 +212,7 @@ class _AudioBuilder(WorldBuilder):
         """Per label value several playlists of varied size and purity, plus a few combining two labels."""
         rng = self.rng_pl
         self.deezer_playlists, self.spotify_playlists = {}, {}
+        self.uses: dict[str, np.ndarray] = {}
         deezer_ids = iter(_decimal_ids(self.rng_ids, 40 * len(self.contexts) + 400, 1_000_000_000, 3_000_000))
         for value in self.contexts:
             members = self.in_ctx[value]
@@ -226,19 +227,23 @@ class _AudioBuilder(WorldBuilder):
             first, second = self.columns[:2]
             pairs = self.frame[[first, second]].dropna().value_counts()
             for (a, b), count in pairs.items():
-                if count >= 8 and rng.random() < .6:
+                if count >= 8 and rng.random() < .35:
                     a_, b_ = _SAY.get(a, a), _SAY.get(b, b)
                     title = names.pick(rng, _PAIRS).format(a=a_, b=b_, A=a_.capitalize())
                     self._add(str(next(deezer_ids)), a, self.in_ctx[a] & self.in_ctx[b], title)
 
     def _add(self, pid: str, value: str, members: np.ndarray, template: str, service: str = "deezer") -> None:
         rng = self.rng_pl
-        lo, hi = 6, max(7, min(60, int(members.sum())))
+        lo, hi = 6, max(7, min(40, int(members.sum() * .6)))
         size = int(np.exp(rng.uniform(np.log(lo), np.log(hi + 1))))
         off_rate = 0.0 if rng.random() < .35 else rng.uniform(.03, .2)
         n_off = int(round(size * off_rate))
-        on = self._top(self.popularity * members, size - n_off)
-        off = self._top(self.popularity * ~members, n_off)
+        # People pick from the whole catalogue, so two playlists of one label share a few tracks, not most:
+        # a track already placed under this label is less likely to be picked again.
+        fresh = .2 ** self.uses.setdefault(value, np.zeros(len(self.tracks)))
+        on = self._top(self.popularity ** .3 * fresh * members, size - n_off)
+        off = self._top(self.popularity ** .3 * ~members, n_off)
+        self.uses[value][on] += 1
         picks = rng.permutation(np.concatenate([on, off]).astype(int))
         created = int(rng.uniform(NOW - 8 * 365 * 86_400, NOW - 30 * 86_400))
         year = int(_iso(created)[:4])
