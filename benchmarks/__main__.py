@@ -1,4 +1,7 @@
-"""Run the benchmark areas and write BENCHMARKS.md: `python -m benchmarks [--scale full|tiny] [--areas 1,5] [--out PATH]`."""
+"""Run the benchmark areas and write BENCHMARKS.md: `python -m benchmarks [--scale full|tiny] [--areas 1,5] [--out PATH]`.
+
+Running only some areas into an existing file replaces just their sections (and their target rows), so one area
+can be refreshed without rewriting the others' figures."""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.sandbox.runner import SandboxServer, cached_world
-from benchmarks import audio, models, pipeline, web
+from benchmarks import audio, models, pipeline, real_audio_e2e, web
 from benchmarks.common import ROOT, Table, machine
 
-AREAS = ("1", "2", "3", "4", "5")
+AREAS = ("1", "2", "3", "4", "5", "6b")
 
 # What each scale measures. `full` is what `make bench` runs (about 10-15 minutes on 2 cores); `tiny` keeps
 # the harness working in CI within seconds.
@@ -24,13 +27,15 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 30},
+             "web_sessions": 20, "web_seconds": 30,
+             "audio_e2e": {"contexts": ["classical", "electronic", "rock", "calm", "energetic"], "playlists": 8,
+                           "tracks": 60}},
     "tiny": {"world": "small", "contexts": ["workout"], "playlists": 2, "tracks": 5, "harvest_runs": 1,
              "naive_sample": 4, "clip_seconds": 2, "library_user": "ana.k", "library_runs": 1, "clips": 4,
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
-             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5},
+             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5, "audio_e2e": None},
 }
 
 
@@ -76,7 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             area("4b. The precision promise on real data", models.promise)
     if "5" in areas:
         area("5. Web", lambda: web.web_latency(scale, checks))
-    write_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
+    if "6b" in areas and scale["audio_e2e"]:   # minutes of real-audio analysis: not at the tiny scale
+        e2e = scale["audio_e2e"]
+        area("6b. Real audio end to end", lambda: real_audio_e2e.area(
+            e2e["contexts"], e2e["playlists"], e2e["tracks"], checks))
+    if set(areas) != set(AREAS) and args.out.exists():
+        merge_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
+    else:
+        write_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
     print(f"[bench] wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0
 
@@ -103,6 +115,29 @@ def write_report(path: Path, scale: str, sections: list[tuple[str, list[Table]]]
         lines += [f"## {name}", ""]
         lines += [table.markdown() for table in tables]
     path.write_text("\n".join(lines))
+
+
+def merge_report(path: Path, scale: str, sections: list[tuple[str, list[Table]]], checks: list[list],
+                 seconds: float, areas: list[str]) -> None:
+    """Replace (or append) only the sections and target rows of the areas just run in an existing report."""
+    text = path.read_text()
+    head, _, rest = text.partition("\n## ")
+    parts = [part if i == 0 else "## " + part for i, part in enumerate(("\n## " + rest).split("\n## ")) if part]
+    body = {part.splitlines()[0][3:].strip(): part.rstrip("\n") + "\n" for part in parts if part.startswith("## ")}
+    targets = body.get("Targets", "## Targets\n\n| target | measured | met |\n|---|---|---|\n")
+    rows = [line for line in targets.splitlines() if line.startswith("|")]
+    kept = [row for row in rows if not any(row.startswith(f"| {target} |") for target, _, _ in checks)]
+    kept += [f"| {target} | {measured} | {'yes' if met else 'NO'} |" for target, measured, met in checks]
+    body["Targets"] = "## Targets\n\n" + "\n".join(kept) + "\n"
+    for name, tables in sections:
+        body[name] = "\n".join([f"## {name}", "", *[table.markdown() for table in tables]])
+    facts = machine()
+    note = (f"Sections {', '.join(name for name, _ in sections)} refreshed by `python -m benchmarks --scale {scale} "
+            f"--areas {','.join(areas)}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
+            f"{facts['commit']}, in {seconds:.0f} s; the other sections are from the run named above.")
+    head = "\n".join(line for line in head.splitlines() if not line.startswith("Sections ")).rstrip("\n")
+    head = head.replace("\n\n\n", "\n\n")
+    path.write_text("\n".join([head, "", note, ""]) + "\n" + "\n".join(body.values()))
 
 
 if __name__ == "__main__":
