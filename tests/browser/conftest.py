@@ -60,14 +60,16 @@ class Journey:
     contexts: tuple[str, ...]
     playlists: int
     tracks: int
+    job_timeout_s: float = 90   # for the harvest and the import, which analyse previews
 
 
 JOURNEYS = {
     # ana has 350 Liked Songs in the small generated world: quick to import and sort.
     "generated": Journey("generated", "ana.k", "jonas.b", ("rock", "indie", "chill", "sad"), 3, 40),
     # The emotify_dev recordings (../shared/data/audio/emotify_dev): real previews, labels as truth; every label
-    # has only a handful of playlists, so the harvest takes all it finds.
-    "real-audio": Journey("real-audio", "mira.s", "jonas.b", ("classical", "rock", "calm"), 8, 60),
+    # has only a handful of playlists, so the harvest takes all it finds; analysing real 30-s previews (about 150
+    # of them) is slower than the generated world's 1-s clips.
+    "real-audio": Journey("real-audio", "mira.s", "jonas.b", ("classical", "rock", "calm"), 8, 60, 240),
 }
 
 

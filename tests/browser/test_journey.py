@@ -85,10 +85,10 @@ def login(page: Page, site: Site, user: str) -> None:
     page.wait_for_url(site.url + "/app/")
 
 
-def follow_job(page: Page, status_id: str, what: str, on_tick=None) -> str:
+def follow_job(page: Page, status_id: str, what: str, on_tick=None, timeout_s: float = JOB_TIMEOUT_S) -> str:
     """Wait until the job card's sentence says the job ended; fail at once on a failed job."""
     status = page.locator(f"#{status_id}")
-    deadline = time.monotonic() + JOB_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while True:
         text = status.inner_text()
         if on_tick:
@@ -97,7 +97,7 @@ def follow_job(page: Page, status_id: str, what: str, on_tick=None) -> str:
             pytest.fail(f"{what}: {text}")
         if "finished" in text:
             return text
-        assert time.monotonic() < deadline, f"{what} did not finish in {JOB_TIMEOUT_S} s: {text!r}"
+        assert time.monotonic() < deadline, f"{what} did not finish in {timeout_s:.0f} s: {text!r}"
         page.wait_for_timeout(250)
 
 
@@ -267,7 +267,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
                               "their tracks and analyses them, one progress bar per stage.",
                               focus=page.locator("#harvest-progress"))
 
-    status = follow_job(page, "harvest-status", "the harvest", on_tick=sample)
+    status = follow_job(page, "harvest-status", "the harvest", on_tick=sample, timeout_s=journey.job_timeout_s)
     advancing = {stage: values for stage, values in seen.items()
                  if len(set(values)) >= 2 and min(values) < 100 and values[-1] > values[0]}
     assert advancing, f"no progress bar was seen advancing: {dict(seen)}"
@@ -295,7 +295,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     page.get_by_role("link", name="Library", exact=True).first.click()
     page.wait_for_url(site.url + "/app/library")
     page.click("#library-import")
-    follow_job(page, "library-status", "the library import")
+    follow_job(page, "library-status", "the library import", timeout_s=journey.job_timeout_s)
     expect(page.locator("#library-summary .counts")).to_contain_text("Liked Songs")
     tour.shot(page, "library", "Import the library",
               "The Liked Songs come in from Spotify, are matched to Deezer and analysed like the training tracks.",
