@@ -13,7 +13,8 @@ import soundfile as sf
 
 from app.sandbox import names
 from app.sandbox.model import DEEZER_GENRES, Album, Artist, Playlist, Track, World
-from app.sandbox.world import NOW, UserSpec, WorldBuilder, WorldConfig, _ALNUM, _base62_ids, _decimal_ids, _iso
+from app.sandbox.world import NOW, UserSpec, WorldBuilder, WorldConfig, _ALNUM, _base62_ids, _decimal_ids, \
+    _gumbel_top, _iso
 
 # Emotify's nine GEMS vote shares, grouped into the three factors whose argmax is the derived `mood`.
 MOOD_FACTORS = {
@@ -257,7 +258,6 @@ class _AudioBuilder(WorldBuilder):
         (self.deezer_playlists if service == "deezer" else self.spotify_playlists)[pid] = playlist
 
     def _top(self, weights: np.ndarray, k: int) -> np.ndarray:
-        from app.sandbox.world import _gumbel_top
         return _gumbel_top(self.rng_pl, weights, k)
 
 
@@ -271,12 +271,10 @@ def _title(row: dict) -> str:
 
 # -- previews ------------------------------------------------------------------------------------------------
 
-def _clips():
+@functools.lru_cache(maxsize=1)
+def _clip_cache():
     from app.sandbox.audio import _ClipCache
     return _ClipCache(64 * 1024 * 1024)
-
-
-_CACHE = None
 
 
 def real_preview(track: Track, seconds: float = PREVIEW_SECONDS) -> bytes:
@@ -285,19 +283,22 @@ def real_preview(track: Track, seconds: float = PREVIEW_SECONDS) -> bytes:
     A file that already is such an MP3 is served byte for byte; anything longer or in another format is cut
     and encoded once, then kept in a bounded cache.
     """
-    global _CACHE
     path = Path(track.audio_file or "")
+    if not path.is_file():
+        raise LookupError(f"{path} is gone")
     limit = min(float(seconds), PREVIEW_SECONDS)
-    info = sf.info(str(path))
+    try:
+        info = sf.info(str(path))
+    except RuntimeError:  # undecodable: the CDN still serves the bytes it holds, and the client finds out
+        return path.read_bytes()
     if path.suffix.lower() == ".mp3" and info.duration <= limit + 0.5:
         return path.read_bytes()
-    if _CACHE is None:
-        _CACHE = _clips()
+    cache = _clip_cache()
     key = (track.deezer_id, limit, 0)
-    data = _CACHE.get(key)
+    data = cache.get(key)
     if data is None:
         from app.sandbox.audio import encode_mp3
         y, sr = sf.read(str(path), frames=int(limit * info.samplerate), dtype="float32", always_2d=True)
         data = encode_mp3(y.mean(axis=1), sr)
-        _CACHE.put(key, data)
+        cache.put(key, data)
     return data
