@@ -10,8 +10,9 @@ DEV_STAMP := $(VENV)/.dev-requirements
 
 .PHONY: demo test bench tour install install-dev clean
 
+# `make demo AUDIO_DIR=path` serves a world of the real recordings in that folder instead of the generated one.
 demo: $(RUNTIME_STAMP)
-	@bash scripts/demo.sh
+	@AUDIO_DIR="$(AUDIO_DIR)" bash scripts/demo.sh
 
 test: $(DEV_STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -22,7 +23,7 @@ bench: $(DEV_STAMP)
 
 # Walks the product in Chromium (tests/browser), then refreshes docs/tour.md and its screenshots in docs/tour/.
 tour: $(DEV_STAMP)
-	@$(BIN)/python -m pytest tests/browser/test_journey.py -k visitor -q
+	@$(BIN)/python -m pytest tests/browser/test_journey.py -k "visitor and generated" -q
 	@$(BIN)/python -m tests.browser.tour
 
 install: $(RUNTIME_STAMP)

@@ -1,4 +1,7 @@
-"""Run the benchmark areas and write BENCHMARKS.md: `python -m benchmarks [--scale full|small|tiny] [--areas 1,6] [--out PATH]`."""
+"""Run the benchmark areas and write BENCHMARKS.md: `python -m benchmarks [--scale full|small|tiny] [--areas 1,6] [--out PATH]`.
+
+Running only some areas into an existing file replaces just their sections (and their target rows), so one area
+can be refreshed without rewriting the others' figures."""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.sandbox.runner import SandboxServer, cached_world
-from benchmarks import audio, models, pipeline, web, whole_wait
+from benchmarks import audio, models, pipeline, real_audio_e2e, web, whole_wait
 from benchmarks.common import ROOT, Table, machine
 
-AREAS = ("1", "2", "3", "4", "5", "6")
+AREAS = ("1", "2", "3", "4", "5", "6", "7b")
 
 # What each scale measures. `full` is what `make bench` runs (about 10-15 minutes on 2 cores); `tiny` keeps
 # the harness working in CI within seconds.
@@ -27,7 +30,9 @@ SCALES = {
              "web_sessions": 20, "web_seconds": 30,
              # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
              "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
-             "wait_tracks": 100, "wait_providers": None},
+             "wait_tracks": 100, "wait_providers": None,
+             "audio_e2e": {"contexts": ["classical", "electronic", "rock", "calm", "energetic"], "playlists": 8,
+                           "tracks": 60}},
     "tiny": {"world": "small", "contexts": ["workout"], "playlists": 2, "tracks": 5, "harvest_runs": 1,
              "naive_sample": 4, "clip_seconds": 2, "library_user": "ana.k", "library_runs": 1, "clips": 4,
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
@@ -35,7 +40,7 @@ SCALES = {
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
              "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5,
              "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
-             "wait_providers": ["deezer"]},
+             "wait_providers": ["deezer"], "audio_e2e": None},
 }
 # `small`: `tiny` for areas 1-5, and the whole wait (area 6) at a size a busy machine finishes in minutes
 # (the small world's 1,500-like user, three new contexts, Deezer metadata and preview analysis).
@@ -91,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             area("6. The whole wait", lambda: whole_wait.whole_wait(
                 sandbox, scale["wait_user"], scale["wait_contexts"], scale["wait_playlists"], scale["wait_tracks"],
                 scale["wait_providers"], checks))
-    write_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
+    if "7b" in areas and scale["audio_e2e"]:   # minutes of real-audio analysis: not at the tiny scale
+        e2e = scale["audio_e2e"]
+        area("7b. Real audio end to end", lambda: real_audio_e2e.area(
+            e2e["contexts"], e2e["playlists"], e2e["tracks"], checks))
+    if set(areas) != set(AREAS) and args.out.exists():
+        merge_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
+    else:
+        write_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
     print(f"[bench] wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0
 
@@ -118,6 +130,29 @@ def write_report(path: Path, scale: str, sections: list[tuple[str, list[Table]]]
         lines += [f"## {name}", ""]
         lines += [table.markdown() for table in tables]
     path.write_text("\n".join(lines))
+
+
+def merge_report(path: Path, scale: str, sections: list[tuple[str, list[Table]]], checks: list[list],
+                 seconds: float, areas: list[str]) -> None:
+    """Replace (or append) only the sections and target rows of the areas just run in an existing report."""
+    text = path.read_text()
+    head, _, rest = text.partition("\n## ")
+    parts = [part if i == 0 else "## " + part for i, part in enumerate(("\n## " + rest).split("\n## ")) if part]
+    body = {part.splitlines()[0][3:].strip(): part.rstrip("\n") + "\n" for part in parts if part.startswith("## ")}
+    targets = body.get("Targets", "## Targets\n\n| target | measured | met |\n|---|---|---|\n")
+    rows = [line for line in targets.splitlines() if line.startswith("|")]
+    kept = [row for row in rows if not any(row.startswith(f"| {target} |") for target, _, _ in checks)]
+    kept += [f"| {target} | {measured} | {'yes' if met else 'NO'} |" for target, measured, met in checks]
+    body["Targets"] = "## Targets\n\n" + "\n".join(kept) + "\n"
+    for name, tables in sections:
+        body[name] = "\n".join([f"## {name}", "", *[table.markdown() for table in tables]])
+    facts = machine()
+    note = (f"Sections {', '.join(name for name, _ in sections)} refreshed by `python -m benchmarks --scale {scale} "
+            f"--areas {','.join(areas)}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
+            f"{facts['commit']}, in {seconds:.0f} s; the other sections are from the run named above.")
+    head = "\n".join(line for line in head.splitlines() if not line.startswith("Sections ")).rstrip("\n")
+    head = head.replace("\n\n\n", "\n\n")
+    path.write_text("\n".join([head, "", note, ""]) + "\n" + "\n".join(body.values()))
 
 
 if __name__ == "__main__":

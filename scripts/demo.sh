@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs contextify against the local sandbox: migrate the SQLite default, start the sandbox and the web app;
-# Ctrl-C stops both.
+# Ctrl-C stops both. The sandbox serves its generated world, or with AUDIO_DIR (or SANDBOX_AUDIO_DIR) set, a world
+# of the real recordings in that folder (audio files plus metadata.csv; see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ export FLASK_APP=app:create_app
 export CONTEXTIFY_SANDBOX_URL=${CONTEXTIFY_SANDBOX_URL:-http://127.0.0.1:$SANDBOX_PORT}
 # The sandbox accepts any port on a loopback redirect URI, as Spotify does; the app must name its own.
 export SPOTIFY_REDIRECT_URI=${SPOTIFY_REDIRECT_URI:-http://127.0.0.1:$WEB_PORT/callback}
+AUDIO_DIR=${AUDIO_DIR:-${SANDBOX_AUDIO_DIR:-}}
 LOGS=${CONTEXTIFY_INSTANCE_DIR:-instance}
 mkdir -p "$LOGS"
 
@@ -29,9 +31,15 @@ stop_all() {
 }
 trap stop_all EXIT INT TERM
 
-"$BIN/flask" sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" >"$LOGS/sandbox.log" 2>&1 &
+sandbox_args=(--host 127.0.0.1 --port "$SANDBOX_PORT")
+world="its generated world"
+if [ -n "$AUDIO_DIR" ]; then
+  sandbox_args+=(--audio-dir "$AUDIO_DIR")
+  world="the recordings in $AUDIO_DIR"
+fi
+"$BIN/flask" sandbox "${sandbox_args[@]}" >"$LOGS/sandbox.log" 2>&1 &
 pids+=($!)
-if ! "$BIN/python" scripts/wait_for_url.py "$CONTEXTIFY_SANDBOX_URL/__sandbox__/world" 120; then
+if ! "$BIN/python" scripts/wait_for_url.py "$CONTEXTIFY_SANDBOX_URL/__sandbox__/world" 120 "${pids[0]}"; then
   cat "$LOGS/sandbox.log"
   echo "The sandbox did not start (log above)." >&2
   exit 1
@@ -45,5 +53,5 @@ if ! "$BIN/python" scripts/wait_for_url.py "http://127.0.0.1:$WEB_PORT/" 60; the
   exit 1
 fi
 
-echo "contextify is running at http://127.0.0.1:$WEB_PORT  (sandbox at $CONTEXTIFY_SANDBOX_URL; logs in $LOGS/*.log; Ctrl-C stops both)"
+echo "contextify is running at http://127.0.0.1:$WEB_PORT  (sandbox at $CONTEXTIFY_SANDBOX_URL serving $world; logs in $LOGS/*.log; Ctrl-C stops both)"
 wait -n "${pids[@]}"

@@ -7,6 +7,8 @@
 | SANDBOX_PROFILE | profile | default | fault profile: default, extended, slow, flaky, hostile, quota, lies |
 | SANDBOX_HOST / SANDBOX_PORT | host, port | 127.0.0.1 / 5055 | where `flask sandbox` listens |
 | SANDBOX_CSV | csv_path | (none) | optional CSV handed to the world loader |
+| SANDBOX_AUDIO_DIR | audio_dir | (none) | folder of real recordings plus metadata.csv: the world is those recordings |
+| SANDBOX_LABEL_COLUMNS | label_columns | genre,mood | with audio_dir: metadata columns the playlists and truth come from |
 | SANDBOX_CLIENT_ID | client_id | sandbox-client | the one registered Spotify app |
 | SANDBOX_CLIENT_SECRET | client_secret | sandbox-secret | its secret |
 | SANDBOX_REDIRECT_URIS | redirect_uris | http://127.0.0.1:5000/callback | registered redirect URIs, comma list |
@@ -96,7 +98,8 @@ class SandboxConfig:
 _SERVER_FIELDS = {f.name: f for f in fields(SandboxConfig) if f.name != "fault_overrides"}
 
 # Knobs only the CLI reads (where to listen, which world file to load).
-CLI_KNOBS: dict[str, str] = {"host": "SANDBOX_HOST", "port": "SANDBOX_PORT", "csv_path": "SANDBOX_CSV"}
+CLI_KNOBS: dict[str, str] = {"host": "SANDBOX_HOST", "port": "SANDBOX_PORT", "csv_path": "SANDBOX_CSV",
+                             "audio_dir": "SANDBOX_AUDIO_DIR", "label_columns": "SANDBOX_LABEL_COLUMNS"}
 
 # Every knob with its environment variable, for the README and the CLI.
 KNOBS: dict[str, str] = {

@@ -53,7 +53,8 @@ def _truth(track: Track) -> dict:
     return {"deezer_id": track.deezer_id, "spotify_id": track.spotify_id, "isrc": track.isrc,
             "deezer_isrc": track.deezer_isrc, "on_deezer": track.on_deezer,
             "reccobeats_id": track.reccobeats_id, "contexts": sorted(track.contexts),
-            "character": asdict(track.character)}
+            "character": asdict(track.character) if track.character else None,
+            "labels": dict(track.labels) if track.labels else None, "recording": bool(track.audio_file)}
 
 
 @bp.get("/truth")

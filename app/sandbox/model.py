@@ -70,11 +70,13 @@ class Track:
     rank: int                # Deezer popularity rank
     gain: float              # Deezer replay gain, negative dB
     bpm: float               # Deezer's bpm field; 0.0 = unknown (as the real API does)
-    character: Character     # hidden truth
+    character: Character | None  # hidden truth; None for a real recording (nobody knows its features)
     contexts: frozenset[str]  # hidden truth: the contexts this track truly belongs to
     reccobeats_id: str | None  # ReccoBeats UUID; None = ReccoBeats silently lacks this track
     on_deezer: bool = True   # False: exists on Spotify only (Deezer lookups miss it)
     deezer_isrc: str | None = None  # ISRC Deezer reports when it differs from Spotify's (None = same)
+    audio_file: str | None = None   # a real recording served as the preview (absolute path); None = synthesised
+    labels: dict[str, str] | None = None  # hidden truth of a real recording: its label per metadata column
 
 
 @dataclass

@@ -55,7 +55,10 @@ def preview(deezer_id: int):
     track = current().world.tracks.get(deezer_id)
     if track is None or not track.on_deezer:
         return Response("Not Found", 404, mimetype="text/plain")
-    audio = current().render(track, seconds=current().config.clip_seconds)
+    try:
+        audio = current().render(track, seconds=current().config.clip_seconds)
+    except LookupError:  # a real recording's file went missing after the world was built
+        return Response("Not Found", 404, mimetype="text/plain")
     return Response(audio, 200, mimetype="audio/mpeg", headers={"Cache-Control": "private, max-age=900"})
 
 

@@ -8,7 +8,8 @@
         sandbox.counters()["deezer"]["total"]
 
 Knobs are the names of `config.KNOBS` (e.g. `token_ttl=5`, `deezer_rate_limit=10`). Worlds are loaded
-once per process per (seed, scale, csv) and shared read-only between servers.
+once per process per (seed, scale, csv) and shared read-only between servers; `audio_dir=` (with optional
+`label_columns=`) serves a world of real recordings instead (see `audio_world`).
 """
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ class SandboxServer:
     """A sandbox served by werkzeug's threaded WSGI server; use as a context manager or start()/stop()."""
 
     def __init__(self, seed: int = 42, scale: str = "small", profile: str = "default", *,
-                 world: World | None = None, csv_path: str | None = None, host: str = "127.0.0.1",
+                 world: World | None = None, csv_path: str | None = None, audio_dir: str | None = None,
+                 label_columns: tuple[str, ...] | None = None, host: str = "127.0.0.1",
                  port: int = 0, renderer: Renderer | None = None, quiet: bool = True, **knobs):
+        if world is None and audio_dir is not None:
+            from .audio_world import cached_audio_world
+            world = cached_audio_world(str(audio_dir), label_columns, seed, scale)
         self.world = world if world is not None else cached_world(seed, scale, csv_path)
         self.app = create_sandbox_app(self.world, profile, scale=scale, renderer=renderer, **knobs)
         self.sandbox: Sandbox = self.app.extensions["sandbox"]

@@ -18,6 +18,9 @@ Renderer = Callable[..., bytes]
 
 
 def _default_renderer(track: Track, seconds: float) -> bytes:
+    if track.audio_file:  # a real recording: its own file is the preview
+        from .audio_world import real_preview
+        return real_preview(track, seconds=seconds)
     from .audio import render_preview  # imported late: audio synthesis is the world engineer's module
     return render_preview(track, seconds=seconds)
 

@@ -499,8 +499,10 @@ def artist(artist_id: str):
     return jsonify(artist_json(found, full=True))
 
 
-def _audio_features(track: Track) -> dict:
+def _audio_features(track: Track) -> dict | None:
     c = track.character
+    if c is None:  # a real recording: nobody computed its features, so Spotify has none (null row)
+        return None
     return {"acousticness": c.acousticness, "analysis_url": api_url(f"audio-analysis/{track.spotify_id}"),
             "danceability": c.danceability, "duration_ms": track.duration_ms, "energy": c.energy,
             "id": track.spotify_id, "instrumentalness": c.instrumentalness, "key": c.key,
@@ -531,7 +533,7 @@ def audio_features():
 def audio_features_one(track_id: str):
     _require_extended()
     found = current().world.by_spotify_id.get(_check_id(track_id))
-    if found is None:
+    if found is None or found.character is None:
         raise SpotifyError(404, "Resource not found")
     return jsonify(_audio_features(found))
 

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from app.sandbox.runner import QuietHandler, SandboxServer, cached_world
 from tests.conftest import needs_service
+from tests.real_audio import emotify_dir
 
 CHROMIUM = os.environ.get("CONTEXTIFY_CHROMIUM", "/usr/bin/chromium")
 # Flags that keep Chromium off the network it is not allowed to reach (see the machine notes); headless as root.
@@ -49,6 +50,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Journey:
+    """Who walks the journey in a world and what they sort into: the steps are the same in every world."""
+
+    world: str
+    user: str
+    other: str
+    contexts: tuple[str, ...]
+    playlists: int
+    tracks: int
+    job_timeout_s: float = 90   # for the harvest and the import, which analyse previews
+
+
+JOURNEYS = {
+    # ana has 350 Liked Songs in the small generated world: quick to import and sort.
+    "generated": Journey("generated", "ana.k", "jonas.b", ("rock", "indie", "chill", "sad"), 3, 40),
+    # The emotify_dev recordings (../shared/data/audio/emotify_dev): real previews, labels as truth; every label
+    # has only a handful of playlists, so the harvest takes all it finds; analysing real 30-s previews (about 150
+    # of them) is slower than the generated world's 1-s clips.
+    "real-audio": Journey("real-audio", "mira.s", "jonas.b", ("classical", "rock", "calm"), 8, 60, 240),
+}
+
+
 @dataclass
 class Site:
     """The running sandbox and app: `url` is the app's base URL."""
@@ -57,12 +81,22 @@ class Site:
     app: object
     url: str
     instance_dir: Path
+    journey: Journey = JOURNEYS["generated"]
     notes: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    """A small-world sandbox and the app (in-process job runner) served by werkzeug on free 127.0.0.1 ports."""
+def _sandbox_for(journey: Journey) -> SandboxServer:
+    if journey.world == "real-audio":
+        # Real 30-s recordings are the previews: no shortened synthetic clips.
+        knobs = {k: v for k, v in SANDBOX_KNOBS.items() if k != "clip_seconds"}
+        return SandboxServer(audio_dir=str(emotify_dir()), scale="small", **knobs)
+    return SandboxServer(world=cached_world(42, "small"), scale="small", **SANDBOX_KNOBS)
+
+
+@pytest.fixture(scope="module", params=list(JOURNEYS))
+def site(request) -> Iterator[Site]:
+    """A sandbox (the small generated world, or the real recordings) and the app (in-process job runner) served by
+    werkzeug on free 127.0.0.1 ports."""
     from flask_migrate import upgrade
 
     import app.pipeline.services as services
@@ -70,7 +104,8 @@ def site() -> Iterator[Site]:
     from app.extensions import db
     from app.jobs import runner
 
-    sandbox = SandboxServer(world=cached_world(42, "small"), scale="small", **SANDBOX_KNOBS).start()
+    journey = JOURNEYS[request.param]
+    sandbox = _sandbox_for(journey).start()
     # The app's client limiters come from services.LIMITS; there is no setting for them yet, so the test swaps the
     # table (and drops limiters already built) for the duration of the module.
     saved_limits = dict(services.LIMITS)
@@ -91,7 +126,8 @@ def site() -> Iterator[Site]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Site(sandbox=sandbox, app=flask_app, url=f"http://127.0.0.1:{port}", instance_dir=instance)
+        yield Site(sandbox=sandbox, app=flask_app, url=f"http://127.0.0.1:{port}", instance_dir=instance,
+                   journey=journey)
     finally:
         server.shutdown()
         server.server_close()

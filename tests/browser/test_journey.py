@@ -19,8 +19,6 @@ from tests.browser.tour import Step, write_steps
 
 pytestmark = pytest.mark.slow
 
-USER, OTHER = "ana.k", "jonas.b"      # ana has 350 Liked Songs in the small world: quick to import and sort
-CONTEXTS = ["rock", "indie", "chill", "sad"]
 JOB_TIMEOUT_S = 90
 # Callbacks answer in well under a second on an idle machine; CI shares two cores with other work.
 expect.set_options(timeout=20_000)
@@ -58,10 +56,11 @@ class Watch:
 
 
 class Tour:
-    """Screenshots named by step, recorded for docs/tour.md."""
+    """Screenshots named by step, recorded for docs/tour.md (the generated world's; other worlds keep theirs apart)."""
 
-    def __init__(self) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder=ARTIFACTS) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.steps: list[Step] = []
         self.started = time.monotonic()
 
@@ -72,7 +71,7 @@ class Tour:
             page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(300)  # let Plotly finish its transitions
         file = f"{len(self.steps) + 1:02d}-{name}.png"
-        page.screenshot(path=str(ARTIFACTS / file))
+        page.screenshot(path=str(self.folder / file))
         self.steps.append(Step(file=file, heading=heading, sentence=sentence))
         print(f"{time.monotonic() - self.started:6.1f} s  {file}")
 
@@ -86,10 +85,10 @@ def login(page: Page, site: Site, user: str) -> None:
     page.wait_for_url(site.url + "/app/")
 
 
-def follow_job(page: Page, status_id: str, what: str, on_tick=None) -> str:
+def follow_job(page: Page, status_id: str, what: str, on_tick=None, timeout_s: float = JOB_TIMEOUT_S) -> str:
     """Wait until the job card's sentence says the job ended; fail at once on a failed job."""
     status = page.locator(f"#{status_id}")
-    deadline = time.monotonic() + JOB_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while True:
         text = status.inner_text()
         if on_tick:
@@ -98,7 +97,7 @@ def follow_job(page: Page, status_id: str, what: str, on_tick=None) -> str:
             pytest.fail(f"{what}: {text}")
         if "finished" in text:
             return text
-        assert time.monotonic() < deadline, f"{what} did not finish in {JOB_TIMEOUT_S} s: {text!r}"
+        assert time.monotonic() < deadline, f"{what} did not finish in {timeout_s:.0f} s: {text!r}"
         page.wait_for_timeout(250)
 
 
@@ -199,9 +198,29 @@ def assignment_track(site: Site, assignment_id: int) -> tuple[str, str]:
     return row.context, row.spotify_id
 
 
+def report_realised_precision(site: Site, owner: int, saved: dict[str, str]) -> None:
+    """Print and keep (test-artifacts/browser/<world>/realised-precision.json) the share of each saved playlist
+    whose recording truly carries the label, read back from the sandbox's truth (the labels of real recordings)."""
+    from benchmarks.real_audio_e2e import truth_labels
+
+    figures = {}
+    for context_name, playlist_id in sorted(saved.items()):
+        ids = sandbox_playlist(site, playlist_id)
+        truth = truth_labels(site.sandbox, ids)
+        figures[context_name] = {"tracks": len(ids),
+                                 "realised": round(sum(context_name in truth[i] for i in ids) / len(ids), 3)}
+    assert figures, "no saved playlist to check against the labels"
+    print(f"\nrealised precision of the saved playlists ({site.journey.world}):", json.dumps(figures))
+    (ARTIFACTS / site.journey.world / "realised-precision.json").write_text(json.dumps(figures, indent=1))
+
+
 def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, browser, browser_context_args):
+    journey = site.journey
+    user_name, other_name, contexts = journey.user, journey.other, list(journey.contexts)
+    generated = journey.world == "generated"
     context = browser.new_context(**browser_context_args)
-    watch, tour = Watch(context), Tour()
+    watch = Watch(context)
+    tour = Tour() if generated else Tour(ARTIFACTS / journey.world)
     page = context.new_page()
     page.set_default_timeout(20_000)
 
@@ -213,7 +232,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
               "local sandbox instead of Spotify.")
     page.get_by_role("link", name="Log in with the sandbox").first.click()
     page.wait_for_url(re.compile(re.escape(site.sandbox.url) + r"/accounts/authorize"))
-    page.check(f"input[name=user_id][value='{USER}']")
+    page.check(f"input[name=user_id][value='{user_name}']")
     tour.shot(page, "authorize", "Approve on the consent page",
               "The sandbox plays Spotify's consent page: pick one of its generated listeners and agree.")
     page.get_by_role("button", name="Agree").click()
@@ -227,11 +246,11 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     # Contexts: four chips, small harvest settings, a progress bar that advances.
     page.get_by_role("link", name="Contexts").first.click()
     page.wait_for_url(site.url + "/app/contexts")
-    page.fill("#context-input", ", ".join(CONTEXTS))
+    page.fill("#context-input", ", ".join(contexts))
     page.click("#context-add")
-    expect(page.locator("#context-chips .chip")).to_have_count(len(CONTEXTS))
-    page.fill("#harvest-playlists", "3")
-    page.fill("#harvest-tracks", "40")
+    expect(page.locator("#context-chips .chip")).to_have_count(len(contexts))
+    page.fill("#harvest-playlists", str(journey.playlists))
+    page.fill("#harvest-tracks", str(journey.tracks))
     page.click("#harvest-start")
     seen: dict[str, list[float]] = defaultdict(list)
     shot_taken = []
@@ -248,7 +267,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
                               "their tracks and analyses them, one progress bar per stage.",
                               focus=page.locator("#harvest-progress"))
 
-    status = follow_job(page, "harvest-status", "the harvest", on_tick=sample)
+    status = follow_job(page, "harvest-status", "the harvest", on_tick=sample, timeout_s=journey.job_timeout_s)
     advancing = {stage: values for stage, values in seen.items()
                  if len(set(values)) >= 2 and min(values) < 100 and values[-1] > values[0]}
     assert advancing, f"no progress bar was seen advancing: {dict(seen)}"
@@ -276,7 +295,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     page.get_by_role("link", name="Library", exact=True).first.click()
     page.wait_for_url(site.url + "/app/library")
     page.click("#library-import")
-    follow_job(page, "library-status", "the library import")
+    follow_job(page, "library-status", "the library import", timeout_s=journey.job_timeout_s)
     expect(page.locator("#library-summary .counts")).to_contain_text("Liked Songs")
     tour.shot(page, "library", "Import the library",
               "The Liked Songs come in from Spotify, are matched to Deezer and analysed like the training tracks.",
@@ -355,7 +374,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
               focus=page.locator("#save-playlists"))
     watch.assert_clean("save")
 
-    owner = user_id(site, USER)
+    owner = user_id(site, user_name)
     wanted, saved = expected_playlists(site, owner), saved_playlists(site, owner)
     wanted = {context: ids_ for context, ids_ in wanted.items() if ids_}
     assert wanted and set(saved) == set(wanted), (sorted(saved), sorted(wanted))
@@ -381,7 +400,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     # Another listener, in a browser context of their own, sees none of it.
     other = browser.new_context(**browser_context_args)
     other_watch, other_page = Watch(other), other.new_page()
-    login(other_page, site, OTHER)
+    login(other_page, site, other_name)
     other_page.goto(site.url + "/app/contexts")
     expect(other_page.locator("#harvest-runs")).to_contain_text("No runs yet.")
     other_page.goto(site.url + "/app/model")
@@ -391,7 +410,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     expect(other_page.locator("#save-playlists")).to_contain_text("has not written any playlist")
     expect(other_page.locator("#save-preview")).to_contain_text("Nothing to save yet")
     tour.shot(other_page, "other-user", "Another listener sees only their own",
-              f"{OTHER} logs in from another browser: no runs, models or playlists of {USER} show up.")
+              f"{other_name} logs in from another browser: no runs, models or playlists of {user_name} show up.")
     other_watch.assert_clean("second user")
     other.close()
 
@@ -410,7 +429,10 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
               "After logging out, opening a page of the app leads back to the login.")
     watch.assert_clean("logout")
     context.close()
-    write_steps(tour.steps)
+    if generated:
+        write_steps(tour.steps)
+    else:
+        report_realised_precision(site, owner, saved)
 
 
 def test_denying_at_the_consent_page_shows_plain_words(site: Site, browser, browser_context_args):
@@ -436,7 +458,7 @@ def test_the_other_modes_work_in_the_browser_on_the_journeys_data(site: Site, br
     Discover and Compare pages open from the navigation with their controls and no console errors."""
     context = browser.new_context(**browser_context_args)
     watch, page = Watch(context), context.new_page()
-    login(page, site, USER)
+    login(page, site, site.journey.user)
 
     nav = page.locator("header nav")  # the home page links the modes too
     nav.get_by_role("link", name="Map", exact=True).click()
