@@ -33,7 +33,7 @@ TARGETS = {"genre_accuracy": 0.70, "mood_auc": 0.74, "genre_gain": 0.15}
 
 def with_mood(frame: pd.DataFrame) -> pd.DataFrame:
     means = pd.DataFrame({mood: frame[cols].mean(axis=1) for mood, cols in MOOD_FACTORS.items()})
-    return frame.assign(mood=means.idxmax(axis=1))
+    return frame.copy().assign(mood=means.idxmax(axis=1))
 
 
 def feature_columns(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> list[str]:
