@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.sandbox.runner import SandboxServer, cached_world
-from benchmarks import audio, models, pipeline, web
+from benchmarks import audio, models, pipeline, real_audio, web
 from benchmarks.common import ROOT, Table, machine
 
-AREAS = ("1", "2", "3", "4", "5")
+AREAS = ("1", "2", "3", "4", "5", "6")
 
 # What each scale measures. `full` is what `make bench` runs (about 10-15 minutes on 2 cores); `tiny` keeps
 # the harness working in CI within seconds.
@@ -24,13 +24,14 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 30},
+             "web_sessions": 20, "web_seconds": 30, "real_clips": 24, "real_quality": True},
     "tiny": {"world": "small", "contexts": ["workout"], "playlists": 2, "tracks": 5, "harvest_runs": 1,
              "naive_sample": 4, "clip_seconds": 2, "library_user": "ana.k", "library_runs": 1, "clips": 4,
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
-             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5},
+             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5, "real_clips": 2,
+             "real_quality": False},
 }
 
 
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             area("4b. The precision promise on real data", models.promise)
     if "5" in areas:
         area("5. Web", lambda: web.web_latency(scale, checks))
+    if "6" in areas:
+        area("6. Real audio (emotify_dev)", lambda: real_audio.real_audio(
+            checks, scale["real_clips"], scale["real_quality"]))
     write_report(args.out, args.scale, sections, checks, time.monotonic() - started, areas)
     print(f"[bench] wrote {args.out} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0

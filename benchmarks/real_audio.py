@@ -117,12 +117,18 @@ def speed(files: list[Path], provider: str, workers: int) -> tuple[float, float]
     return len(files) / seconds, max(peaks) / 1024
 
 
-def real_audio(checks: list[list], clips_for_speed: int = 24) -> list[Table]:
-    """Speed and memory per audio provider, then genre / mood per feature set, on emotify_dev."""
+def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = True) -> list[Table]:
+    """Speed and memory per audio provider, then (with `quality`) genre / mood per feature set, on emotify_dev."""
     metadata = EMOTIFY / "metadata.csv"
     if not metadata.is_file():
         return [Table("Real audio: skipped", f"{EMOTIFY} is absent; this area needs the emotify_dev clips.", ["-"])]
     from app.pipeline.cli_audio import analyse_folder
+    from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
+
+    try:
+        weights_prefix()
+    except WeightsMissing as exc:
+        return [Table("Real audio: skipped", f"{exc}.", ["-"])]
 
     cores = os.cpu_count() or 1
     files = sorted(EMOTIFY.rglob("*.mp3"))
@@ -140,6 +146,8 @@ def real_audio(checks: list[list], clips_for_speed: int = 24) -> list[Table]:
         if provider == "musicnn":
             checks.append([f"musicnn >= {TARGET_SPEED:.0f} clips/s on {cores} cores (real 30-s clips)",
                            f"{rate:.1f} clips/s", rate >= TARGET_SPEED])
+    if not quality:
+        return [speed_table]
     started = time.perf_counter()
     frame, problems = analyse_folder(EMOTIFY, ("preview", "musicnn"))
     analysed_s = time.perf_counter() - started
