@@ -69,3 +69,12 @@ def test_without_the_weights_the_provider_says_how_to_install_them(monkeypatch):
 
 def test_unreadable_audio_is_a_failed_track_not_a_crash():
     assert "not decodable" in musicnn_module.analyse_musicnn_clip(b"not audio at all")
+
+
+def test_contextify_providers_chooses_the_default_set_and_refuses_unknown_names():
+    from app.pipeline.providers import BUILTIN_DEFAULT_PROVIDERS, _default_providers
+
+    assert _default_providers(None) == BUILTIN_DEFAULT_PROVIDERS == ("deezer", "preview", "reccobeats")
+    assert _default_providers("deezer, preview,musicnn") == ("deezer", "preview", "musicnn")
+    with pytest.raises(ValueError, match="unknown feature provider.*tensorflow"):
+        _default_providers("deezer,tensorflow")
