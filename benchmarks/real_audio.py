@@ -138,7 +138,8 @@ def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = Tr
         f"Audio providers on real 30-s MP3s: {len(sample)} emotify_dev clips",
         "Each provider's analysis (decode, resample, features) alone in a warmed process pool of one worker "
         f"per core. Target for musicnn: at least {TARGET_SPEED:.0f} clips/s on 2 cores (measured, not asserted "
-        "by a test). Peak memory is the largest resident size of one worker.",
+        "by a test). Peak memory is the largest resident size of one worker. Load average when it started: "
+        f"{os.getloadavg()[0]:.1f} (above the core count, other processes shared the cores).",
         ["provider", "cores", "clips/s, all cores", "seconds per clip per core", "peak memory per worker MiB"])
     for provider in ("preview", "musicnn"):
         rate, peak = speed(sample, provider, cores)
