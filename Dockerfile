@@ -20,8 +20,10 @@ WORKDIR /app
 # Dependencies in their own layer: a code change rebuilds from the COPY below, not from pip.
 # No apt packages: every wheel is manylinux, and soundfile's bundles libsndfile (with MP3 decoding, which
 # preview analysis needs); the check fails the build if a future wheel stops doing so.
-COPY requirements.txt ./
+# The musicnn weights' wheel goes in --no-deps: its declared TensorFlow / numpy<1.17 are never installed.
+COPY requirements.txt requirements-weights.txt ./
 RUN pip install -r requirements.txt \
+ && pip install --no-deps -r requirements-weights.txt \
  && python -c "import soundfile; assert 'MP3' in soundfile.available_formats(), soundfile.__libsndfile_version__"
 
 COPY --chown=root:root . .

@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.runtime-requirements
 DEV_STAMP := $(VENV)/.dev-requirements
+WEIGHTS_STAMP := $(VENV)/.weights-requirements
 
 .PHONY: demo test bench tour install install-dev clean
 
@@ -34,15 +35,22 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) install --upgrade pip
 
-$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+$(RUNTIME_STAMP): requirements.txt $(WEIGHTS_STAMP) | $(BIN)/python
 	@echo "Installing runtime requirements into $(VENV) (first run only) ..."
 	@$(PIP) install -r requirements.txt
 	@touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+$(DEV_STAMP): requirements.txt requirements-dev.txt $(WEIGHTS_STAMP) | $(BIN)/python
 	@echo "Installing runtime and test requirements into $(VENV) (first run only) ..."
 	@$(PIP) install -r requirements-dev.txt
 	@touch $@ $(RUNTIME_STAMP)
+
+# The musicnn weights come in a wheel whose declared dependencies (TensorFlow, numpy<1.17) contextify must not
+# install: --no-deps, from a hashed pin.
+$(WEIGHTS_STAMP): requirements-weights.txt | $(BIN)/python
+	@echo "Installing the musicnn weights into $(VENV) (first run only) ..."
+	@$(PIP) install --no-deps -r requirements-weights.txt
+	@touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -78,6 +78,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
                                   "Largest request body accepted, in MB (a bigger one gets a plain 413 page); it must "
                                   "hold a 20 MB library file upload, base64-encoded."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
+    "CONTEXTIFY_PROVIDERS": ("`deezer,preview,reccobeats`",
+                             "Feature providers an enrichment uses when none are named (`flask enrich`, harvests, "
+                             "imports). Add `musicnn` (the learned audio representation, about a core-second per "
+                             "preview) where the cores allow: `deezer,preview,reccobeats,musicnn`."),
     "LOG_LEVEL": ("`INFO`", "Python logging level of the app's log lines."),
     "FLASK_DEBUG": ("`0`", "Flask debug mode; also allows running without SECRET_KEY."),
 }

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.sandbox.runner import SandboxServer, cached_world
-from benchmarks import audio, models, pipeline, real_audio_e2e, web, whole_wait
+from benchmarks import audio, models, pipeline, real_audio, real_audio_e2e, web, whole_wait
 from benchmarks.common import ROOT, Table, machine
 
-AREAS = ("1", "2", "3", "4", "5", "6", "7b")
+AREAS = ("1", "2", "3", "4", "5", "6", "7", "7b")
 
 # What each scale measures. `full` is what `make bench` runs (about 10-15 minutes on 2 cores); `tiny` keeps
 # the harness working in CI within seconds.
@@ -27,7 +27,7 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 30,
+             "web_sessions": 20, "web_seconds": 30, "real_clips": 24, "real_quality": True,
              # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
              "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
              "wait_tracks": 100, "wait_providers": None,
@@ -38,7 +38,8 @@ SCALES = {
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
-             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5,
+             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5, "real_clips": 2,
+             "real_quality": False,
              "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
              "wait_providers": ["deezer"], "audio_e2e": None},
 }
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             area("6. The whole wait", lambda: whole_wait.whole_wait(
                 sandbox, scale["wait_user"], scale["wait_contexts"], scale["wait_playlists"], scale["wait_tracks"],
                 scale["wait_providers"], checks))
+    if "7" in areas:
+        area("7. Real audio (emotify_dev)", lambda: real_audio.real_audio(
+            checks, scale["real_clips"], scale["real_quality"]))
     if "7b" in areas and scale["audio_e2e"]:   # minutes of real-audio analysis: not at the tiny scale
         e2e = scale["audio_e2e"]
         area("7b. Real audio end to end", lambda: real_audio_e2e.area(

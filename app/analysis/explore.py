@@ -64,6 +64,10 @@ def context_frame(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
 # -------------------------------------------------------------------------------------- the numbers
 
 
+#: Column prefixes of learned embeddings (musicnn's): model inputs, not axes a person can read.
+LEARNED_DIMENSIONS = ("musicnn_emb_",)
+
+
 def feature_columns(frame: pd.DataFrame, min_coverage: float = MIN_COVERAGE) -> list[str]:
     """Numeric feature columns known for at least `min_coverage` of the tracks and not constant."""
     tracks = distinct_tracks(frame)
@@ -71,6 +75,8 @@ def feature_columns(frame: pd.DataFrame, min_coverage: float = MIN_COVERAGE) -> 
     for column in tracks.columns:
         if column in ("track_id", "context", *CATEGORICAL) or not pd.api.types.is_numeric_dtype(tracks[column]):
             continue
+        if column.startswith(LEARNED_DIMENSIONS):
+            continue  # 200 unnamed dimensions would drown the pickers and the tables; the tags stay
         values = tracks[column]
         if values.notna().mean() >= min_coverage and values.nunique(dropna=True) > 1:
             columns.append(column)
@@ -232,6 +238,8 @@ def _placed(frame: pd.DataFrame, track_ids: pd.Series, coords: np.ndarray) -> pd
 
 def feature_label(column: str) -> str:
     """`preview_spectral_centroid` -> `spectral centroid (preview)`: how a feature is named on the page."""
+    if column.startswith("musicnn_tag_"):
+        return f"sounds {column.removeprefix('musicnn_tag_').replace('_', ' ')} (musicnn tag)"
     provider, _, name = column.partition("_")
     return f"{name.replace('_', ' ')} ({provider})" if name else column
 

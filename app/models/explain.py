@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from app.models import tag_words
 from app.models.features import FeatureSpec
 
 # (word when high, word when low) for the audio features Spotify and its stand-ins provide.
@@ -50,7 +51,7 @@ NUMERIC_WORDS = {
 }
 
 #: Prefixes the feature table puts before each provider's values (see app/pipeline/features_table.py).
-PROVIDER_PREFIXES = ("preview_", "deezer_", "spotify_", "reccobeats_audio_", "reccobeats_")  # longest first
+PROVIDER_PREFIXES = ("preview_", "deezer_", "spotify_", "reccobeats_audio_", "reccobeats_", "musicnn_")  # longest first
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -119,6 +120,8 @@ def base_name(column: str) -> str:
 
 def _value_words(column: str, high: bool, raw: float | None) -> str:
     """A numeric feature in words, with its value where the unit says more than high/low."""
+    if tag_words.is_tag(column):
+        return tag_words.tag_value_words(column, high)
     name = base_name(column)
     if raw is not None and not pd.isna(raw):
         if name in ("tempo", "bpm"):
@@ -213,14 +216,24 @@ def assignment_reasons(
     refs : list of FeatureRef
     top : int
     """
-    reasons = []
-    for j in np.argsort(-contributions):
-        if contributions[j] <= 0 or len(reasons) == top:
+    reasons: list[str] = []
+    order = [j for j in np.argsort(-contributions) if contributions[j] > 0]
+    # The tags that stand out for the track (above the training mean, pushing towards the context) make one
+    # reason, "sounds chill, mellow, acoustic", where the first of them ranks.
+    tags = [refs[j].column for j in order if refs[j].kind == "numeric" and tag_words.is_tag(refs[j].column)
+            and scaled[j] > 0]
+    for j in order:
+        if len(reasons) == top:
             break
         ref = refs[j]
         if ref.kind == "missing" and scaled[j] <= 0:
             continue  # "the value is present" explains nothing to a listener
-        words = feature_words(ref, high=scaled[j] > 0, raw=raw.get(ref.column))
+        if tag_words.is_embedding(ref.column):
+            continue  # a learned dimension has no words
+        if ref.kind == "numeric" and tag_words.is_tag(ref.column) and scaled[j] > 0:
+            words = tag_words.sounds_like(tags)
+        else:
+            words = feature_words(ref, high=scaled[j] > 0, raw=raw.get(ref.column))
         if words not in reasons:  # preview tempo and Deezer's bpm can both say "128 BPM"
             reasons.append(words)
     return reasons

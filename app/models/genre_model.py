@@ -76,7 +76,7 @@ def _is_feature(column: str) -> bool:
     if column in LEAKING or column.endswith("_id"):  # identifiers (deezer_id) carry no music
         return False
     return column in CATEGORICAL or ("_" in column and column.split("_", 1)[0] in
-                                     ("deezer", "preview", "reccobeats", "spotify"))
+                                     ("deezer", "preview", "musicnn", "reccobeats", "spotify"))
 
 
 def make_genre_pipeline(spec: FeatureSpec) -> Pipeline:

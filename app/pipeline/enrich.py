@@ -75,7 +75,7 @@ def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summar
         summary.cache_hits += len(refs) - len(eligible)
         skipped = _skipped(provider, eligible)
         if skipped:
-            needs = "Deezer" if provider.name in ("deezer", "preview", "reccobeats_audio") else "Spotify"
+            needs = "Deezer" if provider.name in ("deezer", "preview", "musicnn", "reccobeats_audio") else "Spotify"
             summary.count(f"{provider.name}: skipped (no {needs} id)", skipped)
         work[provider.name] = [r for r in eligible if provider.can_fetch(r)]
         progress.add_total(f"tracks enriched ({provider.name})", len(work[provider.name]))
@@ -198,6 +198,9 @@ def _run_round(rounds: dict[FeatureProvider, list[TrackRef]], writer: _Writer,
         finally:
             results.put((provider, _DONE))
 
+    for provider, refs in rounds.items():
+        if refs and hasattr(provider, "reserve"):  # audio providers share one download per preview
+            provider.reserve(refs)
     threads = [threading.Thread(target=run, args=(p, refs), name=f"provider-{p.name}", daemon=True)
                for p, refs in rounds.items() if refs]
     for thread in threads:

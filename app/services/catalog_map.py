@@ -340,7 +340,7 @@ def fetch_and_enrich(session_factory: Callable[[], Session], config: Mapping[str
         raise MapError("Deezer's answer for that track was incomplete; try another one.")
     track_id = ids[deezer_id]
     enrich_tracks(session_factory, [track_id], config, RunSummary("genre-predict"), progress or Progress(),
-                  providers=[p for p in providers if p in ("deezer", "preview", "reccobeats")] or ["deezer"])
+                  providers=[p for p in providers if p in ("deezer", "preview", "musicnn", "reccobeats")] or ["deezer"])
     return track_id
 
 

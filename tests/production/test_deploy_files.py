@@ -119,3 +119,16 @@ def test_the_compose_file_is_valid_and_runs_the_procfile_processes():
 def test_the_compose_file_refuses_to_start_without_its_secrets():
     answer = _compose("config", POSTGRES_PASSWORD="pw")
     assert answer.returncode != 0 and "set SECRET_KEY" in answer.stderr
+
+
+def test_every_deployment_installs_the_musicnn_weights_without_their_dependencies():
+    """The wheel declares TensorFlow and numpy<1.17; only its files are wanted, from a hashed pin."""
+    pin = (ROOT / "requirements-weights.txt").read_text()
+    assert re.search(r"^musicnn==0\.1\.0 --hash=sha256:[0-9a-f]{64}$", pin, re.M)
+    install = "pip install --no-deps -r requirements-weights.txt"
+    assert install in (ROOT / "Dockerfile").read_text()
+    config = yaml.safe_load((ROOT / ".ebextensions" / "01-contextify.config").read_text())
+    assert config["container_commands"]["02_musicnn_weights"]["command"].endswith(install)
+    assert "install --no-deps -r requirements-weights.txt" in (ROOT / "Makefile").read_text()
+    assert not any(line.startswith(("tensorflow", "musicnn")) for line in
+                   (ROOT / "requirements.txt").read_text().splitlines())

@@ -1,4 +1,8 @@
-"""The `preview` provider: audio descriptors computed locally from a track's Deezer preview, in worker processes."""
+"""The `preview` provider: audio descriptors computed locally from a track's Deezer preview, in worker processes.
+
+`PreviewAnalysis` is the download-and-analyse machinery every audio provider shares (`musicnn` too):
+a preview is downloaded once per run whichever of them analyse it (`RunClients.downloads`).
+"""
 
 from __future__ import annotations
 
@@ -33,11 +37,13 @@ class Broken(Exception):
         self.status = status
 
 
-class PreviewProvider:
+class PreviewAnalysis:
     """Downloads previews on threads and analyses them on a process pool, yielding results as they finish.
 
     The preview URL is never stored: it comes from this run's `/track/{id}` answer while fresh, else
     from a new one; a 403 from the CDN (expired or refused link) gets one more try with a new link.
+    Subclasses name the analysis: `analyser` (a module-level function of the MP3's bytes, run in a
+    worker process) and `result` (its outcome as a FeatureResult).
     """
 
     name = "preview"
@@ -46,14 +52,50 @@ class PreviewProvider:
     def __init__(self, clients: RunClients, backoff_s: float = 0.3) -> None:
         self.clients = clients
         self.backoff_s = backoff_s
+        self._reserved: set[int] = set()
 
     def can_fetch(self, track: TrackRef) -> bool:
         return track.deezer_id is not None
+
+    @staticmethod
+    def analyser(data: bytes) -> Any:
+        raise NotImplementedError
+
+    def result(self, track: TrackRef, outcome: Any) -> FeatureResult:
+        raise NotImplementedError
+
+    def reserve(self, tracks: Iterable[TrackRef]) -> None:
+        """Announce the previews `fetch` will read, before any analyser starts, so each is downloaded once."""
+        ids = [t.deezer_id for t in tracks if t.deezer_id is not None and t.deezer_id not in self._reserved]
+        self._reserved.update(ids)
+        self.clients.downloads.expect(ids)
 
     def fetch(self, tracks: Iterable[TrackRef]) -> Iterator[FeatureResult]:
         pending_tracks = list(tracks)
         if not pending_tracks:
             return
+        self.reserve(pending_tracks)
+        untaken = {t.deezer_id for t in pending_tracks}
+        try:
+            yield from self._fetch(pending_tracks, untaken)
+        finally:  # stopped early or crashed: the other analysers need not keep these previews for us
+            self.clients.downloads.release(untaken & self._reserved)
+            self._reserved -= {t.deezer_id for t in pending_tracks}
+
+    def _shared_download(self, track: TrackRef, untaken: set) -> bytes:
+        def download() -> bytes | Broken:
+            try:
+                return self.download(track)
+            except Broken as exc:  # kept as a value: every analyser gets the same reason without a retry
+                return exc
+
+        untaken.discard(track.deezer_id)
+        outcome = self.clients.downloads.take(track.deezer_id, download)
+        if isinstance(outcome, Broken):
+            raise outcome
+        return outcome
+
+    def _fetch(self, pending_tracks: list[TrackRef], untaken: set) -> Iterator[FeatureResult]:
         analysis = self.clients.analysis_pool()
         # Downloads run ahead of analysis only so far: clips waiting for a core are held in memory.
         ahead = 2 * self.clients.analysis_workers + DOWNLOAD_THREADS
@@ -65,7 +107,7 @@ class PreviewProvider:
                     track = next(queue, None)
                     if track is None:
                         break
-                    running[downloads.submit(self.download, track)] = ("download", track)
+                    running[downloads.submit(self._shared_download, track, untaken)] = ("download", track)
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -80,9 +122,9 @@ class PreviewProvider:
                         yield FeatureResult.failed(track.id, f"the audio analysis crashed ({type(exc).__name__})")
                         continue
                     if stage == "download":
-                        running[analysis.submit(analyse_clip, outcome)] = ("analysis", track)
+                        running[analysis.submit(self.analyser, outcome)] = ("analysis", track)
                     else:
-                        yield _analysis_result(track, outcome)
+                        yield self.result(track, outcome)
 
     def download(self, track: TrackRef) -> bytes:
         """The preview's bytes, complete, or Broken saying why not."""
@@ -176,3 +218,14 @@ def _analysis_result(track: TrackRef, outcome: dict[str, float] | str) -> Featur
     if not MIN_TEMPO <= tempo <= MAX_TEMPO:
         return FeatureResult.failed(track.id, f"no beat found in the preview (tempo {tempo})")
     return FeatureResult.ok(track.id, outcome)
+
+
+class PreviewProvider(PreviewAnalysis):
+    """Audio descriptors (tempo, loudness, timbre, key) of each track's preview."""
+
+    name = "preview"
+    version = "1"
+    analyser = staticmethod(analyse_clip)
+
+    def result(self, track: TrackRef, outcome: Any) -> FeatureResult:
+        return _analysis_result(track, outcome)

@@ -59,6 +59,46 @@ class Once:
         with self._lock:
             self._futures[key] = future
 
+    def forget(self, key: Any) -> None:
+        with self._lock:
+            self._futures.pop(key, None)
+
+
+class SharedDownloads:
+    """Preview downloads shared by every analyser of a run (`preview`, `musicnn`): one download per track.
+
+    Each analyser announces the tracks it will ask for (`expect`); the bytes stay in memory until every
+    announced request took them (`take`) or was given up (`release`), so a preview is fetched once
+    however many analysers read it, and no clip is held after its last reader.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wanted: dict[Any, int] = {}
+        self._once = Once()
+
+    def expect(self, keys: Iterable[Any]) -> None:
+        with self._lock:
+            for key in keys:
+                self._wanted[key] = self._wanted.get(key, 0) + 1
+
+    def take(self, key: Any, download: Callable[[], Any]) -> Any:
+        """`download()`'s outcome for `key`, run once while requests for it are outstanding."""
+        try:
+            return self._once.get(key, download)
+        finally:
+            self.release([key])
+
+    def release(self, keys: Iterable[Any]) -> None:
+        with self._lock:
+            for key in keys:
+                left = self._wanted.get(key, 0) - 1
+                if left > 0:
+                    self._wanted[key] = left
+                else:
+                    self._wanted.pop(key, None)
+                    self._once.forget(key)
+
 
 @dataclass
 class DeezerAnswers:
@@ -102,6 +142,7 @@ class RunClients:
     reccobeats: ReccoBeatsClient
     spotify: SpotifyClient | None = None  # a user's or the app's client; None: Spotify features are off
     previews: CountingSession = field(default_factory=CountingSession)
+    downloads: SharedDownloads = field(default_factory=SharedDownloads)
     analysis_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     reccobeats_audio: bool = False  # the deployment allows uploading previews to ReccoBeats (opt-in)
     answers: DeezerAnswers = field(init=False)
@@ -131,7 +172,7 @@ class RunClients:
 
             # forkserver: forking a process that runs threads (HTTP pools, a sandbox) can deadlock a child.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["app.pipeline.audio_features"])
+            context.set_forkserver_preload(["app.pipeline.audio_features", "app.pipeline.musicnn_net"])
             self._pool = ProcessPoolExecutor(max_workers=self.analysis_workers, mp_context=context)
         return self._pool
 
