@@ -96,10 +96,13 @@ def register_auth(app: Flask) -> None:
 
 
 def register_jobs(app: Flask) -> None:
-    """The job runner: Celery when CELERY_BROKER_URL is set, else an in-process pool (started on first use)."""
+    """The job runner: Celery when CELERY_BROKER_URL is set, else an in-process pool (started on first use); and
+    the sync scheduler, started by the first request a web process serves (never by a command)."""
     from app.jobs.runner import init_app
+    from app.jobs.sync_schedule import start_on_first_request
 
     init_app(app)
+    start_on_first_request(app)
 
 
 def register_dash(app: Flask) -> Any:

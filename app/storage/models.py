@@ -419,7 +419,7 @@ class SyncItem(Owned, Base):
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     uri: Mapped[str | None] = mapped_column(String(64))
     probability: Mapped[float | None] = mapped_column(Float)
-    # added | queued | dismissed | undone | failed | duplicate (another version of a song the playlist has)
+    # added | present (already there) | queued | dismissed | undone | failed | duplicate (another version)
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
