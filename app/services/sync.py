@@ -206,6 +206,7 @@ class SyncOutcome:
     queued: dict[str, list[str]] = field(default_factory=dict)
     duplicates: int = 0
     stale: str | None = None
+    deleted: list[str] = field(default_factory=list)   # contexts whose playlist was deleted on Spotify
 
 
 def sync_user(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClient, *,
@@ -223,7 +224,8 @@ def sync_user(session: Session, user_id: int, sync_run: SyncRun, client: Spotify
     sync_run.status, sync_run.message, sync_run.finished_at = outcome.status, outcome.message, utcnow()
     sync_run.stale = outcome.stale
     sync_run.counts = {"added": {c: len(u) for c, u in outcome.added.items()},
-                       "queued": {c: len(u) for c, u in outcome.queued.items()}, "duplicates": outcome.duplicates}
+                       "queued": {c: len(u) for c, u in outcome.queued.items()}, "duplicates": outcome.duplicates,
+                       "deleted": outcome.deleted}
     session.commit()
     return outcome
 
@@ -287,6 +289,7 @@ def _sync(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClie
                 followed = {p.get("id") for p in client.my_playlists() if isinstance(p, dict)}
             if row.spotify_playlist_id not in followed:
                 if context not in (settings.recreate_contexts or []):
+                    outcome.deleted.append(context)
                     notes.append(f"{row.name} was deleted on Spotify, so contextify left it alone; its "
                                  f"{len(wanted)} new tracks wait until you ask for it to be made again.")
                     continue
