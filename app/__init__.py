@@ -63,9 +63,11 @@ def register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.web import bp as web_bp
     from app.web.invites import bp as invites_bp
+    from app.web.sync_account import bp as sync_account_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(invites_bp)
+    app.register_blueprint(sync_account_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
 
