@@ -46,6 +46,9 @@ def run_claimed(session_factory: Callable[[], Session], config: Mapping[str, Any
         run = get_owned(session, SyncRun, user_id, sync_run_id)
         if run is None:
             raise TaskError("There is no such sync of yours.")
+        if base_sort(session, user_id) is None:  # nothing saved yet: no need for Spotify at all
+            outcome = sync_user(session, user_id, run, None)
+            return {"sync_run_id": sync_run_id, "status": outcome.status, "message": outcome.message}
         try:
             client = spotify_for_user(user_id, config, session_factory)
         except NeedsLogin:
