@@ -135,15 +135,24 @@ def base_sort(session: Session, user_id: int) -> SortRun | None:
     return session.get(SortRun, run_id) if run_id is not None else None
 
 
+def _synced(user_id: int, run: SortRun):  # noqa: ANN202  (a select)
+    return (select(SyncItem.track_id, SyncItem.context, SyncItem.status).join(SyncRun, SyncRun.id == SyncItem.sync_run_id)
+            .where(SyncRun.sort_run_id == run.id, SyncItem.user_id == user_id))
+
+
 def candidates(session: Session, user_id: int, run: SortRun) -> list[int]:
-    """Liked tracks the base sort never scored and no sync of it placed, queued, dismissed or set aside."""
-    in_sort = select(SortAssignment.track_id).where(SortAssignment.sort_run_id == run.id)
-    handled = (select(SyncItem.track_id).join(SyncRun, SyncRun.id == SyncItem.sync_run_id)
-               .where(SyncRun.sort_run_id == run.id, SyncItem.user_id == user_id, SyncItem.status != "failed"))
+    """Liked tracks the base sort itself did not score (rows a sync added to it do not count)."""
+    by_sync = _synced(user_id, run).with_only_columns(SyncItem.track_id)
+    in_sort = select(SortAssignment.track_id).where(SortAssignment.sort_run_id == run.id,
+                                                    SortAssignment.track_id.not_in(by_sync))
     return sorted(set(session.scalars(
-        owned(LibraryItem, user_id).where(LibraryItem.collection == "liked",
-                                          LibraryItem.track_id.not_in(in_sort), LibraryItem.track_id.not_in(handled))
+        owned(LibraryItem, user_id).where(LibraryItem.collection == "liked", LibraryItem.track_id.not_in(in_sort))
         .with_only_columns(LibraryItem.track_id))))
+
+
+def handled(session: Session, user_id: int, run: SortRun) -> set[tuple[int, str]]:
+    """(track, context) pairs an earlier sync of this sort placed, queued, left out or saw undone (not failed)."""
+    return {(t, c) for t, c, status in session.execute(_synced(user_id, run)) if status != "failed"}
 
 
 def staleness(session: Session, user_id: int, run: SortRun, model_row) -> str | None:  # noqa: ANN001
@@ -251,7 +260,8 @@ def _sync(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClie
     stale = staleness(session, user_id, run, model_row)
     new = candidates(session, user_id, run)
     songs = library_songs(session, user_id)
-    placements = score(session, user_id, run.model_id, new)
+    done = handled(session, user_id, run)
+    placements = [p for p in score(session, user_id, run.model_id, new) if (p.track_id, p.context) not in done]
     outcome = SyncOutcome("done", "", stale=stale)
     by_context: dict[str, list[Placement]] = {}
     for p in placements:
@@ -356,7 +366,7 @@ def _summary(outcome: SyncOutcome, dry_run: bool, new: int) -> str:
     added = sum(len(u) for u in outcome.added.values())
     queued = sum(len(u) for u in outcome.queued.values())
     verb = "would add" if dry_run else "added"
-    parts = [f"{new} new liked song{'s' if new != 1 else ''} checked", f"{added} {verb} to your playlists"
+    parts = [f"{new} liked song{'s' if new != 1 else ''} newer than your sort checked", f"{added} {verb} to your playlists"
              + ("" if dry_run else " and read back")]
     if queued:
         parts.append(f"{queued} waiting for your review")
