@@ -104,17 +104,16 @@ def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, s
         monkeypatch.setattr(SpotifyClient, "add_items", real_add)
         sandbox.set_profile("default")
         assert len({*calls}) > 1, "60 new likes reach more than one playlist, so the cut happens between them"
-        if True:  # noqa: SIM108  (kept as a block: the run after the cut)
-            assert run.status == "stopped" and "quota" in run.message, run.message
-            with app.app_context():
-                added = db.session.scalars(select(SyncItem).where(SyncItem.sync_run_id == run.id,
-                                                                  SyncItem.status == "added")).all()
-            assert {i.context for i in added} == {next(c for c, r in rows(app).items()
-                                                       if r.spotify_playlist_id == calls[0])}
-            with app.app_context():
-                assert any(run.message in n for n in notices(db.session, user_id)), "the digest says so"
-            finish = sync_now(app, user_id)
-            assert finish.status == "done", finish.message
+        assert run.status == "stopped" and "quota" in run.message, run.message
+        with app.app_context():
+            added = db.session.scalars(select(SyncItem).where(SyncItem.sync_run_id == run.id,
+                                                              SyncItem.status == "added")).all()
+        assert {i.context for i in added} == {next(c for c, r in rows(app).items()
+                                                   if r.spotify_playlist_id == calls[0])}
+        with app.app_context():
+            assert any(run.message in n for n in notices(db.session, user_id)), "the digest says so"
+        finish = sync_now(app, user_id)
+        assert finish.status == "done", finish.message
         for playlist_id, uris in every_playlist(sandbox).items():
             assert len(uris) == len(set(uris)), "nothing written twice"
 
