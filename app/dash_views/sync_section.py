@@ -35,6 +35,7 @@ SYNC_APPLY = "sync-apply"
 SYNC_RUN_NOW = "sync-run-now"
 SYNC_MESSAGE = "sync-message"
 SYNC_DIGEST = "sync-digest"
+SYNC_ANSWER = "sync-answer"      # what an undo, add or leave-out did (the digest's own line: Home has no settings)
 SYNC_SONGS = "sync-songs"
 # `type`s of pattern-matching ids {type, index}
 UNDO_ITEM, UNDO_RUN, ACCEPT, DISMISS, SPLIT, RECREATE = ("sync-undo", "sync-undo-run", "sync-accept", "sync-dismiss",
@@ -66,8 +67,8 @@ def settings_section(user_id: int) -> html.Section:
 
 
 def digest_section(user_id: int) -> html.Section:
-    return html.Section([html.H2("What your syncs did"), html.Div(digest_view(user_id), id=SYNC_DIGEST)],
-                        className="card", id="sync-digest-card")
+    return html.Section([html.H2("What your syncs did"), html.P(id=SYNC_ANSWER, role="status"),
+                         html.Div(digest_view(user_id), id=SYNC_DIGEST)], className="card", id="sync-digest-card")
 
 
 def digest_view(user_id: int) -> html.Div:
@@ -173,7 +174,7 @@ def register_callbacks(dash_app) -> None:
         return "Syncing now; the digest below shows what it added when it is done."
 
     @dash_app.callback(Output(SYNC_DIGEST, "children", allow_duplicate=True),
-                       Output(SYNC_MESSAGE, "children", allow_duplicate=True),
+                       Output(SYNC_ANSWER, "children"),
                        Input({"type": UNDO_ITEM, "index": ALL}, "n_clicks"),
                        Input({"type": UNDO_RUN, "index": ALL}, "n_clicks"),
                        Input({"type": ACCEPT, "index": ALL}, "n_clicks"),
