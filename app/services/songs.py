@@ -8,7 +8,8 @@ user split off (`song_splits`) is never merged again.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -97,8 +98,34 @@ def group_songs(rows: list[tuple[int, str | None, str, str, int | None, datetime
     return index
 
 
+_CACHE: OrderedDict[tuple, SongIndex] = OrderedDict()
+_CACHE_SIZE = 64
+_cache_lock = threading.Lock()
+
+
 def library_songs(session: Session, user_id: int) -> SongIndex:
-    """The user's library (Liked Songs, playlists, files) grouped into songs; the first liked version stands."""
+    """The user's library (Liked Songs, playlists, files) grouped into songs; the first liked version stands.
+
+    Kept per process for as long as the library and the user's splits are unchanged: the review redraws on
+    every slider move, and grouping a 50,000-track library each time would cost more than the redraw.
+    """
+    key = (str(session.get_bind().url), user_id, *session.execute(owned(LibraryItem, user_id).with_only_columns(
+        func.count(LibraryItem.id), func.max(LibraryItem.id), func.sum(LibraryItem.track_id))).one(),
+        *session.execute(owned(SongSplit, user_id).with_only_columns(func.count(SongSplit.id),
+                                                                      func.max(SongSplit.id))).one())
+    with _cache_lock:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    index = _group_library(session, user_id)
+    with _cache_lock:
+        _CACHE[key] = index
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return index
+
+
+def _group_library(session: Session, user_id: int) -> SongIndex:
     first_liked = (owned(LibraryItem, user_id)
                    .with_only_columns(LibraryItem.track_id, func.min(LibraryItem.added_at).label("at"))
                    .group_by(LibraryItem.track_id).subquery())
