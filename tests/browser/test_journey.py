@@ -388,10 +388,11 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     page.locator("#sync-period input[value=daily]").check()
     page.click("#sync-apply")
     expect(page.locator("#sync-message")).to_contain_text("On: daily")
-    deadline = time.monotonic() + JOB_TIMEOUT_S
+    deadline = time.monotonic() + 2 * JOB_TIMEOUT_S  # imports, matches and enriches the 40 new likes first
     while time.monotonic() < deadline:
         page.goto(site.url + "/app/")
-        if page.locator("#sync-digest .sync-run").count():
+        runs = page.locator("#sync-digest .sync-run h3")
+        if runs.count() and not re.search(r"\b(queued|running)\b", runs.first.inner_text()):
             break
         time.sleep(2)
     run = page.locator("#sync-digest .sync-run").first
