@@ -158,11 +158,10 @@ def handled(session: Session, user_id: int, run: SortRun) -> set[tuple[int, str]
 def staleness(session: Session, user_id: int, run: SortRun, model_row) -> str | None:  # noqa: ANN001
     """Why the model should be retrained (the library grew a lot, its contexts were harvested again), or None."""
     reasons = []
-    library = session.scalar(owned(LibraryItem, user_id).where(LibraryItem.collection == "liked")
-                             .with_only_columns(func.count(LibraryItem.track_id.distinct()))) or 0
-    scored = session.scalar(select(func.count(SortAssignment.track_id.distinct()))
-                            .where(SortAssignment.sort_run_id == run.id)) or 0
-    grown = library - scored
+    liked = owned(LibraryItem, user_id).where(LibraryItem.collection == "liked")
+    library = session.scalar(liked.with_only_columns(func.count(LibraryItem.track_id.distinct()))) or 0
+    grown = session.scalar(liked.where(LibraryItem.added_at > model_row.created_at)
+                           .with_only_columns(func.count(LibraryItem.track_id.distinct()))) or 0
     if library and grown / library >= STALE_SHARE:
         reasons.append(f"{grown:,} of your {library:,} liked songs came after the model was trained")
     contexts = list((run.params or {}).get("cutoffs") or {})

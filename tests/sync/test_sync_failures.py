@@ -4,6 +4,8 @@ withdrawn login (the sync pauses and the user is told)."""
 
 from __future__ import annotations
 
+import json
+
 import requests
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -114,6 +116,16 @@ def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, s
             assert any(run.message in n for n in notices(db.session, user_id)), "the digest says so"
         finish = sync_now(app, user_id)
         assert finish.status == "done", finish.message
+        # 125 of now 475 liked songs came after training: the sync still works, and suggests retraining.
+        assert finish.stale and "Retrain" in finish.stale, finish.stale
+
+        # A dry run says what it would add and writes nothing.
+        like(sandbox, 20, seed=14)
+        before = every_playlist(sandbox)
+        dry = app.test_cli_runner().invoke(args=["sync", "--user", USER, "--dry-run", "--json"])
+        assert dry.exit_code == 0, dry.output
+        assert "would add" in json.loads(dry.output.strip().splitlines()[-1])["message"]
+        assert every_playlist(sandbox) == before
         for playlist_id, uris in every_playlist(sandbox).items():
             assert len(uris) == len(set(uris)), "nothing written twice"
 
