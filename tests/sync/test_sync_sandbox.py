@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from app.auth.spotify import spotify_for_user
+from app.dash_views.sort_view import review
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.progress import Progress
@@ -23,9 +24,9 @@ from app.pipeline.library import import_spotify_library, library_track_ids, matc
 from app.pipeline.summary import RunSummary
 from app.services.save import save_playlists
 from app.services.songs import library_songs
-from app.services.sync import set_sync
+from app.services.sync import base_sort, set_sync
 from app.services.sync_digest import digest, undo_item
-from app.storage.models import ExportedPlaylist, SyncItem, SyncRun, Track, User
+from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
 from tests.auth.helpers import login, sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST, PROVIDERS, fast_clients
 
@@ -111,9 +112,6 @@ def test_the_scheduler_keeps_saved_playlists_sorted_with_one_entry_per_song_and_
         with app.app_context():
             rows = {r.context: r for r in db.session.scalars(select(ExportedPlaylist))}
             sorted_uris = {u for r in rows.values() for u in r.track_uris}
-            model_id = db.session.get(SyncRun, 1) if False else None  # noqa: F841  (set below)
-            from app.services.sync import base_sort
-
             base = base_sort(db.session, user_id)
             model_id = base.model_id
             liked_before = set(library_track_ids(db.session, user_id))
@@ -183,6 +181,30 @@ def test_the_scheduler_keeps_saved_playlists_sorted_with_one_entry_per_song_and_
         result = app.test_cli_runner().invoke(args=["sync", "--user", USER, "--json"])
         assert result.exit_code == 0, result.output
         assert every_playlist(sandbox) == undone, "a second run adds nothing (and does not re-add the undone one)"
+
+        # A new sort holds the other versions too: its review shows each song once, marked, and a save writes
+        # no song twice.
+        with app.app_context():
+            resort = sort_for_user(db.session, user_id, model_id)
+            songs = library_songs(db.session, user_id)
+            hidden = {t.spotify_id for t in db.session.scalars(select(Track).where(Track.id.in_(songs.hidden)))}
+            assert {v["spotify_id"] for v in versions} <= hidden, "the later-liked versions are the hidden ones"
+            reviewed = review(db.session, user_id, resort.id, shown=100_000)
+            shown_ids = {row.assignment_id for playlist in reviewed for row in playlist.rows}
+            shown_tracks = set(db.session.scalars(select(SortAssignment.track_id)
+                                                  .where(SortAssignment.id.in_(shown_ids))))
+            assert not shown_tracks & songs.hidden, "the review shows one version per song"
+            marked = [row for playlist in reviewed for row in playlist.rows
+                      if any(r.startswith("One entry for") for r in row.reasons)]
+            firsts = {songs.first[t] for t in songs.hidden}
+            assert bool(marked) == bool(firsts & shown_tracks), "the kept version says what it collapsed"
+            spotify = spotify_for_user(user_id, app.config, sessionmaker(bind=db.engine))
+            saved = save_playlists(db.session, user_id, resort.id, spotify)
+            assert all(o.status in ("saved", "skipped") for o in saved), saved
+        for pid, uris in every_playlist(sandbox).items():
+            if pid in {r.spotify_playlist_id for r in rows.values()}:
+                isrcs = [by_uri[u].isrc for u in uris]
+                assert len(isrcs) == len(set(isrcs)), "a save wrote a song twice"
     finally:
         runner.shutdown(app)
         with app.app_context():
