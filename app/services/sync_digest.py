@@ -7,7 +7,6 @@ reading the playlist back shows everything else unchanged, in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -84,10 +83,6 @@ def notices(session: Session, user_id: int) -> list[str]:
     if last is not None and last.stale:
         said.append(last.stale)
     return said
-
-
-def _items(session: Session, user_id: int, ids: Iterable[int]) -> list[SyncItem]:
-    return list(session.scalars(owned(SyncItem, user_id).where(SyncItem.id.in_(list(ids)))))
 
 
 def undo_item(session: Session, user_id: int, item_id: int, client: SpotifyClient) -> str:
