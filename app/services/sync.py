@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.errors import NeedsLogin
-from app.models.service import REVIEW_FLOOR, load_owned_model
+from app.models.service import REVIEW_FLOOR, ReviewError, load_owned_model
 from app.pipeline.clients.base import RateLimited, ServiceError
 from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
 from app.pipeline.features_table import feature_frame
@@ -229,13 +229,25 @@ def sync_user(session: Session, user_id: int, sync_run: SyncRun, client: Spotify
         session.rollback()
         pause(session, user_id, PAUSED_LOGIN)
         outcome = SyncOutcome("paused", PAUSED_LOGIN)
+    except ReviewError as exc:  # the model's file is gone: nothing can be sorted until it is trained again
+        session.rollback()
+        outcome = SyncOutcome("failed", f"The sync could not sort your new likes: {exc}.")
+    except Exception:
+        session.rollback()
+        _record(session, sync_run, SyncOutcome("failed", "The sync failed unexpectedly; nothing more was written, and "
+                                                         "it runs again at the next period."))
+        raise
+    _record(session, sync_run, outcome)
+    return outcome
+
+
+def _record(session: Session, sync_run: SyncRun, outcome: SyncOutcome) -> None:
     sync_run.status, sync_run.message, sync_run.finished_at = outcome.status, outcome.message, utcnow()
     sync_run.stale = outcome.stale
     sync_run.counts = {"added": {c: len(u) for c, u in outcome.added.items()},
                        "queued": {c: len(u) for c, u in outcome.queued.items()}, "duplicates": outcome.duplicates,
                        "deleted": outcome.deleted}
     session.commit()
-    return outcome
 
 
 def _sync(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClient, settings: SyncSetting,
