@@ -22,6 +22,8 @@ DEFAULT_LOGIN_RATE_LIMIT = "20 per minute"
 DEFAULT_JOB_RATE_LIMIT = "30 per minute"
 # A 20 MB library file travels base64-encoded (4/3 larger) inside a Dash callback's JSON: 32 MB leaves room.
 DEFAULT_MAX_REQUEST_MB = 32
+DEFAULT_SYNC_CHECK_SECONDS = 300
+SYNC_SCHEDULERS = ("auto", "on", "off")
 
 # Where each outside service lives, and where it lives inside the sandbox (one port, one prefix each).
 REAL_SERVICE_URLS = {
@@ -77,6 +79,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CONTEXTIFY_MAX_REQUEST_MB": (f"`{DEFAULT_MAX_REQUEST_MB}`",
                                   "Largest request body accepted, in MB (a bigger one gets a plain 413 page); it must "
                                   "hold a 20 MB library file upload, base64-encoded."),
+    "CONTEXTIFY_SYNC_SCHEDULER": ("`auto`",
+                                  "Who starts the playlist syncs: `auto` runs a scheduler thread in each web process "
+                                  "when there is no broker (with `CELERY_BROKER_URL`, the Procfile's `beat` process "
+                                  "does), `on` runs it in the web process regardless, `off` never (then run "
+                                  "`flask sync-due` from cron). Any number of schedulers run each sync once."),
+    "CONTEXTIFY_SYNC_CHECK_SECONDS": (f"`{DEFAULT_SYNC_CHECK_SECONDS}`",
+                                      "How often the scheduler looks for users whose daily or weekly sync is due."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
     "CONTEXTIFY_PROVIDERS": ("`deezer,preview,reccobeats`",
                              "Feature providers an enrichment uses when none are named (`flask enrich`, harvests, "
@@ -125,6 +134,9 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "LOG_LEVEL": str(env.get("LOG_LEVEL", "INFO")).upper(),
         "CONTEXTIFY_LOGIN_RATE_LIMIT": _rate_limit(env, "CONTEXTIFY_LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE_LIMIT),
         "CONTEXTIFY_JOB_RATE_LIMIT": _rate_limit(env, "CONTEXTIFY_JOB_RATE_LIMIT", DEFAULT_JOB_RATE_LIMIT),
+        "CONTEXTIFY_SYNC_SCHEDULER": _choice(env, "CONTEXTIFY_SYNC_SCHEDULER", SYNC_SCHEDULERS),
+        "CONTEXTIFY_SYNC_CHECK_SECONDS": _positive_int(env, "CONTEXTIFY_SYNC_CHECK_SECONDS",
+                                                       DEFAULT_SYNC_CHECK_SECONDS),
         "MAX_CONTENT_LENGTH": _positive_int(env, "CONTEXTIFY_MAX_REQUEST_MB", DEFAULT_MAX_REQUEST_MB) * 1024 * 1024,
     }
     settings.update(_service_urls(env, sandbox_url))
@@ -139,6 +151,13 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _choice(env: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+    value = str(env.get(name, choices[0])).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} is {value!r}; it must be one of {', '.join(choices)}.")
+    return value
 
 
 def _positive_int(env: Mapping[str, Any], name: str, default: int) -> int:

@@ -63,9 +63,11 @@ def register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.web import bp as web_bp
     from app.web.invites import bp as invites_bp
+    from app.web.sync_account import bp as sync_account_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(invites_bp)
+    app.register_blueprint(sync_account_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
 
@@ -96,10 +98,13 @@ def register_auth(app: Flask) -> None:
 
 
 def register_jobs(app: Flask) -> None:
-    """The job runner: Celery when CELERY_BROKER_URL is set, else an in-process pool (started on first use)."""
+    """The job runner: Celery when CELERY_BROKER_URL is set, else an in-process pool (started on first use); and
+    the sync scheduler, started by the first request a web process serves (never by a command)."""
     from app.jobs.runner import init_app
+    from app.jobs.sync_schedule import start_on_first_request
 
     init_app(app)
+    start_on_first_request(app)
 
 
 def register_dash(app: Flask) -> Any:

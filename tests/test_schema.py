@@ -77,7 +77,15 @@ def _populate(session) -> dict[str, int]:
         m.Suggestion(user_id=user.id, mode="enhance", model_id=model.id, target=f"playlist:{lp.id}",
                      track_id=track.id, probability=0.77, rank=1, reasons=["high energy"]),
         m.TasteInvite(user_id=user.id, token_hash="0" * 64),
+        m.SyncSetting(user_id=user.id, enabled=True, period="daily", mode="review"),
+        m.SongSplit(user_id=user.id, track_id=track.id),
     ])
+    sync_run = m.SyncRun(user_id=user.id, run_key=f"{user.id}:daily:2026-03-14", model_id=model.id,
+                         sort_run_id=run.id, status="done", counts={"added": 1})
+    session.add(sync_run)
+    session.flush()
+    session.add(m.SyncItem(user_id=user.id, sync_run_id=sync_run.id, context="road trip", track_id=track.id,
+                           uri="spotify:track:3n8XqPzL0aBcDeFgHiJkLm", status="added"))
     session.commit()
     return {"user": user.id, "track": track.id, "job": job.id}
 

@@ -8,7 +8,7 @@ from dash import dcc, html
 from sqlalchemy import func, select
 
 from app.auth.session import require_user_id
-from app.dash_views import ids
+from app.dash_views import ids, sync_section
 from app.dash_views.components import page_header
 from app.dash_views.harvests import current_harvest, status_text
 from app.extensions import db
@@ -65,6 +65,7 @@ def layout(**_query: Any) -> html.Div:
         page_header("Your Liked Songs, sorted by context",
                     "Six steps from a few context names to playlists on your Spotify account."),
         steps(),
+        sync_section.digest_section(require_user_id()),
         html.Section([
             html.H2("More ways to use what contextify learns"),
             html.Ul([html.Li([dcc.Link(title, href=href), f": {what}"]) for title, what, href in MORE],

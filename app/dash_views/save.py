@@ -11,7 +11,7 @@ import app.jobs.save_task  # noqa: F401  (registers the `save` task in the web p
 from app.auth.errors import NeedsLogin
 from app.auth.session import require_user_id
 from app.auth.spotify import spotify_for_user
-from app.dash_views import ids
+from app.dash_views import ids, sync_section
 from app.dash_views.components import empty_state, page_header, table
 from app.dash_views.harvests import format_when
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
@@ -55,6 +55,8 @@ def layout(**_query: Any) -> html.Div:
         job_card("Saving", JOB, current_job(user_id, KIND)),
         html.Section([html.H2("Your contextify playlists"), html.Div(playlists_view(user_id), id=ids.SAVE_PLAYLISTS)],
                      className="card"),
+        sync_section.settings_section(user_id),
+        sync_section.digest_section(user_id),
         html.Section([
             html.H2("Export"),
             html.P("The kept tracks of every playlist, for any player or a spreadsheet."),
@@ -104,6 +106,7 @@ def _save_sentence(job):
 
 def register_callbacks(dash_app) -> None:
     register_follow(dash_app, JOB, _save_sentence)
+    sync_section.register_callbacks(dash_app)  # its sections are on this page and on Home
 
     @dash_app.callback(Output(ids.SAVE_PREVIEW, "children"), Input(ids.SAVE_CHECK, "n_clicks"),
                        prevent_initial_call=True)

@@ -21,6 +21,7 @@ from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, Cont
 from app.models.persistence import ArtifactError
 from app.models.service import MODELS_DIR, ReviewError, decide, library_frame, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
+from app.services.songs import SongIndex, library_songs
 from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned
 
@@ -87,6 +88,9 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     # so the database ranks them and counts the rest.
     kept = kept_clause()
     mine = owned(SortAssignment, user_id).where(SortAssignment.sort_run_id == run.id)
+    songs = library_songs(session, user_id)  # one entry per song: later versions are shown through the first
+    if songs.hidden:
+        mine = mine.where(SortAssignment.track_id.not_in(songs.hidden))
     if only is not None:
         mine = mine.where(SortAssignment.context == only)
     in_context = {"partition_by": SortAssignment.context}
@@ -101,19 +105,30 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     # Read apart, by id: joined to the ranking, the planner expects every row to pass and hashes whole tables.
     details = {row.id: row for row in session.execute(
         select(SortAssignment.id, SortAssignment.probability, SortAssignment.reasons, SortAssignment.decision,
-               SortAssignment.assigned, Track.title, Track.artist).join(Track, Track.id == SortAssignment.track_id)
+               SortAssignment.assigned, SortAssignment.track_id, Track.title, Track.artist).join(Track, Track.id == SortAssignment.track_id)
         .where(SortAssignment.id.in_([row.id for row in first])))} if first else {}
     for row in first:
         if row.context in playlists:
             playlist, detail = playlists[row.context], details[row.id]
             playlist.total, playlist.kept_count = row.total, int(row.kept_count)
+            reasons = list(detail.reasons or []) + collapsed_note(session, songs, detail.track_id)
             playlist.rows.append(TrackRow(row.id, detail.title, detail.artist, detail.probability,
-                                          list(detail.reasons or []), detail.decision, detail.assigned))
+                                          reasons, detail.decision, detail.assigned))
     for context, check in sanity(session, user_id, run).items():
         if context in playlists:
             playlists[context].looks_off = check["looks_off"]
             playlists[context].distance_ratio = check["distance_ratio"]
     return list(playlists.values())
+
+
+def collapsed_note(session: Session, songs: SongIndex, track_id: int) -> list[str]:
+    """The review's mark on a track that stands for other versions of its song (split them on the Save page)."""
+    others = songs.others(track_id)
+    if not others:
+        return []
+    names = session.execute(select(Track.artist, Track.title).where(Track.id.in_(others))).all()
+    return ["One entry for " + str(len(others) + 1) + " versions of this song (you liked this one first); also: "
+            + "; ".join(f"{artist} – {title}" for artist, title in names) + "."]
 
 
 def _playlist(context: str, choice: Mapping[str, Any]) -> PlaylistReview:

@@ -13,6 +13,7 @@ from celery import Celery, signals
 from dotenv import load_dotenv
 from flask import Flask
 
+from app.jobs.sync_schedule import SYNC_DUE, beat_schedule
 from config import ROOT
 
 RUN_JOB = "contextify.run_job"
@@ -37,7 +38,17 @@ def make_celery(broker_url: str | None) -> Celery:
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
     )
     celery.task(name=RUN_JOB, ignore_result=True)(_run_job)
+    celery.task(name=SYNC_DUE, ignore_result=True)(_sync_due)
+    # Celery beat (the Procfile's `beat`) sends `sync_due` on this schedule; any worker ticks, exactly-once
+    # per user and period is the database's unique run key (app/jobs/sync_schedule.py).
+    celery.conf.beat_schedule = beat_schedule(os.environ)
     return celery
+
+
+def _sync_due() -> list[str]:
+    from app.jobs.sync_schedule import app_tick
+
+    return app_tick(flask_app())
 
 
 def _run_job(job_id: str) -> str | None:

@@ -109,4 +109,5 @@ def load_tasks() -> None:
     import app.jobs.map_task  # noqa: F401
     import app.jobs.save_task  # noqa: F401
     import app.jobs.scaleout  # noqa: F401
+    import app.jobs.sync_task  # noqa: F401
     import app.jobs.tasks  # noqa: F401

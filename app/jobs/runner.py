@@ -127,6 +127,9 @@ def init_app(app: Flask) -> None:
 
 def shutdown(app: Flask, wait: bool = True) -> None:
     """Stop the app's runner threads (tests, clean exits); queued in-process jobs are then interrupted ones."""
+    from app.jobs.sync_schedule import stop
+
+    stop(app)
     service = app.extensions.get(EXTENSION)
     if service is not None:
         service.close(wait)

@@ -6,7 +6,7 @@ import json
 
 from flask import Flask, g, request
 
-from . import accounts, control, deezer, previews, reccobeats, spotify
+from . import accounts, control, control_library, deezer, previews, reccobeats, spotify
 from .config import build_config
 from .faults import lie_in_body, truncate
 from .model import World
@@ -56,7 +56,7 @@ def create_sandbox_app(world: World, profile: str | None = None, *, scale: str |
     app.json.sort_keys = False
     app.json.compact = True
     app.extensions["sandbox"] = Sandbox(world, config, scale=scale, renderer=renderer)
-    for module in (accounts, spotify, deezer, reccobeats, previews, control):
+    for module in (accounts, spotify, deezer, reccobeats, previews, control, control_library):
         app.register_blueprint(module.bp)
     app.after_request(_truncate_malformed)
     app.after_request(_tell_lies)  # registered last, so it runs first: lies are told before any truncation

@@ -141,6 +141,15 @@ class SandboxState:
             self.user_playlists[user.id].insert(0, playlist.id)
             return playlist
 
+    def unfollow(self, user_id: str, playlist_id: str) -> bool:
+        """What "delete" does on Spotify: the playlist leaves the user's list; its id still answers GET."""
+        with self.lock:
+            followed = self.user_playlists[user_id]
+            if playlist_id not in followed:
+                return False
+            followed.remove(playlist_id)
+            return True
+
     def _edit(self, playlist_id: str, track_ids: list[int], added_at: list[str]) -> str:
         """Store a changed copy of a playlist (never the World's object) and bump its version."""
         self.spotify_playlists[playlist_id] = replace(

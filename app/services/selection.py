@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.orm import Session
 
+from app.services.songs import library_songs
 from app.storage.models import SortAssignment, SortRun, Track
 from app.storage.ownership import get_owned, owned
 
@@ -58,8 +59,9 @@ def kept_clause():
 def kept_tracks(session: Session, user_id: int, sort_run_id: int) -> dict[str, list[KeptTrack]]:
     """Per context of the user's sort, the tracks its playlist holds, most likely first.
 
-    Kept means accepted, or assigned (over the cutoff) and not rejected. Every context of the run has an
-    entry, empty when nothing is kept; another user's run gives {}.
+    Kept means accepted, or assigned (over the cutoff) and not rejected. One entry per song: a track that is
+    another version of a song the user liked earlier (see app.services.songs) is never kept beside it. Every
+    context of the run has an entry, empty when nothing is kept; another user's run gives {}.
     """
     run = get_owned(session, SortRun, user_id, sort_run_id)
     if run is None:
@@ -74,9 +76,12 @@ def kept_tracks(session: Session, user_id: int, sort_run_id: int) -> dict[str, l
                            SortAssignment.decision, Track.id, Track.title, Track.artist, Track.album,
                            Track.duration_ms, Track.spotify_id, Track.isrc)
         .order_by(SortAssignment.context, SortAssignment.probability.desc(), SortAssignment.track_id)).all()
+    hidden = library_songs(session, user_id).hidden
     by_context: dict[str, list[KeptTrack]] = {context: [] for context in run_contexts(run)}
     for (assignment_id, context, probability, decision, track_id, title, artist, album, duration_ms, spotify_id,
          isrc) in rows:
+        if track_id in hidden:
+            continue
         by_context.setdefault(context, []).append(KeptTrack(
             assignment_id=assignment_id, track_id=track_id, title=title, artist=artist, album=album,
             duration_ms=duration_ms, spotify_id=spotify_id, isrc=isrc, probability=probability, decision=decision))

@@ -369,6 +369,74 @@ class TasteInvite(Owned, Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+# ------------------------------------------------------------------ playlists that stay sorted (issue 18)
+
+
+class SyncSetting(Owned, Base):
+    """A user's opt-in to keep their saved playlists sorted: how often, and whether to add or queue for review."""
+
+    __tablename__ = "sync_settings"
+    __table_args__ = (UniqueConstraint("user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    period: Mapped[str] = mapped_column(String(16), default="weekly")  # daily | weekly
+    mode: Mapped[str] = mapped_column(String(16), default="auto")  # auto (add at the promise) | review (queue)
+    # Why the sync stopped running by itself (a revoked token), in plain words; None while it runs.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    # Contexts whose playlist was deleted on Spotify and which the user asked to have made again.
+    recreate_contexts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SyncRun(Owned, Base):
+    """One sync of one user for one period; `run_key` is unique, so however many processes try, one runs."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_key: Mapped[str] = mapped_column(String(96), unique=True)  # "<user>:<period>:<period start>" or manual
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")  # schedule | command | page
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | stopped | failed
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("trained_models.id", ondelete="SET NULL"))
+    sort_run_id: Mapped[int | None] = mapped_column(ForeignKey("sort_runs.id", ondelete="SET NULL"))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)  # what happened, in plain words
+    stale: Mapped[str | None] = mapped_column(Text)  # why the model should be retrained, or None
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SyncItem(Owned, Base):
+    """One new like a sync placed (or queued, or left out as another version) for one context's playlist."""
+
+    __tablename__ = "sync_items"
+    __table_args__ = (UniqueConstraint("sync_run_id", "context", "track_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sync_run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True)
+    context: Mapped[str] = mapped_column(String(100))
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    uri: Mapped[str | None] = mapped_column(String(64))
+    probability: Mapped[float | None] = mapped_column(Float)
+    # added | present (already there) | queued | dismissed | undone | failed | duplicate (another version)
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SongSplit(Owned, Base):
+    """A track the user said is not the same song as the versions it was collapsed with: it stands alone."""
+
+    __tablename__ = "song_splits"
+    __table_args__ = (UniqueConstraint("user_id", "track_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # ---------------------------------------------------------------------------------------------- jobs
 
 
@@ -405,5 +473,6 @@ class Job(Base):
 # Every table whose rows belong to one user: "delete all my data" and the isolation tests walk this.
 USER_OWNED_MODELS: tuple[type[Base], ...] = (
     OAuthToken, LibraryImport, LibraryPlaylist, LibraryItem, Dataset, TrainedModel, SortRun,
-    SortAssignment, ExportedPlaylist, ModelRun, Suggestion, TasteInvite, Job,
+    SortAssignment, ExportedPlaylist, ModelRun, Suggestion, TasteInvite, SyncSetting, SyncRun, SyncItem, SongSplit,
+    Job,
 )

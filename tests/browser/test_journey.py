@@ -397,6 +397,40 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     assert len(exported_rows) == sum(len(v) for v in wanted.values()), len(exported_rows)
     watch.assert_clean("export")
 
+    # Keep my playlists sorted: new likes arrive, the user turns the sync on, the web process's scheduler runs it,
+    # and the digest on Home offers an undo that removes exactly that track from Spotify.
+    liked = requests.post(f"{site.sandbox.url}/__sandbox__/users/{USER}/likes",
+                          json={"count": 40, "other_versions": 2, "seed": 3}, timeout=10)
+    assert liked.status_code == 200, liked.text
+    before_sync = {c: sandbox_playlist(site, pid) for c, pid in saved.items()}
+    page.locator("#sync-enabled input[type=checkbox]").check()
+    page.locator("#sync-period input[value=daily]").check()
+    page.click("#sync-apply")
+    expect(page.locator("#sync-message")).to_contain_text("On: daily")
+    deadline = time.monotonic() + 2 * JOB_TIMEOUT_S  # imports, matches and enriches the 40 new likes first
+    while time.monotonic() < deadline:
+        page.goto(site.url + "/app/")
+        runs = page.locator("#sync-digest .sync-run h3")
+        if runs.count() and not re.search(r"\b(queued|running)\b", runs.first.inner_text()):
+            break
+        time.sleep(2)
+    run = page.locator("#sync-digest .sync-run").first
+    expect(run).to_contain_text("added to your playlists and read back")
+    tour.shot(page, "sync-digest", "Playlists that stay sorted",
+              "With the sync on, new likes that pass the promise are appended to the saved playlists; the Home page "
+              "lists what each sync added, with an undo for 7 days.", focus=page.locator("#sync-digest-card"))
+    after_sync = {c: sandbox_playlist(site, pid) for c, pid in saved.items()}
+    grown = {c: ids_[len(before_sync[c]):] for c, ids_ in after_sync.items() if ids_ != before_sync[c]}
+    assert grown and all(after_sync[c][:len(before_sync[c])] == before_sync[c] for c in saved), "append only"
+    undo = run.get_by_role("button", name="Undo", exact=True).first
+    undo.click()
+    expect(page.locator("#sync-answer")).to_contain_text("nothing else changed")
+    after_undo = {c: sandbox_playlist(site, pid) for c, pid in saved.items()}
+    changed = [c for c in saved if after_undo[c] != after_sync[c]]
+    assert len(changed) == 1 and len(after_undo[changed[0]]) == len(after_sync[changed[0]]) - 1, changed
+    assert [i for i in after_sync[changed[0]] if i not in after_undo[changed[0]]][0] in grown[changed[0]]
+    watch.assert_clean("sync")
+
     # Another listener, in a browser context of their own, sees none of it.
     other = browser.new_context(**browser_context_args)
     other_watch, other_page = Watch(other), other.new_page()

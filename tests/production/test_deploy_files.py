@@ -26,7 +26,9 @@ def procfile() -> dict[str, list[str]]:
 
 def test_the_procfile_runs_gunicorn_on_the_wsgi_app_and_a_celery_worker():
     processes = procfile()
-    assert set(processes) == {"web", "worker"}
+    assert set(processes) == {"web", "worker", "beat"}
+    # One beat for the whole deployment sends the sync tick; which worker runs it does not matter.
+    assert processes["beat"][:4] == ["celery", "-A", "app.jobs.celery_app", "beat"]
     web, worker = processes["web"], processes["worker"]
     assert web[0] == "gunicorn" and (BIN / "gunicorn").exists()
     assert "0.0.0.0:${PORT:-8000}" in web
@@ -39,10 +41,10 @@ def test_the_procfile_runs_gunicorn_on_the_wsgi_app_and_a_celery_worker():
     assert importlib.import_module("app.jobs.celery_app").celery.main == "contextify"
 
 
-@pytest.mark.parametrize("process", ["web", "worker"])
+@pytest.mark.parametrize("process", ["web", "worker", "beat"])
 def test_every_option_in_the_procfile_is_known_to_its_program(process):
     command = procfile()[process]
-    program = [str(BIN / command[0])] + (command[1:4] if process == "worker" else [])
+    program = [str(BIN / command[0])] + (command[1:4] if process in ("worker", "beat") else [])
     help_text = subprocess.run([*program, "--help"], capture_output=True, text=True, timeout=60,
                                cwd=ROOT, env={**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}).stdout
     options = {re.split(r"[= ]", word)[0] for word in command if word.startswith("--")}
@@ -105,9 +107,10 @@ def test_the_compose_file_is_valid_and_runs_the_procfile_processes():
     answer = _compose("--profile", "demo", "config", POSTGRES_PASSWORD="pw", SECRET_KEY="key")
     assert answer.returncode == 0, answer.stderr
     services = yaml.safe_load(answer.stdout)["services"]
-    assert set(services) == {"web", "worker", "redis", "postgres", "migrate", "sandbox"}
+    assert set(services) == {"web", "worker", "beat", "redis", "postgres", "migrate", "sandbox"}
     assert services["web"]["command"] == ["scripts/procfile", "web"]
     assert services["worker"]["command"] == ["scripts/procfile", "worker"]
+    assert services["beat"]["command"] == ["scripts/procfile", "beat"]
     assert services["migrate"]["command"] == ["flask", "db", "upgrade"]
     assert services["web"]["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

@@ -21,7 +21,11 @@ from app.storage.models import (
     OAuthToken,
     SortAssignment,
     SortRun,
+    SongSplit,
     Suggestion,
+    SyncItem,
+    SyncRun,
+    SyncSetting,
     TasteInvite,
     Track,
     TrainedModel,
@@ -87,7 +91,17 @@ def fill(session: Session, user_id: int, marker: str, secret_key: str, *, pk: in
                    track_id=track.id, probability=0.8, reasons=[f"{marker} suggestion"], **ids),
         TasteInvite(user_id=user_id, token_hash=hashlib.sha256(f"{marker} link".encode()).hexdigest(),
                     guest_user_id=guest_id, **ids),
+        SyncSetting(user_id=user_id, enabled=True, period="daily", mode="auto", paused_reason=f"{marker} paused",
+                    recreate_contexts=["workout"], **ids),
+        SongSplit(user_id=user_id, track_id=track.id, **ids),
     ])
+    sync_run = SyncRun(user_id=user_id, run_key=f"{user_id}:{marker}", model_id=model.id, sort_run_id=run.id,
+                       status="done", message=f"{marker} sync", counts={"added": {"workout": 1}}, **ids)
+    session.add(sync_run)
+    session.flush()
+    session.add(SyncItem(user_id=user_id, sync_run_id=sync_run.id, context="workout", track_id=track.id,
+                         uri=f"spotify:track:{track.spotify_id}", probability=0.9, status="added",
+                         note=f"{marker} item", **ids))
     session.commit()
     return {"job": job.id, "track": track.id, "model": model.id, "run": run.id, "playlist": playlist.id}
 
