@@ -46,9 +46,6 @@ class PreviewAnalysis:
     worker process) and `result` (its outcome as a FeatureResult).
     """
 
-    name = "preview"
-    version = "2"  # 2: tempo octave choice, tuning before chroma, chroma statistics
-
     def __init__(self, clients: RunClients, backoff_s: float = 0.3) -> None:
         self.clients = clients
         self.backoff_s = backoff_s
@@ -224,7 +221,7 @@ class PreviewProvider(PreviewAnalysis):
     """Audio descriptors (tempo, loudness, timbre, key) of each track's preview."""
 
     name = "preview"
-    version = "1"
+    version = "2"  # 2: tempo octave choice, tuning before chroma, chroma statistics
     analyser = staticmethod(analyse_clip)
 
     def result(self, track: TrackRef, outcome: Any) -> FeatureResult:
