@@ -119,7 +119,7 @@ def delete_account() -> Any:
     deleted = delete_all_user_data(db.session, user.id)
     db.session.delete(user)
     db.session.commit()
-    # Files too: and a later account may be given the same id (SQLite reuses the highest), so its folder must be empty.
+    # Files too: nothing of theirs stays on disk (ids are never reused, so no later account could see them anyway).
     shutil.rmtree(upload_dir(current_app.config, user.id), ignore_errors=True)
     # Their model artifacts and the library scores cached beside them are theirs too.
     shutil.rmtree(Path(current_app.config["INSTANCE_DIR"]) / MODELS_DIR / str(user.id), ignore_errors=True)

@@ -41,7 +41,7 @@ def test_good_state_logs_in_and_stores_only_encrypted_tokens(app, client):
     assert set(row.scope.split()) == {"user-library-read", "playlist-read-private", "playlist-modify-private",
                                       "playlist-modify-public"}
     with client.session_transaction() as session:
-        assert dict(session) == {"user_id": user.id}
+        assert dict(session) == {"user_id": user.id, "session_key": user.session_key}
     cookie = client.get_cookie("session").value
     assert access not in cookie and refresh not in cookie
     assert client.get("/app/").status_code == 200
