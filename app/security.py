@@ -64,6 +64,10 @@ def register_security(app: Flask, dash_app: Any) -> None:
     limiter.init_app(app)
     protect_state_changes(app, skip_prefix=URL_BASE)
     require_json_same_origin(app, URL_BASE + DASH_UPDATE)
+    # After the login and same-origin checks: every callback's inputs are checked at the edge, in one place.
+    from app.dash_views import edge
+
+    edge.install(app, dash_app, URL_BASE)
     app.register_error_handler(RequestEntityTooLarge, too_large_response)
     app.register_error_handler(TooManyRequests, too_many_response)
 
