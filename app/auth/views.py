@@ -137,7 +137,7 @@ def safe_next(value: str | None) -> str | None:
     Refused: other hosts and schemes (`//evil`, `/\\evil`, `https:...`), and any control character or space,
     which browsers strip or mangle (`/%09/evil` becomes `//evil`) and which cannot go into a Location header.
     """
-    if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_NEXT_LENGTH:
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or len(value) > MAX_NEXT_LENGTH:
         return None
     if "\\" in value or any(unicodedata.category(char)[0] in "CZ" for char in value):
         return None
