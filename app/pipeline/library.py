@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.jobs.progress import Progress
+from app.jobs.registry import JobCancelled
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, SpotifyClient
 from app.pipeline.catalog import spotify_track_row, upsert_spotify_rows
@@ -319,20 +320,22 @@ def import_file(session_factory: Callable[[], Session], user_id: int, path: str 
         session.add(job)
         session.flush()
         import_id = job.id
-    written = 0
+    written = [0]  # tracks in committed batches, also when a batch or a cancel cuts the import short
     try:
         for collection in parsed.collections:
-            written += _store_file_collection(session_factory, user_id, import_id, path.name, collection.name,
-                                              collection.tracks, summary, progress, check_stop)
-    except BaseException:
-        _finish_file_import(session_factory, import_id, "failed", parsed, written)
+            _store_file_collection(session_factory, user_id, import_id, path.name, collection.name,
+                                   collection.tracks, summary, progress, check_stop, written)
+    except BaseException as exc:
+        written = written[0]
+        _finish_file_import(session_factory, import_id, "cancelled" if isinstance(exc, JobCancelled) else "failed",
+                            parsed, written)
         summary.count("tracks imported", written)
         summary.notes.append(f"{path.name}: stopped after {written:,} of {parsed.n_tracks:,} tracks; those "
                              "stay in your library, the rest were not imported. Import the file again to finish.")
         raise
     with session_factory() as session, session.begin():
         _forget_earlier_file(session, user_id, path.name, import_id)
-    _finish_file_import(session_factory, import_id, "done", parsed, written)
+    _finish_file_import(session_factory, import_id, "done", parsed, written[0])
     summary.count("tracks imported", parsed.n_tracks)
     for reason, n in parsed.skipped.items():
         summary.count(f"skipped: {reason}", n)
@@ -340,7 +343,7 @@ def import_file(session_factory: Callable[[], Session], user_id: int, path: str 
     return import_id
 
 
-FILE_BATCH = 1_000  # tracks written per transaction by a file import
+FILE_BATCH = 500  # tracks written per transaction by a file import: each holds the write lock well under a second
 
 
 def _finish_file_import(session_factory: Callable[[], Session], import_id: int, status: str, parsed: Any,
@@ -363,8 +366,8 @@ def _forget_earlier_file(session: Session, user_id: int, filename: str, import_i
 
 def _store_file_collection(session_factory: Callable[[], Session], user_id: int, import_id: int, filename: str,
                            name: str | None, tracks: Sequence[FileTrack], summary: RunSummary, progress: Progress,
-                           check_stop: Callable[[], None]) -> int:
-    """Write one collection's items FILE_BATCH at a time, each batch its own transaction; returns tracks written."""
+                           check_stop: Callable[[], None], written: list[int]) -> None:
+    """Write one collection's items FILE_BATCH at a time, each batch its own transaction, counted in `written`."""
     playlist_id = None
     collection = f"file:{import_id}"
     if name is not None:
@@ -380,53 +383,63 @@ def _store_file_collection(session_factory: Callable[[], Session], user_id: int,
             playlist_id, collection = playlist.id, f"playlist:{playlist.id}"
             session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id,
                                                       LibraryItem.collection == collection))
-    written = 0
     for start in range(0, len(tracks), FILE_BATCH):
         check_stop()
         batch = tracks[start:start + FILE_BATCH]
         with session_factory() as session, session.begin():
             rows: dict[int, dict[str, Any]] = {}
-            for position, track in enumerate(batch, start):
-                track_id = _file_track_id(session, track, summary)
+            for position, (track, track_id) in enumerate(zip(batch, _file_track_ids(session, batch, summary)), start):
                 rows.setdefault(track_id, {"user_id": user_id, "collection": collection, "track_id": track_id,
                                            "import_id": import_id, "library_playlist_id": playlist_id,
                                            "position": position, "added_at": track.added_at})
             # DO NOTHING on a track already written by an earlier batch: its first position stays.
             upsert_rows(session, LibraryItem, list(rows.values()), key=("user_id", "collection", "track_id"),
                         update=[])
-        written += len(batch)
+        written[0] += len(batch)
         progress.advance("tracks imported", len(batch))
-    return written
 
 
-def _file_track_id(session: Session, track: FileTrack, summary: RunSummary) -> int:
-    """The row for a file's track: by Spotify id, else by ISRC, else (neither given) by artist and title; else new."""
-    if track.spotify_id:
-        found = session.scalar(select(Track.id).where(Track.spotify_id == track.spotify_id))
-        if found is not None:
-            return found
-    elif track.isrc:  # an ISRC names the recording: two recordings may share artist and title
-        found = session.scalar(select(Track.id).where(Track.isrc == track.isrc).order_by(Track.id).limit(1))
-        if found is not None:
-            return found
-    else:
-        found = _same_name(session, track)
-        if found is not None:
-            return found
-    row = Track(spotify_id=track.spotify_id, isrc=track.isrc, title=track.title[:512], artist=track.artist[:512],
-                artists=list(track.artists or (track.artist,)), album=track.album[:512] if track.album else None,
-                duration_ms=track.duration_ms)
-    session.add(row)
-    session.flush()
-    summary.new_tracks += 1
-    return row.id
-
-
-def _same_name(session: Session, track: FileTrack) -> int | None:
-    candidates = session.execute(select(Track.id, Track.title, Track.artist).where(
-        func.lower(Track.artist) == track.artist.lower()).order_by(Track.id).limit(200)).all()
-    title = normalise(track.title)
-    return next((tid for tid, their_title, _ in candidates if normalise(their_title) == title), None)
+def _file_track_ids(session: Session, tracks: Sequence[FileTrack], summary: RunSummary) -> list[int]:
+    """The rows for a batch of a file's tracks, in order: by Spotify id, else by ISRC, else (neither given) by
+    artist and title; else new. Three lookups and one insert per batch, not per track, so a batch stays short."""
+    spotify_ids = {t.spotify_id for t in tracks if t.spotify_id}
+    by_spotify = dict(session.execute(select(Track.spotify_id, Track.id).where(Track.spotify_id.in_(spotify_ids)))
+                      .all()) if spotify_ids else {}
+    by_isrc: dict[str, int] = {}
+    isrcs = {t.isrc for t in tracks if not t.spotify_id and t.isrc}
+    if isrcs:  # an ISRC names the recording: two recordings may share artist and title
+        for isrc, track_id in session.execute(select(Track.isrc, Track.id).where(Track.isrc.in_(isrcs))
+                                              .order_by(Track.id)):
+            by_isrc.setdefault(isrc, track_id)
+    by_name: dict[tuple[str, str], int] = {}
+    artists = {t.artist.lower() for t in tracks if not t.spotify_id and not t.isrc}
+    if artists:
+        for track_id, title, artist in session.execute(select(Track.id, Track.title, Track.artist).where(
+                func.lower(Track.artist).in_(artists)).order_by(Track.id)):
+            by_name.setdefault((artist.lower(), normalise(title)), track_id)
+    found: list[int | Track] = []
+    new: dict[tuple[str, ...], Track] = {}
+    for track in tracks:
+        if track.spotify_id:
+            key, known = ("spotify", track.spotify_id), by_spotify.get(track.spotify_id)
+        elif track.isrc:
+            key, known = ("isrc", track.isrc), by_isrc.get(track.isrc)
+        else:
+            key = ("name", track.artist.lower(), normalise(track.title))
+            known = by_name.get(key[1:])
+        if known is not None:
+            found.append(known)
+            continue
+        if key not in new:  # the same new track twice in one batch is one row
+            new[key] = Track(spotify_id=track.spotify_id, isrc=track.isrc, title=track.title[:512],
+                             artist=track.artist[:512], artists=list(track.artists or (track.artist,)),
+                             album=track.album[:512] if track.album else None, duration_ms=track.duration_ms)
+            session.add(new[key])
+        found.append(new[key])
+    if new:
+        session.flush()
+        summary.new_tracks += len(new)
+    return [item.id if isinstance(item, Track) else item for item in found]
 
 
 # ------------------------------------------------------------------------------------ after import

@@ -195,7 +195,7 @@ class LibraryImport(Owned, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # spotify-liked | spotify-playlists | file
     filename: Mapped[str | None] = mapped_column(String(512))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed | cancelled
     cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. newest added_at seen, for incremental syncs
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
