@@ -37,7 +37,8 @@ LIST_VALUES: dict[str, tuple[int, tuple[type, ...]]] = {
 }
 # Free-text fields (None or text, never a number), with their length: the context box takes up to MAX_CONTEXTS
 # names and their commas.
-TEXT_CHARS: dict[str, int] = {ids.CONTEXT_INPUT: MAX_CONTEXTS * (MAX_CONTEXT_CHARS + 2), ids.MAP_SEARCH: 200}
+TEXT_CHARS: dict[str, int] = {ids.CONTEXT_INPUT: MAX_CONTEXTS * (MAX_CONTEXT_CHARS + 2), ids.MAP_SEARCH: 200,
+                              ids.COMPARE_OTHER: 200}  # "user:7" or "invite:3": whose library to compare with
 # Stores holding one row id (a number) or a counter.
 NUMBER_STORES = frozenset({ids.SORT_RUN_STORE, ids.MAP_RUN_STORE, ids.HARVEST_NUDGE_STORE})
 
