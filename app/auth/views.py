@@ -135,9 +135,11 @@ def safe_next(value: str | None) -> str | None:
     """A same-origin path to return to after login, normalised; anything else is dropped (None).
 
     Refused: other hosts and schemes (`//evil`, `/\\evil`, `https:...`), and any control character or space,
-    which browsers strip or mangle (`/%09/evil` becomes `//evil`) and which cannot go into a Location header.
+    which browsers strip or mangle (`/<tab>/evil` becomes `//evil`) and which cannot go into a Location header.
     """
-    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or len(value) > MAX_NEXT_LENGTH:
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        return None
+    if len(value) > MAX_NEXT_LENGTH:
         return None
     if "\\" in value or any(unicodedata.category(char)[0] in "CZ" for char in value):
         return None

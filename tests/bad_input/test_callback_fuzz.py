@@ -122,7 +122,8 @@ def test_two_thousand_malformed_callback_requests_get_no_5xx(site):
             if answer.status_code >= 500:
                 crashed[dep["output"][:80]] += 1
                 if crashed[dep["output"][:80]] == 1:
-                    print(f"\n  5xx: {dep['output'][:80]} changed={body.get('changedPropIds')}: {_why(app, client, body)}")
+                    why = _why(app, client, body)
+                    print(f"\n  5xx: {dep['output'][:80]} changed={body.get('changedPropIds')}: {why}")
             elif answer.status_code == 400:
                 message = answer.get_json()["message"]
                 assert message and "Traceback" not in message and len(message) < 300, message
