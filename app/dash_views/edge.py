@@ -97,10 +97,15 @@ def check_request(body: Any, callback_map: dict[str, Any]) -> None:
 
 
 def _check_outputs(outputs: Any, output: str) -> None:
-    expected = len(output.strip(".").split("..."))
-    items = outputs if isinstance(outputs, list) else [outputs]
-    if len(items) != expected or not all(_is_dependency(item) for item in items):
+    parts = output.strip(".").split("...")
+    items = outputs if output.startswith("..") and isinstance(outputs, list) else [outputs]
+    if len(items) != len(parts):
         raise Refused("This request does not name the parts of the page it updates. Reload the page.")
+    for item, part in zip(items, parts):
+        # A pattern-matching output (`{"type": ..., "context": ["ALL"]}.children`) lists every matching component.
+        many = item if _is_pattern(part) and isinstance(item, list) else [item]
+        if len(many) > MAX_PATTERN_ITEMS or not all(_is_dependency(one) for one in many):
+            raise Refused("This request does not name the parts of the page it updates. Reload the page.")
 
 
 def _is_dependency(item: Any) -> bool:

@@ -194,3 +194,27 @@ def test_every_list_valued_input_in_the_layouts_is_declared_to_the_edge(site):
     print(f"\nlist-valued inputs in the layouts: {sorted(listed)}; of {len(defaults)} component properties")
     assert listed, "the layouts have checklists"
     assert listed <= set(edge.LIST_VALUES), f"not declared in edge.LIST_VALUES: {listed - set(edge.LIST_VALUES)}"
+
+
+def test_a_pattern_matching_output_is_sent_as_the_browser_sends_it(site):
+    """The browser lists every component an ALL output matches; the edge takes that list (and refuses junk in it)."""
+    app, _ids = site
+    client = app.test_client()
+    session_login(client, OWNER)
+    deps = client.get("/app/_dash-dependencies").get_json()
+    dep = next(d for d in deps if '"type":"sort-list"' in d["output"])
+    parts = dep["output"].strip(".").split("...")
+
+    def body(first_output: Any) -> dict[str, Any]:
+        outputs = [first_output] + [{"id": p.rpartition(".")[0], "property": p.rpartition(".")[2]} for p in parts[1:]]
+        return {"output": dep["output"], "outputs": outputs,
+                "inputs": [[] if spec["id"].startswith("{") else {"id": spec["id"], "property": spec["property"],
+                                                                   "value": None} for spec in dep["inputs"]],
+                "state": [[] if spec["id"].startswith("{") else {"id": spec["id"], "property": spec["property"],
+                                                                  "value": None} for spec in dep["state"]],
+                "changedPropIds": []}
+
+    listed = [{"id": {"type": "sort-list", "context": "workout"}, "property": "children"}]
+    assert client.post(UPDATE, json=body(listed)).status_code < 400
+    assert client.post(UPDATE, json=body([]).copy()).status_code < 400
+    assert client.post(UPDATE, json=body(["junk"])).status_code == 400
