@@ -10,6 +10,7 @@ that is not enough, by its component id (the tables below).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from flask import Flask, Response, jsonify, request
 from app.dash_views import URL_BASE, ids
 from app.pipeline.files import MAX_BYTES
 from app.pipeline.naming import MAX_CONTEXT_CHARS, MAX_CONTEXTS
+
+log = logging.getLogger("contextify.security.callbacks")
 
 UPDATE_PATH = "_dash-update-component"
 
@@ -69,8 +72,14 @@ def install(app: Flask, dash_app: Any, url_base: str) -> None:
         try:
             check_request(request.get_json(silent=True), dash_app.callback_map)
         except Refused as exc:
+            # Logged so an operator can tell a page's own request refused by mistake from an attacker's.
+            log.info("callback request refused: %s (output %.200s)", exc, _output_of(request.get_json(silent=True)))
             return refused(str(exc))
         return None
+
+
+def _output_of(body: Any) -> str:
+    return str(body.get("output")) if isinstance(body, dict) else type(body).__name__
 
 
 def refused(message: str) -> Response:
@@ -91,7 +100,8 @@ def check_request(body: Any, callback_map: dict[str, Any]) -> None:
     for key in ("inputs", "state"):
         _check_dependencies(body.get(key, []), callback.get(key, []), key)
     changed = body.get("changedPropIds", [])
-    if not isinstance(changed, list) or len(changed) > 100 or not all(
+    # A redrawn list of pattern-matching buttons can name every new button as changed: as many as the inputs hold.
+    if not isinstance(changed, list) or len(changed) > MAX_PATTERN_ITEMS or not all(
             isinstance(item, str) and len(item) <= MAX_TEXT for item in changed):
         raise Refused("This request lists what changed in a form the page never sends. Reload the page.")
 
