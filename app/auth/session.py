@@ -8,7 +8,7 @@ import logging
 import secrets
 
 from flask import abort, g, session
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -47,13 +47,15 @@ def log_in(user_id: int) -> None:
     The key is made on the first login and kept until the user's sessions are ended, so one person can be
     logged in on several devices at once.
     """
-    user = db.session.get(User, user_id)
-    if user.session_key is None:
-        user.session_key = new_session_key()
-        db.session.commit()
+    # One conditional UPDATE: the same person logging in from two tabs or devices at once must not each set a
+    # key of their own (the later one would end the earlier session at once).
+    db.session.execute(update(User).where(User.id == user_id, User.session_key.is_(None))
+                       .values(session_key=new_session_key()))
+    db.session.commit()
+    key = db.session.scalar(select(User.session_key).where(User.id == user_id))
     session.clear()  # drop anything an earlier visitor left (state, next), so nothing carries over
     session[_SESSION_KEY] = user_id
-    session[_SESSION_SECRET] = user.session_key
+    session[_SESSION_SECRET] = key
     g.contextify_user_id = user_id
 
 

@@ -141,3 +141,23 @@ def test_a_cookie_from_before_session_keys_works_until_the_user_logs_out_or_in(s
     saved = _cookie(client)
     client.post("/logout", data={"csrf_token": _csrf(client)})
     assert _replay(site, saved).get("/account").status_code == 302
+
+
+def test_one_person_logging_in_from_several_tabs_at_once_keeps_every_session(site):
+    """Each first login sets the key only if none is set (one conditional UPDATE), so no tab ends another's
+    session (the 50-session load test saw 401s before)."""
+    import threading
+
+    clients = [site.test_client() for _ in range(6)]
+    barrier = threading.Barrier(len(clients))
+
+    def log_in(client) -> None:
+        barrier.wait()
+        login(client, "jonas.b")
+
+    threads = [threading.Thread(target=log_in, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [client.get("/account").status_code for client in clients] == [200] * len(clients)
