@@ -39,11 +39,9 @@ from app.storage.ownership import get_owned, owned
 log = logging.getLogger("contextify.jobs")
 
 EXTENSION = "contextify.jobs"
-HEARTBEAT_S = 5.0
-# Six missed heartbeats: the process running the job is gone. Short, so a job whose process was killed shows as
-# interrupted within about 45 s (this plus a sweep), not minutes; long enough for a saturated machine's beats.
-STALE_AFTER_S = 30.0
-SWEEP_EVERY_S = 15.0
+HEARTBEAT_S = 15.0
+STALE_AFTER_S = 120.0       # several missed heartbeats: the process running the job is gone
+SWEEP_EVERY_S = 60.0
 ACTIVE = ("queued", "running")
 INTERRUPTED_NOTE = ("Interrupted: contextify stopped while this job was running. Resume it to continue; "
                     "work already finished is kept.")
