@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,8 @@ SANDBOX_SERVICE_PATHS = {
 # configuration table is checked against this by a test, so the two cannot drift apart.
 VARIABLES: dict[str, tuple[str, str]] = {
     "SECRET_KEY": ("none (required with real Spotify; generated and kept in `instance/` in sandbox or debug mode)",
-                   "Signs sessions and derives the key that encrypts stored OAuth tokens."),
+                   "Signs sessions and derives the key that encrypts stored OAuth tokens. With real Spotify it must be "
+                   "at least 32 characters with about 80 bits of estimated entropy (`TESTING=1` does not relax this)."),
     "DATABASE_URL": ("`sqlite:///instance/contextify.db`", "SQLAlchemy URL of the database (SQLite or PostgreSQL)."),
     "SPOTIFY_CLIENT_ID": ("none: sandbox mode", "Client id of your Spotify app. Unset means sandbox mode."),
     "SPOTIFY_CLIENT_SECRET": ("none", "Client secret of your Spotify app."),
@@ -144,7 +147,7 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if has_spotify_app and not env.get("SPOTIFY_CLIENT_SECRET"):
         raise ConfigError("SPOTIFY_CLIENT_ID is set but SPOTIFY_CLIENT_SECRET is not. Copy both from your app's "
                           "page on developer.spotify.com/dashboard, or unset SPOTIFY_CLIENT_ID to run in sandbox mode.")
-    settings["SECRET_KEY"] = _secret_key(env, relaxed=sandbox_mode or debug or settings["TESTING"],
+    settings["SECRET_KEY"] = _secret_key(env, relaxed=sandbox_mode or debug,
                                          instance_dir=instance_dir)
     return settings
 
@@ -214,17 +217,52 @@ def _service_urls(env: Mapping[str, Any], sandbox_url: str | None) -> dict[str, 
 
 
 def _secret_key(env: Mapping[str, Any], *, relaxed: bool, instance_dir: Path) -> str:
-    if env.get("SECRET_KEY"):
-        return str(env["SECRET_KEY"])
-    if not relaxed:
+    """The key from the environment; with real Spotify (and not debug mode) it must be set and strong.
+
+    `TESTING=1` relaxes nothing here: a test of production settings must pass a production-grade key.
+    """
+    given = str(env["SECRET_KEY"]) if env.get("SECRET_KEY") else None
+    if given is None and relaxed:
+        return _persistent_dev_key(instance_dir)
+    if given is None:
         raise ConfigError(
             "SECRET_KEY is not set. contextify signs sessions and encrypts stored Spotify tokens with it, so it "
-            "refuses to start with real Spotify credentials without one. Generate one with\n"
-            "    python -c \"import secrets; print(secrets.token_urlsafe(48))\"\n"
-            "and set it in the environment (export SECRET_KEY=...) or in a .env file next to config.py. "
-            "Keep it stable: changing it makes stored tokens unreadable and users must log in again."
-        )
-    return _persistent_dev_key(instance_dir)
+            "refuses to start with real Spotify credentials without one. " + _GENERATE_KEY)
+    if not relaxed:
+        weakness = secret_weakness(given)
+        if weakness:
+            raise ConfigError(f"SECRET_KEY is too weak for real Spotify accounts: {weakness}. " + _GENERATE_KEY)
+    return given
+
+
+_GENERATE_KEY = (
+    "Generate one with\n"
+    "    python -c \"import secrets; print(secrets.token_urlsafe(48))\"\n"
+    "and set it in the environment (export SECRET_KEY=...) or in a .env file next to config.py. "
+    "Keep it stable: changing it makes stored tokens unreadable and users must log in again.")
+MIN_SECRET_CHARS = 32
+MIN_SECRET_BITS = 80
+
+
+def secret_weakness(key: str) -> str | None:
+    """Why `key` cannot protect sessions and stored tokens, or None when it can.
+
+    Length alone is not enough (`aaaa...` or a sentence repeated), so the key's entropy is estimated from its
+    own character frequencies (Shannon, per character, times its length) and must reach 80 bits (the estimate
+    runs low: `secrets.token_hex(16)`, 128 random bits, scored 92 at the least in 100,000 draws;
+    `secrets.token_urlsafe(48)` about 350), and a key that is a shorter text repeated is refused.
+    """
+    if len(key) < MIN_SECRET_CHARS:
+        return f"it is {len(key)} characters long; at least {MIN_SECRET_CHARS} are needed"
+    counts = Counter(key)
+    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    bits = per_char * len(key)
+    if bits < MIN_SECRET_BITS or len(counts) < 10:
+        return (f"it repeats too few different characters (about {max(0, round(bits))} bits of entropy; at least "
+                f"{MIN_SECRET_BITS} are needed)")
+    if any(key == (key[:period] * (len(key) // period + 1))[:len(key)] for period in range(1, len(key) // 2 + 1)):
+        return "it is a shorter text repeated"
+    return None
 
 
 def _persistent_dev_key(instance_dir: Path) -> str:

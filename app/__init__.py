@@ -45,6 +45,7 @@ def configure_logging(app: Flask) -> None:
     # Before `app.logger` is first used, so Flask sees a handler and does not add its own stderr one.
     logs.install(logging.getLogger(app.name), app.config["LOG_LEVEL"])
     logs.init_request_ids(app)
+    logs.redact_server_logs()
 
 
 def register_extensions(app: Flask) -> None:

@@ -33,8 +33,11 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b([Bb]earer|[Bb]asic)\s+[A-Za-z0-9._~+/=-]{16,}"), rf"\1 {REDACTED}"),
     # key=value, key: value, "key": "value" and query strings, for the names that carry secrets.
     (re.compile(rf"(?i)(\b(?:{_SECRET_KEYS})\b[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}}]+"), rf"\1{REDACTED}"),
-    # The OAuth authorization code in a callback URL (`code=`; Deezer's `"code": 4` errors stay readable).
-    (re.compile(r"(?i)(\bcode=)[^\s\"'&,;}]+"), rf"\1{REDACTED}"),
+    # The OAuth authorization code and state in a callback URL (`code=`, `state=`; Deezer's `"code": 4` errors
+    # stay readable).
+    (re.compile(r"(?i)(\b(?:code|state)=)[^\s\"'&,;}]+"), rf"\1{REDACTED}"),
+    # An invite link's token is the whole capability: `/invite/<token>` (also URL-encoded in a `next=`).
+    (re.compile(r"(?i)((?:/|%2F)invite(?:/|%2F))[^\s\"'&,;?/%]+"), rf"\1{REDACTED}"),
     # The password inside a database or broker URL: scheme://user:password@host.
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"), rf"\1{REDACTED}@"),
     # E-mail addresses are personal data.
@@ -140,9 +143,10 @@ def init_request_ids(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
-            # The path only: query strings carry OAuth codes. Health probes every few seconds stay at DEBUG.
+            # The path only (query strings carry OAuth codes), redacted (an invite link's path is its secret).
+            # Health probes every few seconds stay at DEBUG.
             level = logging.DEBUG if request.path == "/healthz" else logging.INFO
-            access.log(level, "%s %s %s", request.method, request.path, response.status_code,
+            access.log(level, "%s %s %s", request.method, redact(request.path), response.status_code,
                        extra={"status": response.status_code,
                               "duration_ms": round(1000 * (time.monotonic() - g.request_started), 1)})
         return response
@@ -150,6 +154,25 @@ def init_request_ids(app: Flask) -> None:
     @app.teardown_request
     def _forget(_exc: BaseException | None) -> None:
         request_id_var.set(None)  # a server thread's next request must not inherit this id
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message redacted, for loggers whose lines are not ours to format: the development
+    server's request lines (werkzeug, also `make demo`'s) carry `/callback?code=...&state=...` and invite links."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_server_logs() -> None:
+    """Redact the development server's request log (werkzeug writes it with its own handler and format)."""
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, RedactingFilter) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(RedactingFilter())
 
 
 class GunicornLogger(gunicorn.glogging.Logger):
@@ -163,3 +186,9 @@ class GunicornLogger(gunicorn.glogging.Logger):
         self.error_log.handlers.clear()
         self.error_log.propagate = False
         install(self.error_log, self.error_log.level)
+
+    def atoms(self, resp, req, environ, request_time):  # noqa: ANN001,ANN201
+        """Should an operator switch gunicorn's access log on (`--access-logfile -`), its request line, path,
+        query and referer are redacted like every other line: no OAuth code or state, no invite token."""
+        return {key: redact(value) if isinstance(value, str) else value
+                for key, value in super().atoms(resp, req, environ, request_time).items()}

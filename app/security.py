@@ -48,6 +48,8 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 
+# Two years, subdomains included: browsers then refuse plain HTTP to this site (and ignore the header over HTTP).
+HSTS = "max-age=63072000; includeSubDomains"
 TOO_LARGE = "That upload is larger than contextify accepts ({limit} MB). Choose a smaller file and try again."
 TOO_MANY = "Too many attempts in a short time. Wait {wait} and try again."
 JOBS_TOO_MANY = "You started many jobs in a short time. Wait a minute, then start this one again."
@@ -64,6 +66,10 @@ def register_security(app: Flask, dash_app: Any) -> None:
     limiter.init_app(app)
     protect_state_changes(app, skip_prefix=URL_BASE)
     require_json_same_origin(app, URL_BASE + DASH_UPDATE)
+    # After the login and same-origin checks: every callback's inputs are checked at the edge, in one place.
+    from app.dash_views import edge
+
+    edge.install(app, dash_app, URL_BASE)
     app.register_error_handler(RequestEntityTooLarge, too_large_response)
     app.register_error_handler(TooManyRequests, too_many_response)
 
@@ -72,7 +78,16 @@ def register_security(app: Flask, dash_app: Any) -> None:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Content-Security-Policy", content_security_policy(dash_app))
+        if served_over_https():
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+
+def served_over_https() -> bool:
+    """This request reached the app over HTTPS: directly, through a proxy that says so (Elastic Beanstalk's load
+    balancer sets X-Forwarded-Proto), or in an app configured for HTTPS (its redirect URI is https)."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.is_secure or forwarded == "https" or bool(current_app.config.get("SESSION_COOKIE_SECURE"))
 
 
 def content_security_policy(dash_app: Any) -> str:

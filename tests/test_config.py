@@ -7,6 +7,8 @@ import pytest
 from app import create_app
 from config import ConfigError, load_settings
 
+STRONG_KEY = "q7Vd2kLm9XzR4tBn8WcY1pHs6JfG3aEu"  # 32 characters, 32 different ones
+
 
 def test_real_spotify_without_secret_key_is_refused_with_instructions(tmp_path):
     env = {"SPOTIFY_CLIENT_ID": "abc", "SPOTIFY_CLIENT_SECRET": "def", "CONTEXTIFY_INSTANCE_DIR": str(tmp_path)}
@@ -45,7 +47,7 @@ def test_debug_mode_allows_running_without_secret_key(tmp_path):
 
 
 def test_real_credentials_use_real_service_urls(tmp_path):
-    settings = load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "SECRET_KEY": "k",
+    settings = load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "SECRET_KEY": STRONG_KEY,
                               "CONTEXTIFY_INSTANCE_DIR": str(tmp_path)})
     assert settings["SANDBOX_MODE"] is False
     assert settings["SPOTIFY_ACCOUNTS_URL"] == "https://accounts.spotify.com"
@@ -66,7 +68,7 @@ def test_sandbox_url_derives_every_service_url_even_over_individual_ones(tmp_pat
 
 
 def test_individual_service_url_overrides_real_default(tmp_path):
-    settings = load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "SECRET_KEY": "k",
+    settings = load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "SECRET_KEY": STRONG_KEY,
                               "DEEZER_API_URL": "http://deezer.internal/", "CONTEXTIFY_INSTANCE_DIR": str(tmp_path)})
     assert settings["DEEZER_API_URL"] == "http://deezer.internal"
 
@@ -91,3 +93,32 @@ def test_readme_documents_every_variable():
     readme = (Path(config.ROOT) / "README.md").read_text()
     missing = [name for name in config.VARIABLES if f"`{name}`" not in readme]
     assert not missing, f"README's configuration table lacks {missing}"
+
+
+@pytest.mark.parametrize(("key", "why"), [
+    ("x", "1 characters long"),
+    ("test-secret-key", "15 characters long"),
+    ("a" * 64, "too few different characters"),
+    ("0101010101010101010101010101010101010101", "too few different characters"),
+    ("correct horse battery staple correct horse battery staple ", "a shorter text repeated"),
+])
+def test_production_refuses_a_weak_secret_key_even_with_testing_set(tmp_path, key, why):
+    for testing in ("0", "1"):
+        with pytest.raises(ConfigError, match=f"SECRET_KEY is too weak.*{why}"):
+            load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "SECRET_KEY": key,
+                           "TESTING": testing, "CONTEXTIFY_INSTANCE_DIR": str(tmp_path)})
+
+
+def test_testing_does_not_skip_the_key_check_in_production(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "TESTING": "1",
+                       "CONTEXTIFY_INSTANCE_DIR": str(tmp_path)})
+
+
+def test_production_accepts_generated_keys(tmp_path):
+    import secrets
+
+    for key in [secrets.token_urlsafe(48) for _ in range(200)] + [secrets.token_hex(16) for _ in range(200)]:
+        settings = load_settings({"SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b", "SECRET_KEY": key,
+                                  "CONTEXTIFY_INSTANCE_DIR": str(tmp_path)})
+        assert settings["SECRET_KEY"] == key

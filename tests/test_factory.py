@@ -17,7 +17,8 @@ def test_landing_page_says_sandbox_mode(client):
 
 
 def test_landing_page_without_sandbox_has_no_banner(app_config):
-    app = create_app({**app_config, "SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b"})
+    app = create_app({**app_config, "SPOTIFY_CLIENT_ID": "a", "SPOTIFY_CLIENT_SECRET": "b",
+                      "SECRET_KEY": "q7Vd2kLm9XzR4tBn8WcY1pHs6JfG3aEu"})
     body = app.test_client().get("/").get_data(as_text=True)
     assert "Sandbox mode" not in body
 

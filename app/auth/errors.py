@@ -17,8 +17,8 @@ from app.storage.models import utcnow
 log = logging.getLogger("contextify.errors")
 
 DATABASE_RETRY_AFTER_S = 30
-DATABASE_DOWN = ("contextify cannot reach its database right now. Nothing was lost; "
-                 "try again in a minute.")
+DATABASE_DOWN = ("contextify cannot reach its database right now, so this request was not carried out and what "
+                 "you just did may not have been saved. Try again after {retry_at}.")
 SERVICE_NAMES = {"spotify": "Spotify", "deezer": "Deezer", "reccobeats": "ReccoBeats", "previews": "Deezer previews"}
 
 
@@ -64,9 +64,7 @@ def not_allow_listed_page() -> tuple[str, int]:
 
 
 def quota_page(retry_after_s: float) -> tuple[str, int, dict[str, str]]:
-    retry_at = utcnow() + timedelta(seconds=retry_after_s)
-    body = render_template("auth/quota.html", retry_at=retry_at.strftime("%H:%M UTC on %d %B %Y"),
-                           wait=human_duration(retry_after_s))
+    body = render_template("auth/quota.html", retry_at=time_of_day(retry_after_s), wait=human_duration(retry_after_s))
     return body, 429, {"Retry-After": str(int(retry_after_s))}
 
 
@@ -93,12 +91,13 @@ def database_down_response(exc: BaseException) -> Response:
     except Exception:  # noqa: BLE001  (the rollback may fail the same way: the answer below still goes out)
         log.debug("rollback after a database outage failed", exc_info=True)
     log.warning("database unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+    # Whether the last change reached the database is not known (locked, or gone mid-request): say so.
+    message = DATABASE_DOWN.format(retry_at=time_of_day(DATABASE_RETRY_AFTER_S))
     if wants_json():
-        response = jsonify(error="database unavailable", message=DATABASE_DOWN)
+        response = jsonify(error="database unavailable", message=message)
     else:
         template = current_app.jinja_env.get_template("auth/database_down.html")
-        response = Response(template.render(message=DATABASE_DOWN, retry_after=DATABASE_RETRY_AFTER_S),
-                            mimetype="text/html")
+        response = Response(template.render(message=message), mimetype="text/html")
     response.status_code = 503
     response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     return response
@@ -108,6 +107,30 @@ def _database_error(exc: DBAPIError | DisconnectionError | PoolTimeout) -> Respo
     if is_database_outage(exc):
         return database_down_response(exc)
     raise exc  # a failing query is a bug: the usual 500 and its traceback in the log
+
+
+def time_of_day(after_s: float) -> str:
+    """When to try again, as a time of day in UTC, rounded up to the minute ("14:32 UTC"); with the date when it is
+    not today ("03:25 UTC on 7 December")."""
+    now = utcnow()
+    moment = now + timedelta(seconds=max(0.0, after_s) + 59)
+    moment = moment.replace(second=0, microsecond=0)
+    when = moment.strftime("%H:%M UTC")
+    if moment.date() != now.date():
+        when += f" on {moment.day} {moment.strftime('%B')}"
+    return when
+
+
+def job_failure_message(exc: ServiceError) -> str:
+    """A service's refusal as the job's failure, in plain words: which service, what happened, when to try again;
+    never the raw answer or URL (they go to the server log)."""
+    name = SERVICE_NAMES.get(exc.service, exc.service)
+    log.info("job stopped by %s: %s", exc.service, exc)
+    if isinstance(exc, RateLimited):
+        return (f"{name} asked contextify to wait {human_duration(exc.retry_after_s)} before more requests: its "
+                f"limit for this app is used up. Start this again after {time_of_day(exc.retry_after_s)}.")
+    reason = exc.reason if "://" not in exc.reason and len(exc.reason) <= 120 else "no usable answer"
+    return f"{name} did not answer properly ({reason}). Try again in a few minutes."
 
 
 def human_duration(seconds: float) -> str:

@@ -64,6 +64,9 @@ class ContextifyOAuth(SpotifyOAuth):
             try:
                 return super().refresh_access_token(cached["refresh_token"])
             except SpotifyOauthError as exc:
+                # The refresh token itself was withdrawn (not a passing fault): every session of the user ends.
+                if exc.error == "invalid_grant" and isinstance(self.cache_handler, StoredTokenCache):
+                    self.cache_handler.store.revoked(self.cache_handler.user_id)
                 raise NeedsLogin(f"refresh refused: {exc.error}") from None
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from spotipy import CacheHandler
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,16 @@ class TokenStore:
                 "scope": row.scope or "",
                 "token_type": "Bearer",
             }
+
+    def revoked(self, user_id: int) -> None:
+        """Spotify refused the user's refresh token (access withdrawn, password changed): the stored token is
+        useless, and every session cookie of the user ends with it, so each device must log in again."""
+        from app.auth.session import end_all_sessions
+
+        with self._session_factory() as session:
+            session.execute(delete(OAuthToken).where(OAuthToken.user_id == user_id, OAuthToken.provider == PROVIDER))
+            end_all_sessions(session, user_id)
+            session.commit()
 
     def save(self, user_id: int, token_info: dict[str, Any]) -> None:
         try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import posixpath
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app, redirect, render_template, request, session, url_for
@@ -40,6 +43,7 @@ AFTER_LOGIN = "/app/"
 # A login page should answer within seconds: a Spotify wait longer than this shows the quota page instead.
 LOGIN_MAX_RETRY_AFTER_S = 5
 LOGIN_ATTEMPTS = 3
+MAX_NEXT_LENGTH = 2000
 
 
 @bp.get("/login")
@@ -115,7 +119,7 @@ def delete_account() -> Any:
     deleted = delete_all_user_data(db.session, user.id)
     db.session.delete(user)
     db.session.commit()
-    # Files too: and a later account may be given the same id (SQLite reuses the highest), so its folder must be empty.
+    # Files too: nothing of theirs stays on disk (ids are never reused, so no later account could see them anyway).
     shutil.rmtree(upload_dir(current_app.config, user.id), ignore_errors=True)
     # Their model artifacts and the library scores cached beside them are theirs too.
     shutil.rmtree(Path(current_app.config["INSTANCE_DIR"]) / MODELS_DIR / str(user.id), ignore_errors=True)
@@ -128,10 +132,26 @@ def delete_account() -> Any:
 
 
 def safe_next(value: str | None) -> str | None:
-    """A local path to return to after login; anything else (another host, `//evil`) is dropped."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A same-origin path to return to after login, normalised; anything else is dropped (None).
+
+    Refused: other hosts and schemes (`//evil`, `/\\evil`, `https:...`), and any control character or space,
+    which browsers strip or mangle (`/<tab>/evil` becomes `//evil`) and which cannot go into a Location header.
+    """
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
         return None
-    return value
+    if len(value) > MAX_NEXT_LENGTH:
+        return None
+    if "\\" in value or any(unicodedata.category(char)[0] in "CZ" for char in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    path = posixpath.normpath(parts.path)
+    if path.startswith("//"):
+        return None
+    if parts.path.endswith("/") and not path.endswith("/"):
+        path += "/"
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def exchange_code(config: Mapping[str, Any], code: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs.progress import Progress
-from app.auth.errors import is_database_outage
+from app.auth.errors import is_database_outage, job_failure_message
 from app.jobs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, task_kinds
 from app.logs import job_context
@@ -210,9 +210,13 @@ def _run_task(job: Job, context: JobContext, progress: Progress, session_factory
         progress.close()
         _close(session_factory, job_id, "cancelled", CANCELLED_NOTE)
         return "cancelled"
-    except (TaskError, ServiceError) as exc:
+    except TaskError as exc:
         progress.close()
         _fail(session_factory, job_id, str(exc))
+        return "failed"
+    except ServiceError as exc:
+        progress.close()
+        _fail(session_factory, job_id, job_failure_message(exc))
         return "failed"
     except Exception as exc:  # noqa: BLE001  (any bug must still close the job, never leave it "running")
         if retry_conflicts and is_write_conflict(exc):

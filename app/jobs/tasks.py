@@ -104,7 +104,7 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
                 import_spotify_library(ctx.session_factory, user_id, _spotify_id(ctx, user_id), spotify, summary,
                                        ctx.progress, full=bool(params.get("full")), check_stop=ctx.check_cancelled)
             else:
-                import_file(ctx.session_factory, user_id, path, summary, ctx.progress)
+                import_file(ctx.session_factory, user_id, path, summary, ctx.progress, ctx.check_cancelled)
             ctx.check_cancelled()
             with ctx.session_factory() as session:
                 track_ids = library_track_ids(session, user_id)

@@ -27,7 +27,9 @@ log = logging.getLogger("contextify.pipeline.enrich")
 
 CHUNK = 200               # tracks per round: every provider finishes a round before the next starts
 WRITE_EVERY = 25          # results per commit: a killed run loses at most this many per provider
-RETRY_FAILED_AFTER = timedelta(hours=6)    # a failed row is asked again after this
+# A failed row is asked again by the next run that starts a minute or more later: a re-run seconds after a
+# failure does not hammer the service that just failed, and no failure waits hours for its second try.
+RETRY_FAILED_AFTER = timedelta(minutes=1)
 RECHECK_UNAVAILABLE_AFTER = timedelta(days=30)  # "the service lacks this track" is asked again after this
 FAILURE_STREAK = 20       # this many failed tracks in a row switch a provider off for the run
 FLUSH_ATTEMPTS = 3        # a write that loses a race with another job (a track merged away) is re-read and retried

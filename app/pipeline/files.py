@@ -15,6 +15,9 @@ from typing import Any
 # The per-file limit for every import path (command line, upload page): a whole parse (text, rows, tracks)
 # of a file this size stays within one request's or worker's memory.
 MAX_BYTES = 20 * 1024 * 1024
+# The per-file row limit: tracks (CSV rows, JSON items) one file may list. Far above any real library export,
+# and a file over it is refused while it is being read, before anything is written.
+MAX_ROWS = 100_000
 MAX_LISTED_PROBLEMS = 5
 # The csv module's own cap on one field; a longer "field" is an unclosed quote swallowing the file.
 MAX_FIELD_CHARS = csv.field_size_limit()
@@ -94,6 +97,11 @@ def parse_file(path: str | Path) -> ParsedFile:
     return parse_bytes(path.read_bytes(), path.name)
 
 
+def too_many_rows(filename: str) -> FileImportError:
+    return FileImportError(f"{filename} lists more than {MAX_ROWS:,} tracks, the most one file may hold; nothing "
+                           "was imported. Split it into smaller files and import them one by one.")
+
+
 def too_large(filename: str, size: int) -> str:
     return (f"{filename} is {size / 1024 / 1024:.1f} MB; files up to {MAX_BYTES // 1024 // 1024} MB can be "
             "imported. Split it, or export playlists one by one.")
@@ -170,6 +178,8 @@ def _not_empty(parsed: ParsedFile, filename: str) -> ParsedFile:
 
 
 def _library_json(items: list[Any], filename: str) -> ParsedFile:
+    if len(items) > MAX_ROWS:
+        raise too_many_rows(filename)
     problems = _Problems()
     tracks = []
     for index, item in enumerate(items):
@@ -185,6 +195,9 @@ def _library_json(items: list[Any], filename: str) -> ParsedFile:
 
 
 def _playlists_json(playlists: list[Any], filename: str) -> ParsedFile:
+    if sum(len(p.get("items") or []) for p in playlists if isinstance(p, dict)
+           and isinstance(p.get("items"), list)) > MAX_ROWS:
+        raise too_many_rows(filename)
     problems = _Problems()
     skipped: Counter[str] = Counter()
     collections = []
@@ -304,6 +317,8 @@ def _numbered_rows(text: str, delimiter: str, filename: str) -> list[tuple[int, 
     rows, start = [], 1
     try:
         for row in reader:
+            if len(rows) > MAX_ROWS:  # the header and MAX_ROWS rows are read; one more is too many
+                raise too_many_rows(filename)
             rows.append((start, row))
             start = reader.line_num + 1
     except csv.Error:

@@ -36,15 +36,22 @@ class Owned:
 
 
 class User(Timestamped, Base):
-    """A person who logged in with Spotify (or a sandbox user)."""
+    """A person who logged in with Spotify (or a sandbox user).
+
+    Ids are never handed out twice (SQLite AUTOINCREMENT; PostgreSQL sequences never go back), so no old cookie
+    or file can ever name a later person. `session_key` is the server-side half of every session cookie of this
+    user: a new random value ends all of them (log out, delete my data, a token Spotify revoked).
+    """
 
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     spotify_id: Mapped[str] = mapped_column(String(128), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(256))
     account_id: Mapped[str | None] = mapped_column(String(128))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    session_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class OAuthToken(Owned, Base):
@@ -188,7 +195,7 @@ class LibraryImport(Owned, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # spotify-liked | spotify-playlists | file
     filename: Mapped[str | None] = mapped_column(String(512))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed | cancelled
     cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. newest added_at seen, for incremental syncs
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)

@@ -48,6 +48,18 @@ def add_user(app: Flask, spotify_id: str) -> int:
 
 
 def session_login(client: FlaskClient, user_id: int) -> None:
-    """Log a client in without Spotify, as /callback would: only the user id goes into the session."""
+    """Log a client in without Spotify, as /callback would: the user id and the user's session key (made now when
+    the user has none yet)."""
+    from app.auth.session import new_session_key
+    from app.extensions import db
+
+    with client.application.app_context():
+        user = db.session.get(User, user_id)
+        key = None
+        if user is not None:
+            user.session_key = key = user.session_key or new_session_key()
+            db.session.commit()
     with client.session_transaction() as session:
         session["user_id"] = user_id
+        if key is not None:
+            session["session_key"] = key

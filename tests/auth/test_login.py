@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -41,7 +43,7 @@ def test_good_state_logs_in_and_stores_only_encrypted_tokens(app, client):
     assert set(row.scope.split()) == {"user-library-read", "playlist-read-private", "playlist-modify-private",
                                       "playlist-modify-public"}
     with client.session_transaction() as session:
-        assert dict(session) == {"user_id": user.id}
+        assert dict(session) == {"user_id": user.id, "session_key": user.session_key}
     cookie = client.get_cookie("session").value
     assert access not in cookie and refresh not in cookie
     assert client.get("/app/").status_code == 200
@@ -102,7 +104,8 @@ def test_spotify_quota_shows_when_to_retry(app, client, sandbox):
     response = client.get(path)
     body = response.get_data(as_text=True)
     assert response.status_code == 429 and response.headers["Retry-After"] == "48925"
-    assert "13 hours 35 minutes" in body and "UTC on" in body
+    assert "13 hours 35 minutes" in body and re.search(r'<strong id="retry-at">\d\d:\d\d UTC', body)
+    assert "48925" not in body and "http" not in body.split("retry-wait")[1].split("</p>")[0]
 
 
 def test_spotify_down_shows_the_service_page(app_config, start_sandbox):

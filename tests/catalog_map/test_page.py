@@ -84,7 +84,8 @@ def test_an_empty_catalog_shows_where_to_start(site):
 def session_login_in_request(user_id: int) -> None:
     from flask import session
 
-    session["user_id"] = user_id
+    from app.auth.session import log_in  # the id and its server-side session key
+    log_in(user_id)
 
 
 def test_the_scatter_has_every_point_with_its_title_and_artist(site):

@@ -21,7 +21,8 @@ FORM_IDS = {ids.COMPARE_INVITE_CREATE, ids.COMPARE_INVITES, ids.COMPARE_OTHER, i
 
 def render(app, user_id: int):
     with app.test_request_context("/app/compare"):
-        session["user_id"] = user_id
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(user_id)
         return compare.layout()
 
 

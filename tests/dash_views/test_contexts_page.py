@@ -134,7 +134,8 @@ def test_a_harvest_runs_from_the_page_with_advancing_progress_and_stays_private(
 
     # A reload (a new page) follows the same job.
     with app.test_request_context("/app/contexts"):
-        session["user_id"] = _user_id(app, "mira.s")
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(_user_id(app, "mira.s"))
         assert find(contexts.layout(), ids.HARVEST_JOB_STORE).data == job_id
 
     # An interrupted run resumes from the page.

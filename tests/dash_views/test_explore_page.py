@@ -31,7 +31,8 @@ def harvested(app, user_id: int, contexts: list[str]) -> None:
 def test_the_default_is_the_latest_harvest_in_the_store_spelling(store, me):
     harvested(store, me, ["study", "SLEEP", "jazz"])
     with store.test_request_context("/app/explore"):
-        session["user_id"] = me
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(me)
         dropdown = find(explore.layout(), ids.EXPLORE_CONTEXTS)
     assert dropdown.value == ["Study", "Sleep"], "jazz has no labels, so it is left out"
     assert [option["value"] for option in dropdown.options] == ["Sleep", "Study", "Workout"], \

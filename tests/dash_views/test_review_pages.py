@@ -48,7 +48,8 @@ def test_each_new_page_renders_for_its_owner(app, client, users, path):
     assert client.get(path).status_code == 200
     with app.test_request_context(path):
         from flask import session
-        session["user_id"] = users[0]
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(users[0])
         assert not expected - component_ids(module.layout())
 
 

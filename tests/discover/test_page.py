@@ -21,7 +21,8 @@ def test_the_page_renders_with_its_controls(app, client):
     with app.test_request_context("/app/discover"):
         from flask import session
 
-        session["user_id"] = user_id
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(user_id)
         tree = discover.layout()
     assert {ids.DISCOVER_START, ids.DISCOVER_CHARTS, ids.DISCOVER_RUNS, ids.DISCOVER_LIST, ids.DISCOVER_SAVE,
             ids.DISCOVER_SIZE, ids.DISCOVER_PLAYLIST, ids.DISCOVER_STATUS} <= component_ids(tree)

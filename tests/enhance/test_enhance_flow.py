@@ -133,7 +133,8 @@ def test_the_page_shows_the_study_side_by_side_and_explains_the_trap(imported, t
     with imported.app.test_request_context("/app/enhance"):
         from flask import session
 
-        session["user_id"] = imported.owner_id
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(imported.owner_id)
         tree = json.loads(json.dumps(page.layout(), cls=PlotlyJSONEncoder))
     words = " ".join(texts(tree))
     with imported.app.app_context():

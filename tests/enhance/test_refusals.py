@@ -98,7 +98,8 @@ def test_the_page_renders_the_refusal_and_keeps_the_button_off_for_an_empty_libr
     with app.test_request_context("/app/enhance"):
         from flask import session
 
-        session["user_id"] = me
+        from app.auth.session import log_in  # the id and its server-side session key
+        log_in(me)
         tree = page.layout()
     assert find(tree, ids.ENHANCE_START).disabled is True
     assert service.NOT_IMPORTED in str(tree)

@@ -244,7 +244,8 @@ def test_staleness_rule():
     assert is_stale(None, "1", now)
     assert is_stale(row("ok", timedelta(days=900), version="0"), "1", now)
     assert not is_stale(row("ok", timedelta(days=900)), "1", now)
-    assert not is_stale(row("failed", timedelta(minutes=5)), "1", now)
+    assert not is_stale(row("failed", timedelta(seconds=10)), "1", now)
+    assert is_stale(row("failed", timedelta(minutes=5)), "1", now), "the next run a few minutes later asks again"
     assert is_stale(row("failed", enrich_module.RETRY_FAILED_AFTER), "1", now)
     assert not is_stale(row("unavailable", timedelta(days=1)), "1", now)
     assert is_stale(row("unavailable", enrich_module.RECHECK_UNAVAILABLE_AFTER), "1", now)

@@ -125,7 +125,7 @@ def reference(small_world, tmp_path_factory):
 def test_the_pipeline_under_a_fault_profile_ends_with_the_clean_runs_data(profile, start_sandbox,
                                                                         database, reference, monkeypatch,
                                                                         record_property):
-    # A failed feature row is asked again after 6 hours; a later run here stands for that later time.
+    # A failed feature row is asked again by a run a minute or more later; a later run here stands for that time.
     monkeypatch.setattr(enrich, "RETRY_FAILED_AFTER", enrich.RETRY_FAILED_AFTER * 0)
     sandbox = start_sandbox(profile=profile, **FAST, **PROFILES[profile])
     token = user_token(sandbox, USER)

@@ -110,6 +110,7 @@ def test_the_session_cookie_is_httponly_and_lax_and_not_secure_on_local_http(app
 
 def test_the_session_cookie_is_secure_when_the_app_is_served_over_https(app_config):
     app = create_app({**app_config, "SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "secret",
+                      "SECRET_KEY": "q7Vd2kLm9XzR4tBn8WcY1pHs6JfG3aEu",
                       "SPOTIFY_REDIRECT_URI": "https://contextify.example/callback"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

@@ -146,7 +146,11 @@ def _layout_values(client, router: dict[str, Any], pages: list[str]) -> dict[tup
             for child in node:
                 walk(child)
         elif isinstance(node, dict):
-            props = node.get("props", {})
+            if not isinstance(node.get("props"), dict):  # the answer's envelope: {"multi", "response": {id: {prop}}}
+                for value in node.values():
+                    walk(value)
+                return
+            props = node["props"]
             if isinstance(props.get("id"), str):
                 for name, value in props.items():
                     if not isinstance(value, dict) or "props" not in value:

@@ -173,3 +173,32 @@ def test_an_unreachable_rate_limit_store_lets_logins_and_jobs_through(app_config
             assert start_job(me, "test-echo", {}, "An echo")
     finally:
         runner.shutdown(app)
+
+
+def test_the_platform_body_limit_fits_the_largest_upload_once_encoded():
+    """Elastic Beanstalk's nginx must let through what the app accepts (a 20 MB file, base64 inside a callback's
+    JSON), up to the app's own limit, so a too-big request meets the app's plain 413 rather than nginx's bare one."""
+    import re
+    from pathlib import Path
+
+    from app.dash_views.edge import MAX_UPLOAD_CHARS
+
+    conf = (Path(config.__file__).parent / ".platform/nginx/conf.d/contextify.conf").read_text()
+    nginx_mb = int(re.search(r"^client_max_body_size (\d+)m;", conf, re.M).group(1))
+    app_limit = config.DEFAULT_MAX_REQUEST_MB * 1024 * 1024
+    encoded_upload = MAX_UPLOAD_CHARS + 4096  # the data URL plus the callback's JSON around it
+    print(f"\nlargest upload {MAX_BYTES / 2**20:.0f} MB, encoded {encoded_upload / 2**20:.1f} MB; app limit "
+          f"{app_limit / 2**20:.0f} MB; nginx {nginx_mb} MB")
+    assert encoded_upload <= app_limit <= nginx_mb * 1024 * 1024
+
+
+def test_hsts_is_sent_behind_https_and_not_over_plain_http(app_config):
+    plain = create_app(app_config).test_client()
+    assert "Strict-Transport-Security" not in plain.get("/").headers
+    assert plain.get("/", headers={"X-Forwarded-Proto": "https"}).headers["Strict-Transport-Security"] \
+        == "max-age=63072000; includeSubDomains"
+    assert "Strict-Transport-Security" in plain.get("/", base_url="https://localhost").headers
+    deployed = create_app({**app_config, "SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "secret",
+                           "SECRET_KEY": "q7Vd2kLm9XzR4tBn8WcY1pHs6JfG3aEu",
+                           "SPOTIFY_REDIRECT_URI": "https://contextify.example/callback"})
+    assert "Strict-Transport-Security" in deployed.test_client().get("/login").headers

@@ -172,7 +172,7 @@ def test_no_token_code_or_secret_reaches_a_log_line_through_a_login_and_a_job(ap
         assert secret not in formatted, f"a secret survives the app's log formatter: {secret[:6]}..."
 
 
-def test_the_session_cookie_holds_the_user_id_and_nothing_else(site):
+def test_the_session_cookie_holds_the_user_id_its_session_key_and_nothing_else(site):
     client = site.test_client()
     login(client, "mira.s")
     user = _user(site, "mira.s")
@@ -180,7 +180,8 @@ def test_the_session_cookie_holds_the_user_id_and_nothing_else(site):
     raw = client.get_cookie("session").value
     serializer = site.session_interface.get_signing_serializer(site)
     content = serializer.loads(raw)
-    assert set(content) <= {"user_id", "csrf_token"} and content["user_id"] == user.id
+    assert set(content) <= {"user_id", "session_key", "csrf_token"} and content["user_id"] == user.id
+    assert content["session_key"] == user.session_key  # the server-side half: ended by log out or deletion
     with site.app_context():
         plain = token_store().load(user.id)
     decoded = json.dumps(content)
