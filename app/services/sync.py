@@ -160,7 +160,9 @@ def staleness(session: Session, user_id: int, run: SortRun, model_row) -> str | 
     reasons = []
     liked = owned(LibraryItem, user_id).where(LibraryItem.collection == "liked")
     library = session.scalar(liked.with_only_columns(func.count(LibraryItem.track_id.distinct()))) or 0
-    grown = session.scalar(liked.where(LibraryItem.added_at > model_row.created_at)
+    # Spotify's added_at has whole seconds: a like in the second the model was trained counts as after it.
+    trained = model_row.created_at.replace(microsecond=0)
+    grown = session.scalar(liked.where(LibraryItem.added_at >= trained)
                            .with_only_columns(func.count(LibraryItem.track_id.distinct()))) or 0
     if library and grown / library >= STALE_SHARE:
         reasons.append(f"{grown:,} of your {library:,} liked songs came after the model was trained")

@@ -40,9 +40,9 @@ def test_the_save_and_home_pages_show_the_sync(app, client):
     from app.dash_views import overview, save
 
     with app.test_request_context("/app/save"):
-        from flask import session
+        from app.auth.session import log_in  # the id and its server-side session key
 
-        session["user_id"] = me
+        log_in(me)
         assert "sync-settings" in str(save.layout()) and "sync-digest" in str(save.layout())
         assert "sync-digest" in str(overview.layout())
 
