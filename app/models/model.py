@@ -99,6 +99,11 @@ class ContextModel:
         The estimated class mix of the tracks last adapted to (see :meth:`for_library`).
     grouping : str
         What the folds hold out together: "playlist", "artist" or "track".
+    fold_pipelines : list of Pipeline
+        The models of the cross-validation folds. New tracks are scored by each, calibrated and
+        averaged, so they are scored by the same kind of model the cutoffs were chosen on (a model
+        refitted on all tracks is sharper, and let more tracks past a cutoff than its promise
+        allowed for). ``pipeline`` (the refit) explains the assignments.
     """
 
     pipeline: Pipeline
@@ -120,6 +125,7 @@ class ContextModel:
     best_effort: bool = False
     library_prior: np.ndarray | None = None
     grouping: str = "playlist"
+    fold_pipelines: list[Pipeline] = field(default_factory=list)
 
     @property
     def train_prior(self) -> np.ndarray:
@@ -237,9 +243,15 @@ class ContextModel:
             return np.column_stack([raw, np.clip(1 - raw.sum(axis=1), 0, 1)])
         return self.calibrator.predict(raw)
 
+    def _posterior(self, inputs: pd.DataFrame) -> np.ndarray:
+        if not self.fold_pipelines:
+            return self._calibrate(self.pipeline.predict_proba(inputs))
+        return np.mean([self._calibrate(p.predict_proba(inputs)) for p in self.fold_pipelines],
+                       axis=0)
+
     def posterior(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities (contexts, then "none of these") under the training mix."""
-        return self._calibrate(self.pipeline.predict_proba(self._inputs(frame)))
+        return self._posterior(self._inputs(frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated P(context) per track under :attr:`prior`, shape (n_tracks, n_contexts)."""
@@ -296,7 +308,7 @@ class ContextModel:
         inputs = self._inputs(frame)
         preprocess = self.pipeline.named_steps["preprocess"]
         scaled = preprocess.transform(inputs)
-        posterior = self._calibrate(self.pipeline.named_steps["classifier"].predict_proba(scaled))
+        posterior = self._posterior(inputs)
         model = self.for_library(posterior) if adapt and len(frame) else self
         return model._sorted(ids, id_col, inputs, scaled, model.adjusted(posterior), explain,
                              top_reasons, explain_floor)

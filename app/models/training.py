@@ -116,7 +116,8 @@ def fit_context_model(
     """
     X, Y = dataset.features, dataset.labels
     with _quiet_missing_contexts():
-        proba = out_of_fold_proba(pipeline, X, Y, folds, n_jobs=n_jobs)
+        proba, fold_models = out_of_fold_proba(pipeline, X, Y, folds, n_jobs=n_jobs,
+                                               return_models=True)
     scored = ~np.isnan(proba).any(axis=1)
     fold_of = np.full(len(Y), -1)
     for k, (_, test) in enumerate(folds):
@@ -142,7 +143,7 @@ def fit_context_model(
         min_positives=min_positives, centroids=centroids, train_distance=train_distance,
         calibrator=calibrator, oof_background=calibrated[:, n_contexts].astype(np.float32),
         partners=co_occurring(Y, list(dataset.contexts)), multi_context=multi_context,
-        best_effort=best_effort, grouping=grouping,
+        best_effort=best_effort, grouping=grouping, fold_pipelines=fold_models,
     )
     return model.retarget(target_precision, context_targets)
 
