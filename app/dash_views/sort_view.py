@@ -71,6 +71,10 @@ class PlaylistReview:
     distance_ratio: float | None = None
     total: int = 0                                          # stored rows of the context, shown or not
     kept_count: int = 0                                     # of which the playlist keeps
+    words: str | None = None        # the promise on this library, in plain words
+    reason: str | None = None       # why there is no playlist, or why it is only best effort
+    best_effort: bool = False       # the user opted in to a playlist that does not keep the target
+    share: float | None = None      # estimated share of the library that fits the context
 
 
 def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_PER_PLAYLIST,
@@ -81,8 +85,9 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     run = _run(session, user_id, sort_run_id)
     if run is None:
         return []
-    playlists = {context: _playlist(context, run.params["cutoffs"][context]) for context in run_contexts(run)
-                 if only is None or context == only}
+    shares = run.params.get("shares", {})
+    playlists = {context: _playlist(context, run.params["cutoffs"][context], shares.get(context, {}))
+                 for context in run_contexts(run) if only is None or context == only}
     # A run stores tens of thousands of rows with their reasons; only the first few per context are drawn,
     # so the database ranks them and counts the rest.
     kept = kept_clause()
@@ -116,9 +121,13 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     return list(playlists.values())
 
 
-def _playlist(context: str, choice: Mapping[str, Any]) -> PlaylistReview:
+def _playlist(context: str, choice: Mapping[str, Any], share: Mapping[str, Any]) -> PlaylistReview:
+    best_effort = bool(choice.get("best_effort"))
+    unpromised = choice.get("cutoff") is None or best_effort
     return PlaylistReview(context, display_context(context), choice.get("cutoff"), choice.get("promised_precision"),
-                          choice.get("target_precision"))
+                          choice.get("target_precision"), words=share.get("words"),
+                          reason=choice.get("message") if unpromised else None, best_effort=best_effort,
+                          share=share.get("share"))
 
 
 def _run(session: Session, user_id: int, sort_run_id: Any) -> SortRun | None:
