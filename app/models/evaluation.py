@@ -74,6 +74,43 @@ def baseline_precision(train: ContextDataset, test: ContextDataset, coverage: fl
     return {"precision": float(hits.mean()) if keep else None, "contexts": per_context}
 
 
+#: Share of a shifted library given to the one class it is made mostly of.
+SHIFTED_SHARE = 0.8
+
+
+def shifted_rows(test: ContextDataset, column: int | None, share: float = SHIFTED_SHARE,
+                 random_state: int = 0) -> np.ndarray:
+    """Test positions re-drawn (without replacement) so ``share`` of them are one class.
+
+    ``column`` is a context's column, or None for background ("none of these"). All of that
+    class's tracks are kept and the others are sampled down to make up the rest.
+    """
+    labels = test.labels
+    mine = ~labels.any(axis=1) if column is None else labels[:, column]
+    own, rest = np.flatnonzero(mine), np.flatnonzero(~mine)
+    wanted = int(round(own.size * (1 - share) / share))
+    rng = np.random.default_rng(random_state)
+    if wanted > rest.size:  # not enough of the others: sample the class down instead
+        own = rng.choice(own, int(round(rest.size * share / (1 - share))), replace=False)
+        wanted = rest.size
+    return np.sort(np.r_[own, rng.choice(rest, wanted, replace=False)])
+
+
+def prior_shift_check(model, test: ContextDataset, column: int | None) -> dict:
+    """Sort a library shifted to :data:`SHIFTED_SHARE` of one class; promised vs realised per context."""
+    rows = shifted_rows(test, column)
+    shifted = test.subset(rows)
+    held = holdout_metrics(model, shifted)
+    return {"mostly": "none of these" if column is None else model.contexts[column],
+            "tracks": len(shifted), "coverage": held["coverage"], "precision": held["precision"],
+            "background_estimated": held["background_estimated"],
+            "background_true": held["background_true"],
+            "contexts": {c: {"promised": m["promised_precision"], "realised": m["precision"],
+                             "assigned": m["assigned"], "correct": m["correct"],
+                             "estimated_share": m["estimated_share"], "true_share": m["true_share"]}
+                         for c, m in held["contexts"].items()}}
+
+
 def promise_check(
     frame: pd.DataFrame,
     label: str,
@@ -87,6 +124,7 @@ def promise_check(
     min_tracks: int = DEFAULT_MIN_TRACKS,
     grid=None,
     random_state: int = 0,
+    prior_shifts: bool = False,
     n_jobs: int = 2,
 ) -> dict:
     """Train on some playlists, sort the held-out ones, and compare realised with promised precision.
@@ -103,6 +141,9 @@ def promise_check(
         Keep only the ``top_n`` contexts with the most tracks.
     target_precision, test_size, min_tracks, grid, random_state, n_jobs
         Passed to the dataset, split and training steps.
+    prior_shifts : bool
+        Also sort held-out libraries made 80% of background and 80% of the largest context
+        (``prior_shift``: :func:`prior_shift_check` of each).
 
     Returns
     -------
@@ -146,8 +187,14 @@ def promise_check(
                 m["correct"], m["assigned"], promised - PROMISE_TOLERANCE) < 0.05),
         }
     checked = {c: r for c, r in rows.items() if r["assigned"]}
+    shifts = []
+    if prior_shifts:
+        largest = int(test.labels.sum(axis=0).argmax())
+        shifts = [prior_shift_check(model, test, column)
+                  for column in ([None] if test.background_tracks else []) + [largest]]
     return {
         "label": label, "target_precision": target_precision, "contexts": rows,
+        "prior_shift": shifts,
         "tracks": {"train": len(train), "test": len(test),
                    "straddling_skipped": len(dataset) - len(train) - len(test)},
         "coverage": held_out["coverage"], "precision": held_out["precision"],
