@@ -14,6 +14,10 @@ DEFAULT_TARGET_PRECISION = 0.8
 DEFAULT_CONFIDENCE = 0.95
 #: A cutoff is only trusted when at least this many correct out-of-fold tracks are above it.
 DEFAULT_MIN_POSITIVES = 20
+#: A cutoff is only trusted when its correct tracks come from at least this many source groups
+#: (playlists, or artists): tracks of one playlist succeed together, so a promise resting on a few
+#: very typical playlists says little about the playlists a library's songs come from.
+DEFAULT_MIN_GROUPS = 8
 #: The cutoffs the evaluation report tabulates.
 REPORT_CUTOFFS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 
@@ -88,17 +92,26 @@ def best_fit(proba: np.ndarray) -> np.ndarray:
     return proba >= proba.max(axis=1, keepdims=True)
 
 
+#: A fold holding fewer tracks above a cutoff than this is too small to be its worst case.
+MIN_FOLD_TRACKS = 10
+
+
 def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | None, confidence,
-                   weights: np.ndarray | None = None):
+                   weights: np.ndarray | None = None, folds: np.ndarray | None = None):
     """Candidate cutoffs (distinct probabilities, high to low) with counts and a lower bound.
 
     ``weights`` re-weight tracks to another class mix (see :mod:`app.models.calibration`); the
     counts returned are then weighted, the Wilson bound uses the effective number of tracks, and the
-    last value is the unweighted number of correct tracks (the evidence itself).
+    last value is the evidence: the unweighted number of correct tracks, counted as at most
+    :data:`DEFAULT_MIN_POSITIVES` / :data:`DEFAULT_MIN_GROUPS` per distinct group among them, so
+    ``min_positives`` also asks for correct tracks from :data:`DEFAULT_MIN_GROUPS` groups.
 
     The bound is the smaller of the Wilson bound and a normal bound whose variance is clustered by
     source playlist: tracks of one playlist succeed or fail together, so a promise resting on a few
-    playlists is less certain than its track count suggests.
+    playlists is less certain than its track count suggests. Given ``folds`` (the cross-validation
+    fold of each track), the bound is also at most the precision of the worst fold holding at least
+    :data:`MIN_FOLD_TRACKS` tracks above the cutoff: each fold is a quarter of the playlists no model
+    saw, as a library is, so the promise must hold on each.
     """
     if not proba.size:
         return (np.empty(0),) * 5
@@ -113,8 +126,11 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
         effective = assigned ** 2 / np.cumsum(w * w)
         precision = np.where(assigned > 0, correct / assigned, 0.0)
     bound = wilson_lower_bound(precision * effective, effective, confidence)
+    distinct = raw_correct.copy()  # without groups every track is its own
     if groups is not None:
         g = pd.Series(np.asarray(groups)[order])
+        first_hit = ~pd.Series(np.where(y > 0, g.to_numpy(), None)).duplicated() & (y > 0)
+        distinct = np.cumsum(first_hit.to_numpy())
         # Per playlist, its weight and weighted hits before this track.
         a_before = pd.Series(w).groupby(g).cumsum().to_numpy() - w
         c_before = pd.Series(w * y).groupby(g).cumsum().to_numpy() - w * y
@@ -128,8 +144,17 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
             variance = np.where(clusters > 1, spread / assigned ** 2 * clusters / (clusters - 1),
                                 np.inf)
         bound = np.minimum(bound, precision - norm.ppf(confidence) * np.sqrt(variance))
+    if folds is not None:
+        f = np.asarray(folds)[order]
+        for fold in np.unique(f):
+            mine = f == fold
+            n_fold = np.cumsum(mine)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fold_precision = np.cumsum(w * y * mine) / np.cumsum(w * mine)
+            bound = np.where(n_fold >= MIN_FOLD_TRACKS, np.minimum(bound, fold_precision), bound)
     keep = last_of_value
-    return p[keep], assigned[keep], correct[keep], bound[keep], raw_correct[keep]
+    evidence = np.minimum(raw_correct, distinct * DEFAULT_MIN_POSITIVES / DEFAULT_MIN_GROUPS)
+    return p[keep], assigned[keep], correct[keep], bound[keep], evidence[keep]
 
 
 def _restrict(proba, truth, groups, top, weights):
@@ -148,6 +173,7 @@ def choose_cutoff(
     groups: np.ndarray | None = None,
     top: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    folds: np.ndarray | None = None,
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -179,6 +205,8 @@ def choose_cutoff(
         Whether the decision rule lets the context take each track.
     weights : ndarray of shape (n,), optional
         Per-track weight (library share / training share of its class).
+    folds : ndarray of shape (n,), optional
+        Cross-validation fold of each track (see :func:`_ranked_counts`).
     context : str
         Name used in the message.
     target_precision, confidence, min_positives : float, float, int
@@ -195,9 +223,11 @@ def choose_cutoff(
     positives = max(float(np.asarray(truth, dtype=float) @ (np.ones(len(truth)) if weights is None
                                                            else np.asarray(weights, float))), 1e-12)
     top_only = top is not None
+    if folds is not None and top is not None:
+        folds = np.asarray(folds)[np.asarray(top, dtype=bool)]
     proba, truth, groups, weights = _restrict(proba, truth, groups, top, weights)
     thresholds, assigned, correct, bound, evidence = _ranked_counts(
-        proba, truth, groups, confidence, weights)
+        proba, truth, groups, confidence, weights, folds)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(assigned > 0, correct / assigned, 0.0)
     recall = correct / positives
@@ -267,6 +297,7 @@ def manual_cutoff(
     groups: np.ndarray | None = None,
     top: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    folds: np.ndarray | None = None,
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -280,9 +311,11 @@ def manual_cutoff(
     """
     positives = max(float(np.asarray(truth, dtype=float) @ (np.ones(len(truth)) if weights is None
                                                            else np.asarray(weights, float))), 1e-12)
+    if folds is not None and top is not None:
+        folds = np.asarray(folds)[np.asarray(top, dtype=bool)]
     proba, truth, groups, weights = _restrict(proba, truth, groups, top, weights)
     thresholds, assigned, correct, bound, _ = _ranked_counts(proba, truth, groups, confidence,
-                                                             weights)
+                                                             weights, folds)
     above = np.flatnonzero(thresholds >= cutoff)
     if not above.size:
         return CutoffChoice(context, float(cutoff), target_precision, 0.0, 0.0, 0.0, 0, False,

@@ -126,6 +126,7 @@ class ContextModel:
     library_prior: np.ndarray | None = None
     grouping: str = "playlist"
     fold_pipelines: list[Pipeline] = field(default_factory=list)
+    oof_folds: np.ndarray | None = None
 
     @property
     def train_prior(self) -> np.ndarray:
@@ -216,7 +217,7 @@ class ContextModel:
                 else self.cutoffs[context].target_precision)
             cutoffs[context] = choose_cutoff(
                 proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, top=allowed[:, j],
-                weights=weights, context=context, target_precision=target,
+                weights=weights, folds=self.oof_folds, context=context, target_precision=target,
                 confidence=self.confidence, min_positives=self.min_positives,
                 best_effort=model.best_effort)
         return replace(model, cutoffs=cutoffs)

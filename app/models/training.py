@@ -144,6 +144,7 @@ def fit_context_model(
         calibrator=calibrator, oof_background=calibrated[:, n_contexts].astype(np.float32),
         partners=co_occurring(Y, list(dataset.contexts)), multi_context=multi_context,
         best_effort=best_effort, grouping=grouping, fold_pipelines=fold_models,
+        oof_folds=fold_of[scored].astype(np.int8),
     )
     return model.retarget(target_precision, context_targets)
 

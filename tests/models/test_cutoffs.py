@@ -128,3 +128,29 @@ def test_curve_reports_precision_recall_f1_at_each_cutoff():
     rows = cutoff_curve(proba, truth, cutoffs=[0.5])
     assert rows == [{"cutoff": 0.5, "precision": pytest.approx(2 / 3),
                      "recall": pytest.approx(2 / 3), "f1": pytest.approx(2 / 3), "assigned": 3}]
+
+
+def test_the_promise_holds_on_the_worst_fold_too():
+    # Two folds: one where the top tracks are right, one where half of them are wrong. The promise is
+    # at most the worse fold's precision, so the cutoff rises or the context gets no playlist.
+    proba, truth = _scores(n=2000, seed=3)
+    folds = np.arange(proba.size) % 2
+    spoiled = truth.copy()
+    spoiled[(folds == 1) & (proba > 0.6)] = np.random.default_rng(0).random(
+        ((folds == 1) & (proba > 0.6)).sum()) < 0.5
+    pooled = choose_cutoff(proba, spoiled, target_precision=0.75)
+    per_fold = choose_cutoff(proba, spoiled, folds=folds, target_precision=0.75)
+    if per_fold.cutoff is not None:
+        above = (proba >= per_fold.cutoff) & (folds == 1)
+        assert spoiled[above].mean() >= 0.75
+        assert per_fold.cutoff >= (pooled.cutoff or 0)
+    assert per_fold.promised_precision <= max(pooled.promised_precision, 0.75) + 1e-9
+
+
+def test_a_promise_needs_correct_tracks_from_several_groups():
+    proba, truth = _scores()
+    one_group = np.zeros(proba.size, dtype=int)
+    many = np.arange(proba.size) % 50
+    assert choose_cutoff(proba, truth, groups=many, target_precision=0.8).reached
+    # Every correct track from one playlist: the clustered bound cannot be estimated, nothing promised.
+    assert not choose_cutoff(proba, truth, groups=one_group, target_precision=0.8).reached
