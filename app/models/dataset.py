@@ -311,6 +311,10 @@ def build_dataset(
     features = frame.assign(**{id_col: frame[id_col].astype("string")}).groupby(
         id_col, sort=False)[spec.columns].first()
     labelled_ids = ids[kept]
+    empty = [c for c in spec.columns if features.loc[labelled_ids, c].isna().all()]
+    if len(empty) == len(spec.columns):
+        raise DatasetError(f"every feature column is empty for the labelled tracks "
+                           f"({', '.join(spec.columns)}): nothing to learn from")
     track_playlists = [playlists[i] for i in kept]
     extra_ids = pd.Index([], dtype=object)
     if implicit_background:

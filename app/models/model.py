@@ -210,14 +210,25 @@ class ContextModel:
                         else multi_context)
         proba, weights = model._oof_view()
         allowed = model.eligible(proba)
+        ratio = np.divide(model.prior, model.train_prior, out=np.zeros(len(model.prior)),
+                          where=model.train_prior > 0)
         cutoffs = {}
         for j, context in enumerate(self.contexts):
+            if ratio[j] > 1:
+                # An estimated share above the training one is not trusted for the context's own
+                # promise: tracks unlike the training ones inflate it (the estimate assumes each
+                # context sounds in the library as it did in training).
+                capped = ratio.copy()
+                capped[j] = 1.0
+                weights_j = class_weights(self.oof_truth, capped)
+            else:
+                weights_j = weights
             target = context_targets.get(
                 context, target_precision if target_precision is not None
                 else self.cutoffs[context].target_precision)
             cutoffs[context] = choose_cutoff(
                 proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, top=allowed[:, j],
-                weights=weights, folds=self.oof_folds, context=context, target_precision=target,
+                weights=weights_j, folds=self.oof_folds, context=context, target_precision=target,
                 confidence=self.confidence, min_positives=self.min_positives,
                 best_effort=model.best_effort)
         return replace(model, cutoffs=cutoffs)
