@@ -260,7 +260,8 @@ def sort_for_user(
         _, result = sort_library(session, user_id, model, explain=True, explain_floor=floor)
     progress.advance("sorting")
     progress.stage("saving", total=1)
-    run = SortRun(user_id=user_id, model_id=row.id, params=_cutoff_params(result, floor),
+    run = SortRun(user_id=user_id, model_id=row.id,
+                  params={**_cutoff_params(result, floor), "partners": model.partners},
                   coverage=result.coverage, job_id=job_id)
     session.add(run)
     session.flush()
