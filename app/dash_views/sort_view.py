@@ -19,7 +19,7 @@ from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
 from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError
 from app.models.persistence import ArtifactError
-from app.models.service import MODELS_DIR, ReviewError, decide, library_frame, set_cutoff
+from app.models.service import MODELS_DIR, ReviewError, adapted_model, decide, library_frame, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
 from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned
@@ -147,13 +147,16 @@ def sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, 
         return {}
     cutoffs = {context: CutoffChoice(**choice) for context, choice in run.params["cutoffs"].items()
                if context in model.contexts}
-    placed = dataclasses.replace(model, cutoffs={**model.cutoffs, **cutoffs}).assign(proba)
+    # Under the library mix the sort estimated, as the stored cutoffs were chosen for it.
+    adapted = dataclasses.replace(adapted_model(model, run), cutoffs={**model.cutoffs, **cutoffs})
+    placed = adapted.assign(adapted.adjusted(proba))
     return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)}
 
 
 def library_scores(session: Session, user_id: int, model_id: int, model: ContextModel
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The user's library as the model sees it: its preprocessed features and each context's probability.
+    """The user's library as the model sees it: its preprocessed features and calibrated probabilities (contexts,
+    then "none of these", under the training mix).
 
     Re-reading and re-scoring the whole library is the slow part of a review; a slider move only changes the
     cutoffs, so the scores are kept per user, model and library state, in memory and in the user's own model
@@ -170,9 +173,9 @@ def library_scores(session: Session, user_id: int, model_id: int, model: Context
         # The same steps as ContextModel.sort, stopped before the cutoffs: the check needs the scaled features.
         frame = library_frame(session, user_id, model).reset_index()
         scaled = model.pipeline.named_steps["preprocess"].transform(model._inputs(frame))
-        return scaled, model.pipeline.named_steps["classifier"].predict_proba(scaled)
+        return scaled, model.posterior(frame)
 
-    return cache.get(key, lambda: shared.get(f"model-{model_id}", key, build))
+    return cache.get(key, lambda: shared.get(f"posterior-{model_id}", key, build))
 
 
 def library_state(session: Session, user_id: int) -> tuple[Any, ...]:
