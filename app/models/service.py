@@ -70,13 +70,15 @@ def train_from_store(
     context_targets: dict[str, float] | None = None,
     n_splits: int = DEFAULT_FOLDS,
     test_size: float = DEFAULT_TEST_SIZE,
+    best_effort: bool = False,
+    multi_context: bool = False,
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
 ) -> TrainingOutcome:
     """Assemble the harvested dataset (see :func:`dataset_from_store`) and train on it.
 
-    ``context_targets``, ``n_splits`` and ``test_size`` are passed to
-    :func:`app.models.training.train_context_model`.
+    ``context_targets``, ``n_splits``, ``test_size``, ``best_effort`` and ``multi_context`` are
+    passed to :func:`app.models.training.train_context_model`.
 
     Raises
     ------
@@ -95,7 +97,8 @@ def train_from_store(
     model, report = train_context_model(dataset, id_col="track_id",
                                         target_precision=target_precision,
                                         context_targets=context_targets, n_splits=n_splits,
-                                        test_size=test_size, n_jobs=n_jobs)
+                                        test_size=test_size, best_effort=best_effort,
+                                        multi_context=multi_context, n_jobs=n_jobs)
     progress.advance("training")
     return TrainingOutcome(model, report, dataset)
 
