@@ -232,7 +232,7 @@ def test_flask_train_and_sort_from_the_store(app, store, small_grid, tmp_path):
     sorted_ = runner.invoke(sort_command, ["--model", str(model), "--user", "me", "--out", str(out), "--json"])
     assert sorted_.exit_code == 0, sorted_.output
     table = pd.read_csv(out, dtype={"contexts": str})
-    assert list(table.columns) == ["spotify_id", "contexts", "p_sleep", "p_study", "p_workout"]
+    assert list(table.columns) == ["spotify_id", "contexts", "best_effort", "p_sleep", "p_study", "p_workout"]
     assert len(table) == 30 and table["spotify_id"].str.startswith("sp").all()
     summary = json.loads(sorted_.output.strip().splitlines()[-1])
     assert summary["tracks"] == 30 and set(summary["contexts"]) == {"sleep", "study", "workout"}
