@@ -21,7 +21,8 @@ from tests.jobs.conftest import wait_for
     ("token answer {'access_token': 'AQ-secret', 'expires_in': 3600}", "AQ-secret", "expires_in"),
     ('{"refresh_token": "AQ-refresh", "scope": "user-library-read"}', "AQ-refresh", "user-library-read"),
     ("POST grant_type=authorization_code&code=AQ-code-123&redirect_uri=x", "AQ-code-123", "grant_type"),
-    ("GET /callback?code=AQ-code-456&state=abc", "AQ-code-456", "state=abc"),
+    ("GET /callback?code=AQ-code-456&state=abc", "AQ-code-456", "GET /callback?code="),
+    ("GET /callback?code=AQ-code-789&state=st4te-s3cret", "st4te-s3cret", "state=[redacted]"),  # issue 17: state too
     ("client_secret=s3cr3t client_id=sandbox-client", "s3cr3t", "client_id=sandbox-client"),
     ("could not connect to postgresql://app:hunter2@db.example:5432/contextify", "hunter2", "db.example"),
     ("imported for mira@example.com", "mira@example.com", "imported for"),
