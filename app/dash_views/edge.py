@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from app.dash_views import URL_BASE, ids
+from app.dash_views.sync_section import SYNC_ENABLED
 from app.pipeline.files import MAX_BYTES
 from app.pipeline.naming import MAX_CONTEXT_CHARS, MAX_CONTEXTS
 
@@ -37,6 +38,7 @@ LIST_VALUES: dict[str, tuple[int, tuple[type, ...]]] = {
     ids.MAP_SAMPLE: (5, _OPTIONS), ids.COMPARE_ENRICH: (5, _OPTIONS), ids.DISCOVER_CHARTS: (5, _OPTIONS),
     ids.DISCOVER_PUBLIC: (5, _OPTIONS), ids.SAVE_PUBLIC: (5, _OPTIONS), ids.MODEL_BEST_EFFORT: (5, _OPTIONS),
     ids.ENHANCE_PICK: (10_000, _ROW_IDS),  # one checkbox per suggested track of a playlist, valued by its id
+    SYNC_ENABLED: (5, _OPTIONS),  # the sync's on/off checkbox (Save and Account pages)
 }
 # Free-text fields (None or text, never a number), with their length: the context box takes up to MAX_CONTEXTS
 # names and their commas.

@@ -194,6 +194,10 @@ def register_callbacks(dash_app) -> None:
         if clicked is None:
             raise PreventUpdate
         user_id = require_user_id()
+        # Only a later version the page listed can be split: not a stranger's track, not a made-up id.
+        shown = {str(t) for group in library_songs(db.session, user_id).versions.values() for t in group[1:]}
+        if str(clicked["index"]) not in shown:
+            raise PreventUpdate
         split_song(db.session, user_id, int(clicked["index"]))
         return songs_view(user_id), "Split: that version is its own song from the next sort and sync on."
 
