@@ -433,7 +433,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
 
     # Keep my playlists sorted: new likes arrive, the user turns the sync on, the web process's scheduler runs it,
     # and the digest on Home offers an undo that removes exactly that track from Spotify.
-    liked = requests.post(f"{site.sandbox.url}/__sandbox__/users/{USER}/likes",
+    liked = requests.post(f"{site.sandbox.url}/__sandbox__/users/{user_name}/likes",
                           json={"count": 40, "other_versions": 2, "seed": 3}, timeout=10)
     assert liked.status_code == 200, liked.text
     before_sync = {c: sandbox_playlist(site, pid) for c, pid in saved.items()}
@@ -441,7 +441,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     page.locator("#sync-period input[value=daily]").check()
     page.click("#sync-apply")
     expect(page.locator("#sync-message")).to_contain_text("On: daily")
-    deadline = time.monotonic() + 2 * JOB_TIMEOUT_S  # imports, matches and enriches the 40 new likes first
+    deadline = time.monotonic() + 2 * journey.job_timeout_s  # imports, matches and enriches the 40 new likes first
     while time.monotonic() < deadline:
         page.goto(site.url + "/app/")
         runs = page.locator("#sync-digest .sync-run h3")
