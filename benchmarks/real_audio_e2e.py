@@ -43,23 +43,16 @@ def harvested_deezer_ids(database: Path) -> set[int]:
 
 def realised(table: pd.DataFrame, summary: dict, truth: dict[str, set[str]], seen: set[str]) -> dict[str, dict]:
     """Per context: promise, tracks assigned, share truly labelled so, the same on tracks the model never saw,
-    the base rate (the share of the whole library truly labelled so: what assigning at random realises), and
-    the same figures for the context's labelled best-effort playlist (only with the explicit opt-in)."""
+    and the base rate (the share of the whole library truly labelled so: what assigning at random realises)."""
     rows = {}
     joined = dict(zip(table["spotify_id"], table["contexts"].fillna("")))
-    effort = dict(zip(table["spotify_id"], table.get("best_effort", pd.Series([""] * len(table))).fillna("")))
-    share = (lambda context, group: round(sum(context in truth[s] for s in group) / len(group), 3) if group else None)
     for context, entry in summary["contexts"].items():
         ids = [sid for sid, contexts in joined.items() if context in contexts.split(";")]
         unseen = [sid for sid in ids if sid not in seen]
-        best = [sid for sid, contexts in effort.items() if context in contexts.split(";")]
-        best_unseen = [sid for sid in best if sid not in seen]
+        share = (lambda group: round(sum(context in truth[s] for s in group) / len(group), 3) if group else None)
         rows[context] = {"promised": round(entry["promised_precision"], 3), "reached": entry["reached"],
-                         "assigned": len(ids), "realised": share(context, ids), "unseen_assigned": len(unseen),
-                         "realised_unseen": share(context, unseen), "base_rate": share(context, list(joined)),
-                         "best_effort_assigned": len(best), "best_effort_realised": share(context, best),
-                         "best_effort_realised_unseen": share(context, best_unseen),
-                         "message": entry.get("message")}
+                         "assigned": len(ids), "realised": share(ids), "unseen_assigned": len(unseen),
+                         "realised_unseen": share(unseen), "base_rate": share(list(joined))}
     return rows
 
 
@@ -109,13 +102,9 @@ def _in_process_cli(sandbox: SandboxServer, env: dict[str, str]) -> Iterator[Cal
 
 
 def run(audio_dir: Path | str, contexts: list[str], user: str = "mira.s", playlists: int = 8, tracks: int = 60,
-        label_columns: tuple[str, ...] | None = None, work: Path | None = None, fast: bool = False,
-        best_effort: bool = True) -> dict[str, Any]:
+        label_columns: tuple[str, ...] | None = None, work: Path | None = None, fast: bool = False
+        ) -> dict[str, Any]:
     """The whole journey through the CLI against a real-audio sandbox.
-
-    With ``best_effort`` (the explicit opt-in, `flask train --best-effort`) a context that cannot keep its
-    promise on so small a harvest still gets a playlist, labelled best effort in the sorted table's own
-    column; its realised precision is reported apart from the promised playlists'.
 
     By default each command is its own `flask` process under the real services' limits (the benchmark);
     `fast` runs them in this process with the limits raised (the test).
@@ -140,7 +129,7 @@ def run(audio_dir: Path | str, contexts: list[str], user: str = "mira.s", playli
         library = step("import + match + enrich", ["import-library", "--user", user, "--json"])
         model, out = work / "model.joblib", work / "sorted.csv"
         trained = step("train", ["train", "--contexts", ",".join(contexts), "--user", user, "--out", str(model),
-                                 *(["--best-effort"] if best_effort else []), "--json"])
+                                 "--json"])
         summary = step("sort", ["sort", "--model", str(model), "--user", user, "--out", str(out), "--json"])
         table = pd.read_csv(out, dtype={"contexts": str})
         world = sandbox.world
@@ -150,8 +139,7 @@ def run(audio_dir: Path | str, contexts: list[str], user: str = "mira.s", playli
     holdout = trained.get("test", {}).get("contexts", {})
     return {"contexts": realised(table, summary, truth, seen), "coverage": summary.get("coverage"),
             "library": len(table), "seen": len(seen), "timings": timings, "recordings": len(world.tracks),
-            "harvested_tracks": len(harvested), "user": user, "best_effort": best_effort,
-            "target_precision": trained.get("target_precision"),
+            "harvested_tracks": len(harvested), "user": user, "target_precision": trained.get("target_precision"),
             "holdout": {c: {k: v.get(k) for k in ("test_tracks", "assigned", "precision")} for c, v in holdout.items()},
             "numeric_features": trained.get("data", {}).get("features", {}).get("numeric", []),
             "harvest": {k: harvest.get(k) for k in ("api_calls", "wall_s")},
@@ -171,15 +159,13 @@ def tables(result: dict[str, Any]) -> list[Table]:
         f"included, as in real playlists); {result['seen']} of the library's tracks were among them, so the "
         "*unseen* columns count only tracks the model never trained on. Realised precision is the share of a "
         "sorted playlist whose recording truly carries the label (genre, or mood = argmax of the GEMS factor "
-        "means); the base rate is what assigning at random would realise. A context that cannot keep its promise "
-        "gets no promised playlist; the run opts in to best effort (`flask train --best-effort`), so such a "
-        "context's labelled best-effort playlist is reported in its own columns.",
+        "means); the base rate is what assigning at random would realise. Promise-keeping is being reworked "
+        "elsewhere: these are figures, not a judged target.",
         ["context", "promised", "reached", "assigned", "realised", "assigned (unseen)", "realised (unseen)",
-         "best effort assigned", "best effort realised", "base rate"])
+         "base rate"])
     for context, row in sorted(rows.items()):
         precision.rows.append([context, row["promised"], "yes" if row["reached"] else "no", row["assigned"],
                                _maybe(row["realised"]), row["unseen_assigned"], _maybe(row["realised_unseen"]),
-                               row["best_effort_assigned"], _maybe(row["best_effort_realised"]),
                                _maybe(row["base_rate"])])
     timing = Table("Real-audio end to end: wall time per CLI step",
                    "Each step is a fresh `flask` process against the sandbox with the real services' limits "
@@ -198,11 +184,9 @@ def area(contexts: list[str], playlists: int, tracks: int, checks: list[list]) -
         return [Table("Real-audio end to end", f"Skipped: {EMOTIFY_DIR} is absent.", ["-"])]
     result = run(EMOTIFY_DIR, contexts, playlists=playlists, tracks=tracks)
     rows = result["contexts"]
-    assigned = {c: {**r, "realised": r["realised"] if r["assigned"] else r["best_effort_realised"]}
-                for c, r in rows.items() if r["assigned"] or r["best_effort_assigned"]}
+    assigned = {c: r for c, r in rows.items() if r["assigned"]}
     beaten = [c for c, r in assigned.items() if r["realised"] > r["base_rate"]]
-    checks.append(["real-audio sandbox: every assigned playlist (promised or labelled best effort) realises more "
-                   "precision than the base rate",
+    checks.append(["real-audio sandbox: every assigned playlist realises more precision than the base rate",
                    f"{len(beaten)} of {len(assigned)} assigned contexts ({len(rows) - len(assigned)} of {len(rows)} "
                    "not assigned at all)", bool(assigned) and len(beaten) == len(assigned)])
     return tables(result)
