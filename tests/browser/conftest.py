@@ -65,7 +65,7 @@ class Journey:
 
 JOURNEYS = {
     # ana has 350 Liked Songs in the small generated world: quick to import and sort.
-    "generated": Journey("generated", "ana.k", "jonas.b", ("rock", "indie", "chill", "sad"), 10, 40),
+    "generated": Journey("generated", "ana.k", "jonas.b", ("rock", "indie", "chill", "sad"), 3, 40),
     # The emotify_dev recordings (../shared/data/audio/emotify_dev): real previews, labels as truth; every label
     # has only a handful of playlists, so the harvest takes all it finds; analysing real 30-s previews (about 150
     # of them) is slower than the generated world's 1-s clips.
