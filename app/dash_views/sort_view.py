@@ -225,6 +225,8 @@ def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, 
     current = (run.params["cutoffs"].get(context) or {}).get("cutoff")
     if current is not None and abs(float(value) - current) < 0.005:
         return ""  # the slider was only drawn again, not moved
+    if current is None and float(value) >= 1.0:
+        return ""  # a context without a cutoff draws its slider at 1: drawn again, not a hand-set cutoff
     choice = set_cutoff(session, user_id, run.id, context, cutoff=float(value),
                         model=loaded_model(session, user_id, run.model_id))
     return (f"{display_context(context)}: cutoff {choice.cutoff:.2f}, promising a precision of at least "
