@@ -153,20 +153,25 @@ def expected_playlists(site: Site, owner: int) -> dict[str, list[str]]:
     """Per context, the Spotify ids a saved playlist must hold: kept tracks of the latest sort, most likely first.
 
     Computed from the assignment rows directly (not through the app's own selection code), so a save that drops,
-    adds or reorders a track disagrees with it.
+    adds or reorders a track disagrees with it; a later version of a song the user liked first is left out (one
+    entry per song, as app.services.songs groups them).
     """
     from app.extensions import db
+    from app.services.songs import library_songs
     from app.storage.models import SortAssignment, SortRun, Track
 
     with site.app.app_context():
+        hidden = library_songs(db.session, owner).hidden
         run_id = db.session.scalar(select(SortRun.id).where(SortRun.user_id == owner).order_by(SortRun.id.desc()))
         rows = db.session.execute(
-            select(SortAssignment.context, Track.spotify_id, SortAssignment.decision, SortAssignment.assigned)
+            select(SortAssignment.context, Track.spotify_id, SortAssignment.decision, SortAssignment.assigned, Track.id)
             .join(Track, Track.id == SortAssignment.track_id)
             .where(SortAssignment.sort_run_id == run_id, SortAssignment.user_id == owner)
             .order_by(SortAssignment.context, SortAssignment.probability.desc(), Track.id)).all()
     wanted: dict[str, list[str]] = defaultdict(list)
-    for context, spotify_id, decision, assigned in rows:
+    for context, spotify_id, decision, assigned, track_id in rows:
+        if track_id in hidden:
+            continue
         if decision == "accepted" or (assigned and decision != "rejected"):
             wanted[context].append(spotify_id)
     return dict(wanted)
