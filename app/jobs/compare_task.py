@@ -13,14 +13,15 @@ from app.jobs.tasks import providers
 from app.models.compare import (
     MAX_MAP_POINTS, OWNER, CompareInputError, compare, least_sure, network_settings, two_libraries,
 )
-from app.pipeline.clients.base import NotFound, ServiceError
+from app.pipeline.clients.base import ServiceError
 from app.pipeline.features_table import feature_frame
 from app.pipeline.library import import_liked, import_spotify_library, match_and_enrich
+from app.pipeline.playlist_writer import PlaylistWriter
 from app.pipeline.providers.run import RunClients
 from app.pipeline.summary import RunSummary
 from app.services import compare as data
-from app.services.save import service_problem, verify, write_items
-from app.storage.models import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User, utcnow
+from app.services.save import service_problem, write_exported
+from app.storage.models import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User
 from app.storage.ownership import owned
 
 SIZE = (5, 100)          # bounds of the "both" list's length
@@ -213,8 +214,7 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
             session.add(row)
             session.commit()
         try:
-            playlist_id = _write(session, row, client, uris)
-            problem = verify(client, playlist_id, uris)
+            problem = write_exported(session, row, uris, PlaylistWriter(client), description=DESCRIPTION)
         except ServiceError as exc:
             row.status = "failed"
             session.commit()
@@ -223,30 +223,9 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
             row.status = "failed"
             session.commit()
             raise TaskError(problem)
-        row.track_uris, row.status, row.saved_at = uris, "saved", utcnow()
-        row.snapshot_id = client.playlist(playlist_id).get("snapshot_id")
-        session.commit()
+        playlist_id = row.spotify_playlist_id
     ctx.progress.advance("playlist saved")
     skipped = len(tracks) - len(uris)
     ctx.note(f"{PLAYLIST_NAME}: {len(uris)} songs written, read back and checked"
              + (f"; {skipped} had no Spotify id and were left out." if skipped else "."))
     return {"playlist_id": playlist_id, "uris": uris, "without_spotify_id": skipped}
-
-
-def _write(session, row: ExportedPlaylist, client, uris: list[str]) -> str:
-    """Create the playlist once (its id committed at once, so a retry never makes a second), then replace its items."""
-    if row.spotify_playlist_id is None:
-        _create(session, row, client)
-    try:
-        write_items(client, row.spotify_playlist_id, uris)
-    except NotFound:  # deleted on Spotify since: make it again, once
-        _create(session, row, client)
-        write_items(client, row.spotify_playlist_id, uris)
-    return row.spotify_playlist_id
-
-
-def _create(session, row: ExportedPlaylist, client) -> None:
-    created = client.create_playlist(PLAYLIST_NAME, public=False, description=DESCRIPTION)
-    row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
-    session.commit()
-

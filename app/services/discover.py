@@ -28,8 +28,9 @@ from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.features_table import CATEGORICAL, common_feature_columns, feature_frame
 from app.pipeline.matching import normalise, split_title
-from app.services.save import service_problem, verify, write_items
-from app.storage.models import ExportedPlaylist, LibraryItem, ModelRun, Suggestion, Track, TrainedModel, utcnow
+from app.pipeline.playlist_writer import PlaylistWriter
+from app.services.save import service_problem, write_exported
+from app.storage.models import ExportedPlaylist, LibraryItem, ModelRun, Suggestion, Track, TrainedModel
 from app.storage.ownership import owned
 
 MODE = "discover"
@@ -546,14 +547,7 @@ def save_discover(session: Session, user_id: int, spotify: SpotifyClient, *, dee
     row.status = "pending"
     session.commit()
     try:
-        if row.spotify_playlist_id is None:
-            _create(session, row, spotify, public)
-        try:
-            write_items(spotify, row.spotify_playlist_id, uris)
-        except NotFound:  # deleted on Spotify since: make it again, once
-            _create(session, row, spotify, public)
-            write_items(spotify, row.spotify_playlist_id, uris)
-        problem = verify(spotify, row.spotify_playlist_id, uris)
+        problem = write_exported(session, row, uris, PlaylistWriter(spotify), public=public, description=DESCRIPTION)
     except ServiceError as exc:
         row.status = "failed"
         session.commit()
@@ -563,9 +557,6 @@ def save_discover(session: Session, user_id: int, spotify: SpotifyClient, *, dee
         row.status = "failed"
         session.commit()
         return DiscoverSave("failed", row.spotify_playlist_id, 0, uris, track_ids, left_out, problem, notes)
-    row.status, row.track_uris, row.saved_at = "saved", uris, utcnow()
-    row.snapshot_id = spotify.playlist(row.spotify_playlist_id).get("snapshot_id")
-    session.commit()
     return DiscoverSave("saved", row.spotify_playlist_id, len(uris), uris, track_ids, left_out,
                         f"{PLAYLIST_NAME} holds {len(uris):,} tracks you have never saved; read back and checked.",
                         notes)
@@ -589,10 +580,3 @@ def liked_on_spotify(spotify: SpotifyClient, uris: Sequence[str], notes: list[st
             continue
         liked.update(uri for uri, yes in zip(batch, answer if isinstance(answer, list) else []) if yes is True)
     return liked
-
-
-def _create(session: Session, row: ExportedPlaylist, spotify: SpotifyClient, public: bool) -> None:
-    # The new id is committed at once, so a retried save replaces this playlist instead of making a second.
-    created = spotify.create_playlist(row.name, public=public, description=DESCRIPTION)
-    row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
-    session.commit()

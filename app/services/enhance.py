@@ -31,9 +31,10 @@ from app.models.persistence import library_versions
 from app.models.store_dataset import usable_columns
 from app.pipeline.clients.base import NotFound, ServiceError
 from app.pipeline.clients.spotify import SpotifyClient
+from app.pipeline.playlist_writer import PlaylistWriter
 from app.pipeline.enrich import upsert_rows
 from app.pipeline.features_table import CATEGORICAL, feature_frame
-from app.services.save import read_uris, service_problem
+from app.services.save import service_problem
 from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
     TrainedModel, utcnow
 from app.storage.ownership import get_owned, owned
@@ -360,11 +361,7 @@ def _add_to_playlist(session: Session, user_id: int, client: SpotifyClient, targ
         Track.id.in_([r.track_id for r in rows]))).all())
     wanted = {r.id: f"spotify:track:{uris[r.track_id]}" for r in rows if uris.get(r.track_id)}
     try:
-        current = set(read_uris(client, playlist.spotify_id))
-        new = list(dict.fromkeys(uri for uri in wanted.values() if uri not in current))
-        if new:
-            client.add_items(playlist.spotify_id, new)
-        after = set(read_uris(client, playlist.spotify_id))
+        after = set(PlaylistWriter(client).append_new(playlist.spotify_id, list(wanted.values())).after)
     except NotFound:
         return AddOutcome(playlist.name, "failed", 0, "Spotify no longer has this playlist; nothing was added.")
     except ServiceError as exc:
