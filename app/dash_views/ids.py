@@ -105,6 +105,13 @@ SORT_DECIDE = "sort-decide"          # the `type` of {type, assignment, verdict}
 # Save page
 SAVE_PREVIEW = "save-preview"
 SAVE_CHECK = "save-check"
+SAVE_CHECK_JOB_STORE = "save-check-job-store"      # the dry run against Spotify, a `save-dry-run` job
+SAVE_CHECK_DONE_STORE = "save-check-done-store"
+SAVE_CHECK_INTERVAL = "save-check-interval"
+SAVE_CHECK_STATUS = "save-check-status"
+SAVE_CHECK_PROGRESS = "save-check-progress"
+SAVE_CHECK_LOG = "save-check-log"
+SAVE_CHECK_MESSAGE = "save-check-message"
 SAVE_PUBLIC = "save-public"
 SAVE_START = "save-start"
 SAVE_MESSAGE = "save-message"

@@ -23,6 +23,7 @@ from app.storage.ownership import owned
 
 NAME_PREFIX = "contextify · "
 DESCRIPTION = "Sorted from your Liked Songs by contextify ({context})."
+SHOWN_WITHOUT_URI = 5
 
 ReadItems = Callable[[str], list[str]]
 
@@ -68,6 +69,15 @@ def plan_save(session: Session, user_id: int, sort_run_id: int | None, read_item
     rows = exported(session, user_id)
     kept = kept_tracks(session, user_id, run.id)
     return [_plan(context, kept.get(context, []), rows.get(context), read_items) for context in run_contexts(run)]
+
+
+def plan_summary(plan: PlaylistPlan) -> dict:
+    """What the Save page shows of a plan: counts, not the URIs (a playlist runs to thousands), and at most
+    SHOWN_WITHOUT_URI of the tracks Spotify cannot take."""
+    return {"context": plan.context, "name": plan.name, "action": plan.action, "tracks": len(plan.wanted),
+            "add": len(plan.add), "remove": len(plan.remove), "reordered": plan.reordered,
+            "without_uri": plan.without_uri[:SHOWN_WITHOUT_URI], "without_uri_count": len(plan.without_uri),
+            "note": plan.note}
 
 
 def _plan(context: str, tracks: Sequence[KeptTrack], row: ExportedPlaylist | None,
