@@ -15,7 +15,8 @@ from app.dash_views.discover_view import (
 )
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow
 from app.extensions import db
-from app.services.discover import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME, discover_playlist
+from app.services.discover import discover_playlist
+from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME
 
 PAGE = {"path": "/discover", "name": "Discover", "title": "contextify · Discover", "order": 8}
 JOB = JobIds(ids.DISCOVER_JOB_STORE, ids.DISCOVER_DONE_STORE, ids.DISCOVER_INTERVAL, ids.DISCOVER_STATUS,

@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 from app.dash_views.components import empty_state, table
 from app.dash_views.harvests import format_duration, format_when
 from app.dash_views.jobs_view import start_job
-from app.services.discover import (
-    DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME, ShownSuggestion, discover_playlist, latest_model,
-    model_runs, readiness, suggestions,
-)
+from app.services.discover import ShownSuggestion, discover_playlist, latest_model, model_runs, suggestions
+from app.services.discover_data import readiness
+from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME
 from app.storage.models import ExportedPlaylist, ModelRun, TrainedModel
 
 KIND = "discover"

@@ -9,7 +9,15 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy import select
 
 from app.auth.session import require_user_id
-from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_follow, job_sentence, register_follow, start_job
+from app.dash_views.jobs_view import (
+    JobIds,
+    JobRefused,
+    current_job,
+    job_follow,
+    job_sentence,
+    register_follow,
+    start_job,
+)
 from app.jobs import runner
 from app.extensions import db
 from app.services.songs import library_songs, split_song

@@ -23,10 +23,11 @@ from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import deezer_client
 from app.pipeline.summary import RunSummary
-from app.services.discover import (
-    DEFAULT_CHART_LIMIT, DEFAULT_LIMIT, DEFAULT_MIN_CATALOG, DEFAULT_PLAYLIST_SIZE, DiscoverError, SavedIndex,
-    add_chart_tracks, library_refusal, save_discover, train_discover,
+from app.services.discover import DEFAULT_LIMIT, train_discover
+from app.services.discover_data import (
+    DEFAULT_CHART_LIMIT, DEFAULT_MIN_CATALOG, DiscoverError, SavedIndex, add_chart_tracks, library_refusal,
 )
+from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, save_discover
 from app.services.save import service_problem
 
 SAVE_STAGE = "tracks found on Spotify"

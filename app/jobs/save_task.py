@@ -1,4 +1,4 @@
-"""The `save` job (write the owner's sorted playlists to Spotify and verify each) and `save-dry-run` (compare with Spotify)."""
+"""The `save` job (write the owner's sorted playlists to Spotify, verifying each) and `save-dry-run` (the dry run)."""
 
 from __future__ import annotations
 

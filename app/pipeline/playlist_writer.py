@@ -79,7 +79,8 @@ class PlaylistWriter:
 
     # ------------------------------------------------------------------------------ verified changes
 
-    def write_exactly(self, playlist_id: str | None, uris: Sequence[str], make: Callable[[], str]) -> tuple[str, str | None]:
+    def write_exactly(self, playlist_id: str | None, uris: Sequence[str],
+                      make: Callable[[], str]) -> tuple[str, str | None]:
         """Make a playlist hold exactly `uris` and read it back: the playlist id and the difference, if any.
 
         `make()` creates the playlist (and should record its id at once, so a retry never makes a second); it is
