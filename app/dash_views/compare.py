@@ -16,11 +16,9 @@ from app.dash_views.compare_view import invite_link, invites_view, other_options
 from app.dash_views.components import page_header
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
-from app.jobs.compare_task import DEFAULT_SIZE, PLAYLIST_CONTEXT, SIZE
+from app.jobs.compare_task import DEFAULT_SIZE, SIZE
 from app.models.compare import ACTIVATIONS, DEFAULTS, LAYERS, UNITS, CompareInputError, network_settings
 from app.services import compare as data
-from app.storage.models import ExportedPlaylist
-from app.storage.ownership import owned
 
 PAGE = {"path": "/compare", "name": "Compare", "title": "contextify · Compare", "order": 10}
 KIND, SAVE_KIND = "compare", "compare-save"
@@ -84,7 +82,7 @@ def _number(label: str, component_id: str, bounds: tuple[int, int], value: int) 
 
 
 def saved_view(user_id: int) -> html.P:
-    row = db.session.scalar(owned(ExportedPlaylist, user_id).where(ExportedPlaylist.context == PLAYLIST_CONTEXT))
+    row = data.saved_playlist(db.session, user_id)
     if row is None or row.status != "saved":
         return html.P("Not saved yet.", className="muted")
     return html.P(f"Saved as '{row.name}' with {len(row.track_uris)} songs, read back and checked "

@@ -6,7 +6,6 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
 
 from app.auth.session import require_user_id
 from app.dash_views.jobs_view import (
@@ -20,17 +19,17 @@ from app.dash_views.jobs_view import (
 )
 from app.jobs import runner
 from app.extensions import db
-from app.services.songs import library_songs, split_song
+from app.services.songs import library_songs, song_names, split_song
 from app.services.sync import MODES, PERIODS, SyncError, ask_recreate, base_sort, claim, set_sync, sync_settings
 from app.services.sync_digest import (
     DigestError,
     DigestRun,
+    deleted_playlists,
     digest,
     dismiss_queued,
     notices,
 )
-from app.storage.models import ExportedPlaylist, SyncRun, Track, utcnow
-from app.storage.ownership import owned
+from app.storage.models import utcnow
 
 SYNC_ENABLED = "sync-enabled"
 SYNC_PERIOD = "sync-period"
@@ -126,9 +125,7 @@ def _run_view(run: DigestRun) -> html.Div:
 def _recreate_view(user_id: int) -> html.Div:
     """Playlists the last sync found deleted on Spotify, each with the button that asks for it to be made again."""
     settings = sync_settings(db.session, user_id)
-    last = db.session.scalar(owned(SyncRun, user_id).order_by(SyncRun.id.desc()).limit(1))
-    deleted = set(((last.counts or {}).get("deleted") or []) if last else [])
-    rows = [r for r in db.session.scalars(owned(ExportedPlaylist, user_id)) if r.context in deleted]
+    rows = deleted_playlists(db.session, user_id)
     return html.Div([html.P([f"{row.name} was deleted on Spotify. ",
                              _button("Make it again at the next sync", RECREATE, row.context,
                                      row.context not in (settings.recreate_contexts or []))]) for row in rows])
@@ -140,8 +137,7 @@ def songs_view(user_id: int) -> html.Div:
     groups = list(songs.versions.values())[:SHOWN_SONGS]
     if not groups:
         return html.Div()
-    names = dict(db.session.execute(select(Track.id, Track.artist + " – " + Track.title)
-                                    .where(Track.id.in_([t for g in groups for t in g]))).all())
+    names = song_names(db.session, [t for g in groups for t in g])
     return html.Details([
         html.Summary(f"{len(songs.versions)} songs you have in several versions are kept once"),
         html.Ul([html.Li([names.get(group[0], ""), " (liked first); also ",

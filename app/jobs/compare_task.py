@@ -22,12 +22,10 @@ from app.pipeline.summary import RunSummary
 from app.services import compare as data
 from app.services.save import service_problem, write_exported
 from app.storage.models import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User
-from app.storage.ownership import owned
 
 SIZE = (5, 100)          # bounds of the "both" list's length
 MAP_POINTS = (100, 5000)  # bounds of how many songs the map may show
 DEFAULT_SIZE = 25
-PLAYLIST_CONTEXT = "compare:both"  # the ExportedPlaylist key: re-saving updates the same playlist
 PLAYLIST_NAME = "contextify · Both of us"
 DESCRIPTION = "Songs two tastes might share, picked by contextify's Compare page."
 
@@ -208,9 +206,9 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
     client = ctx.spotify("save playlists", owner_id)
     ctx.progress.stage("playlist saved", total=1)
     with ctx.session_factory() as session:
-        row = session.scalar(owned(ExportedPlaylist, owner_id).where(ExportedPlaylist.context == PLAYLIST_CONTEXT))
+        row = data.saved_playlist(session, owner_id)
         if row is None:
-            row = ExportedPlaylist(user_id=owner_id, context=PLAYLIST_CONTEXT, name=PLAYLIST_NAME, track_uris=[])
+            row = ExportedPlaylist(user_id=owner_id, context=data.PLAYLIST_CONTEXT, name=PLAYLIST_NAME, track_uris=[])
             session.add(row)
             session.commit()
         try:

@@ -142,3 +142,9 @@ def split_song(session: Session, user_id: int, track_id: int) -> bool:
     session.add(SongSplit(user_id=user_id, track_id=track_id))
     session.commit()
     return True
+
+
+def song_names(session: Session, track_ids: list[int]) -> dict[int, str]:
+    """'Artist – Title' per track id (the global catalog), as the list of songs kept once shows them."""
+    return dict(session.execute(select(Track.id, Track.artist + " – " + Track.title)
+                                .where(Track.id.in_(track_ids))).all())

@@ -171,3 +171,10 @@ def dismiss_queued(session: Session, user_id: int, item_id: int) -> str:
     item.status = "dismissed"
     session.commit()
     return "Left out; the sync will not offer it again."
+
+
+def deleted_playlists(session: Session, user_id: int) -> list[ExportedPlaylist]:
+    """contextify's playlists that the user's last sync found deleted on Spotify."""
+    last = session.scalar(owned(SyncRun, user_id).order_by(SyncRun.id.desc()).limit(1))
+    deleted = set(((last.counts or {}).get("deleted") or []) if last else [])
+    return [row for row in session.scalars(owned(ExportedPlaylist, user_id)) if row.context in deleted]

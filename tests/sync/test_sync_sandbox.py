@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from app.auth.spotify import spotify_for_user
-from app.dash_views.sort_view import review
+from app.services.sort_review import review
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.progress import Progress

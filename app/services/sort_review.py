@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.analysis.cache import FolderCache, TTLCache
-from app.dash_views.model_view import loaded_model, user_models
+from app.services.training import loaded_model, user_models
 from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
 from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
-from app.dash_views.jobs_view import job_sentence
 from app.jobs.tasks import upload_dir
 from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track
+from app.storage.models import Context, Label, LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 
 KIND = "import-library"
@@ -95,7 +94,10 @@ def library_summary(session: Session, user_id: int) -> LibrarySummary:
     return summary
 
 
-def import_sentence(job: Mapping[str, Any] | None) -> str:
-    """What the page says about the library import it follows."""
-    what = f"Import of {job['params']['file']}" if job and job["params"].get("file") else "Import from Spotify"
-    return job_sentence(job, what, "No import yet. Import your Liked Songs from Spotify, or upload a file.")
+def catalog_counts(session: Session) -> dict[str, int]:
+    """Sizes of the shared catalog (shown on Home): tracks, contexts and labels."""
+    return {
+        "tracks": session.scalar(select(func.count()).select_from(Track)) or 0,
+        "contexts": session.scalar(select(func.count()).select_from(Context)) or 0,
+        "labels": session.scalar(select(func.count()).select_from(Label)) or 0,
+    }
