@@ -11,9 +11,10 @@ from app.dash_views import ids
 from app.dash_views.components import job_log, page_header, stage_progress, table
 from app.dash_views.harvests import (
     DEFAULTS, PLAYLISTS_RANGE, SOURCE_HELP, SOURCE_NAMES, TRACKS_RANGE, SettingsError, add_contexts,
-    current_harvest, harvest_params, is_active, recent_jobs, remove_context, run_rows, stage_rows,
-    start_harvest, status_text,
+    KIND, current_harvest, harvest_params, is_active, recent_jobs, remove_context, run_rows, stage_rows,
+    status_text,
 )
+from app.dash_views.jobs_view import JobRefused, start_job
 from app.jobs import runner
 from app.pipeline.naming import MAX_CONTEXT_CHARS, MAX_CONTEXTS
 
@@ -21,6 +22,15 @@ PAGE = {"path": "/contexts", "name": "Contexts", "title": "contextify · Context
 POLL_MS = 1000
 RUN_COLUMNS = {"kind": "Kind", "contexts": "Contexts", "source": "Source", "status": "Status", "when": "Started",
                "duration": "Duration", "results": "Result"}
+
+
+def start_harvest(user_id: int, params: dict[str, Any]) -> str:
+    """Submit the harvest job through the pages' one way of starting jobs (one at a time, rate-limited)."""
+    try:
+        return start_job(user_id, KIND, params, "A harvest",
+                         busy="A harvest is already running. Wait for it to finish, or cancel it first.")
+    except JobRefused as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def layout(**_query: Any) -> html.Div:

@@ -114,17 +114,6 @@ def current_harvest(user_id: int) -> dict[str, Any] | None:
     return current_job(user_id, KIND)
 
 
-def start_harvest(user_id: int, params: Mapping[str, Any]) -> str:
-    """Submit the harvest job through the pages' one way of starting jobs (one at a time, rate-limited)."""
-    from app.dash_views.jobs_view import JobRefused, start_job  # jobs_view builds on this module
-
-    try:
-        return start_job(user_id, KIND, params, "A harvest",
-                         busy="A harvest is already running. Wait for it to finish, or cancel it first.")
-    except JobRefused as exc:
-        raise SettingsError(str(exc)) from None
-
-
 def is_active(job: Mapping[str, Any] | None) -> bool:
     """Whether the page should keep polling this job."""
     return job is not None and job["status"] in ("queued", "running")
