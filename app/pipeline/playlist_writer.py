@@ -52,7 +52,7 @@ class PlaylistWriter:
         """
         client = self.client
         snapshot = client.call(client.sp.playlist_replace_items, playlist_id, list(uris[:ITEMS_PER_WRITE]))
-        rest = client.add_items(playlist_id, list(uris[ITEMS_PER_WRITE:])) if len(uris) > ITEMS_PER_WRITE else []
+        rest = self.append(playlist_id, uris[ITEMS_PER_WRITE:])
         return rest[-1] if rest else (snapshot or {}).get("snapshot_id")
 
     def append(self, playlist_id: str, uris: Sequence[str]) -> list[str]:
