@@ -15,6 +15,7 @@ from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, 
     start_job
 from app.extensions import db
 from app.services import enhance as service
+from app.services import enhance_add
 
 PAGE = {"path": "/enhance", "name": "Enhance", "title": "contextify · Enhance", "order": 7}
 KIND = "enhance"
@@ -114,7 +115,7 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         chosen = [value for values in picks or [] for value in values or []]
         try:
-            accepted = service.accept(db.session, user_id, chosen)
+            accepted = enhance_add.accept(db.session, user_id, chosen)
             return start_job(user_id, ADD_KIND, {"suggestion_ids": accepted}, "Adding songs"), ""
         except (service.EnhanceError, JobRefused) as exc:
             return no_update, str(exc)

@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models.enhance_cli import enhance_command
 from app.pipeline.clients.base import NotFound
 from app.services import enhance as service
+from app.services import enhance_add
 from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
     TrackFeatures, TrainedModel
 from tests.auth.helpers import add_user
@@ -101,14 +102,14 @@ def test_learning_suggesting_and_adding_on_each_database(store_app):
         assert sum(s.track_id in left_out for s in suggested) >= len(suggested) / 2
 
         # Accepting and adding: appended once, read back, marked added; a second add writes nothing.
-        accepted = service.accept(db.session, me, [fast.tracks[0].id])
+        accepted = enhance_add.accept(db.session, me, [fast.tracks[0].id])
         spotify = FakeSpotify({"sp-Fast": ["spotify:track:existing"], "sp-Slow": []})
-        outcomes = service.add_accepted(db.session, me, spotify, accepted)
+        outcomes = enhance_add.add_accepted(db.session, me, spotify, accepted)
         assert [o.status for o in outcomes] == ["added"] and len(spotify.writes) == 1
         assert spotify.playlists["sp-Fast"][0] == "spotify:track:existing" and len(spotify.playlists["sp-Fast"]) == 2
         assert db.session.get(Suggestion, accepted[0]).decision == "added"
         with pytest.raises(service.EnhanceError):
-            service.add_accepted(db.session, me, spotify, accepted)
+            enhance_add.add_accepted(db.session, me, spotify, accepted)
         assert len(spotify.writes) == 1
 
 
@@ -122,18 +123,18 @@ def test_only_own_playlists_are_ever_written(app):
                                 probability=0.9, rank=1, reasons=["slow tempo, like the playlist"])
         db.session.add(suggestion)
         db.session.commit()
-        service.accept(db.session, me, [suggestion.id])
+        enhance_add.accept(db.session, me, [suggestion.id])
         # The playlist is no longer the user's (they left a collaboration): nothing is written.
         db.session.get(LibraryPlaylist, slow.id).owned_by_user = False
         db.session.commit()
         spotify = FakeSpotify({"sp-Slow": []})
-        outcome, = service.add_accepted(db.session, me, spotify)
+        outcome, = enhance_add.add_accepted(db.session, me, spotify)
         assert outcome.status == "failed" and "not a Spotify playlist of yours" in outcome.message
         assert spotify.writes == [] and db.session.get(Suggestion, suggestion.id).decision == "accepted"
         # A playlist deleted on Spotify is said so, and nothing is marked added.
         db.session.get(LibraryPlaylist, slow.id).owned_by_user = True
         db.session.commit()
-        outcome, = service.add_accepted(db.session, me, FakeSpotify({}))
+        outcome, = enhance_add.add_accepted(db.session, me, FakeSpotify({}))
         assert outcome.status == "failed" and "no longer has this playlist" in outcome.message
 
 
