@@ -15,7 +15,9 @@ from app.dash_views.harvests import format_when
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
 from app.pipeline.files import MAX_BYTES
-from app.services.library import ACCEPTED, KIND, LibrarySummary, UploadError, library_summary, save_upload
+from app.services.library import (
+    ACCEPTED, KIND, LibrarySummary, UploadError, discard_upload, library_summary, save_upload,
+)
 
 PAGE = {"path": "/library", "name": "Library", "title": "contextify · Library", "order": 3}
 JOB = JobIds(ids.LIBRARY_JOB_STORE, ids.LIBRARY_DONE_STORE, ids.LIBRARY_INTERVAL, ids.LIBRARY_STATUS,
@@ -92,7 +94,11 @@ def register_callbacks(dash_app) -> None:
         try:
             if ctx.triggered_id == ids.LIBRARY_UPLOAD:
                 stored = save_upload(current_app.config, user_id, filename, contents)
-                return start_job(user_id, KIND, {"file": stored}, WHAT), ""
+                try:
+                    return start_job(user_id, KIND, {"file": stored}, WHAT), ""
+                except JobRefused:
+                    discard_upload(current_app.config, user_id, stored)  # a refused upload is not kept
+                    raise
             return start_job(user_id, KIND, {"full": "full" in (full or [])}, WHAT), ""
         except (UploadError, JobRefused) as exc:
             return no_update, str(exc)
