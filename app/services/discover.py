@@ -185,3 +185,10 @@ def suggestions(session: Session, user_id: int, limit: int | None = None,
 
 def discover_playlist(session: Session, user_id: int) -> ExportedPlaylist | None:
     return session.scalar(owned(ExportedPlaylist, user_id).where(ExportedPlaylist.context == DISCOVER_KEY))
+
+
+def page_data(session: Session, user_id: int, shown: int) -> dict[str, Any]:
+    """What the Discover page shows: the latest model, its runs, the first `shown` suggestions and the playlist."""
+    model = latest_model(session, user_id)
+    return {"model": model, "runs": model_runs(session, user_id, model.id) if model else [],
+            "shown": suggestions(session, user_id, limit=shown), "playlist": discover_playlist(session, user_id)}
