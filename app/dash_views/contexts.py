@@ -9,14 +9,14 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views.components import job_log, page_header, stage_progress, table
-from app.dash_views.harvests import (
-    DEFAULTS, PLAYLISTS_RANGE, SOURCE_HELP, SOURCE_NAMES, TRACKS_RANGE, SettingsError, add_contexts,
-    KIND, current_harvest, harvest_params, is_active, recent_jobs, remove_context, run_rows, stage_rows,
-    status_text,
-)
+from app.dash_views.harvests import KIND, current_harvest, is_active, recent_jobs, run_rows, stage_rows, status_text
 from app.dash_views.jobs_view import JobRefused, start_job
 from app.jobs import runner
 from app.pipeline.naming import MAX_CONTEXT_CHARS, MAX_CONTEXTS
+from app.services.contexts import (
+    DEFAULTS, PLAYLISTS_RANGE, SOURCE_HELP, SOURCE_NAMES, TRACKS_RANGE, SettingsError, add_contexts, harvest_params,
+    remove_context,
+)
 
 PAGE = {"path": "/contexts", "name": "Contexts", "title": "contextify · Contexts", "order": 1}
 POLL_MS = 1000
