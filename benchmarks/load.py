@@ -79,7 +79,7 @@ def _seed(world, database_url: str, folder: Path, tracks: int) -> None:
 
 def _jobs(database_url: str) -> dict[str, int]:
     """Jobs the run left in the database, by "kind status"."""
-    from app.storage.models import Job
+    from app.storage.tables import Job
 
     engine = create_engine(database_url)
     with engine.connect() as conn:

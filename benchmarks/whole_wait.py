@@ -33,7 +33,7 @@ def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists
     from app import create_app
     from app.extensions import db
     from app.jobs import runner
-    from app.storage.models import User
+    from app.storage.tables import User
 
     folder = tempfile.mkdtemp(prefix="contextify-wait-")
     app = create_app({"CONTEXTIFY_INSTANCE_DIR": folder, "DATABASE_URL": f"sqlite:///{folder}/wait.db",

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 
 FINISHED = ("succeeded", "failed", "cancelled")
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.progress import Progress
 from app.jobs.records import log_line
-from app.storage.models import Job
+from app.storage.tables import Job
 
 TaskFunction = Callable[["JobContext"], "dict[str, Any] | None"]
 

@@ -34,7 +34,7 @@ from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, tas
 from app.logs import job_context
 from app.pipeline.clients.base import ServiceError
 from app.storage.conflicts import CONFLICT_NOTE, is_write_conflict
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 from app.storage.ownership import get_owned, owned
 
 log = logging.getLogger("contextify.jobs")

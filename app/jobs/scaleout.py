@@ -26,7 +26,7 @@ from app.pipeline.naming import ContextNameError, context_key, validate_contexts
 from app.pipeline.providers.base import TrackRef
 from app.pipeline.providers.run import RunClients
 from app.pipeline.summary import RunSummary
-from app.storage.models import Context, Job, Label
+from app.storage.tables import Context, Job, Label
 
 DEFAULT_CHUNK = 100      # tracks per enrichment job: small enough to spread, big enough to amortise a job
 POLL_S = 0.5

@@ -34,7 +34,7 @@ from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client
 from app.pipeline.summary import RunSummary
-from app.storage.models import Track, User
+from app.storage.tables import Track, User
 
 UPLOADS = "uploads"
 

@@ -24,7 +24,7 @@ from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client, spotify_user_client
 from app.pipeline.summary import RunSummary
 from app.storage.encryption import TokenCipher
-from app.storage.models import OAuthToken, Track, User
+from app.storage.tables import OAuthToken, Track, User
 
 TOKEN_VARIABLE = "SPOTIFY_ACCESS_TOKEN"
 

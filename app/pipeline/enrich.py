@@ -21,7 +21,7 @@ from app.pipeline.providers.deezer import ALBUM_KEYS
 from app.pipeline.providers.run import RunClients
 from app.pipeline.summary import RunSummary
 from app.storage.conflicts import is_write_conflict
-from app.storage.models import Track, TrackFeatures, utcnow
+from app.storage.tables import Track, TrackFeatures, utcnow
 
 log = logging.getLogger("contextify.pipeline.enrich")
 

@@ -23,7 +23,7 @@ from app.pipeline.sources import FetchedPlaylist, FoundPlaylist, LabelSource
 from app.pipeline.sources.deezer import DeezerSource
 from app.pipeline.sources.spotify import SpotifySource
 from app.pipeline.summary import RunSummary
-from app.storage.models import Context, ContextPlaylist, Label, SourcePlaylist, Track, utcnow
+from app.storage.tables import Context, ContextPlaylist, Label, SourcePlaylist, Track, utcnow
 
 DEFAULT_PLAYLISTS_PER_CONTEXT = 10
 DEFAULT_TRACKS_PER_PLAYLIST = 100   # one Deezer playlist page

@@ -35,7 +35,7 @@ from app.pipeline.files import FileTrack, parse_file
 from app.pipeline.matching import match_tracks, normalise
 from app.pipeline.providers.run import RunClients
 from app.pipeline.summary import RunSummary
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
 
 
 FULL_SYNC_EVERY = timedelta(days=7)

@@ -19,7 +19,7 @@ from app.pipeline.clients.base import ServiceError
 from app.pipeline.providers.run import RunClients, bounded_map
 from app.pipeline.summary import RunSummary
 from app.storage.conflicts import is_write_conflict
-from app.storage.models import Label, LibraryItem, SortAssignment, Track, TrackFeatures, utcnow
+from app.storage.tables import Label, LibraryItem, SortAssignment, Track, TrackFeatures, utcnow
 
 
 NETWORK_THREADS = 8

@@ -10,7 +10,7 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from app.sandbox.runner import SandboxServer, consent
-from app.storage.models import User
+from app.storage.tables import User
 
 
 def sandbox_app(app_config: dict[str, str], sandbox: SandboxServer, **overrides: str) -> Flask:

@@ -27,7 +27,7 @@ from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.summary import RunSummary
 from app.sandbox.faults import LIES, lie_for
 from app.storage.base import Base
-from app.storage.models import LibraryItem, Track, TrackFeatures
+from app.storage.tables import LibraryItem, Track, TrackFeatures
 from tests.auth.helpers import sandbox_app
 
 RATE = 0.3

@@ -28,7 +28,7 @@ from app.pipeline.library import import_spotify_library, library_track_ids, matc
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.summary import RunSummary
-from app.storage.models import SortAssignment, Track
+from app.storage.tables import SortAssignment, Track
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
 

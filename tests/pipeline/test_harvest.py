@@ -15,7 +15,7 @@ from app.pipeline.sources.deezer import DeezerSource
 from app.pipeline.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import Context, ContextPlaylist, Label, SourcePlaylist, Track
+from app.storage.tables import Context, ContextPlaylist, Label, SourcePlaylist, Track
 
 CONTEXTS = ["workout", "study", "sleep", "party", "running"]
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}  # with a matching client limiter: no waiting

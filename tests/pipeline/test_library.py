@@ -16,7 +16,7 @@ from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures, User
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures, User
 
 USER = "ana.k"  # the smallest allow-listed user of the small world: 350 liked songs, 4 playlists
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}

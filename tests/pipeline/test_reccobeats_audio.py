@@ -20,7 +20,7 @@ from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.summary import RunSummary
 from app.storage.base import Base
-from app.storage.models import Track, TrackFeatures
+from app.storage.tables import Track, TrackFeatures
 
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}
 ANALYSED = {"acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness",

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.storage.models import TrackFeatures
+from app.storage.tables import TrackFeatures
 from tests.pipeline.test_harvest import snapshot
 from tests.pipeline.test_library import final_data
 

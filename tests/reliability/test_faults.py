@@ -21,7 +21,7 @@ from app.pipeline.library import import_spotify_library, library_track_ids, matc
 from app.pipeline.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import Label, LibraryItem, Track, TrackFeatures, User
+from app.storage.tables import Label, LibraryItem, Track, TrackFeatures, User
 from tests.pipeline.test_library import clients_for
 from tests.reliability.conftest import FaultTally, all_data, user_token
 

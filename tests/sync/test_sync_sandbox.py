@@ -26,7 +26,7 @@ from app.services.save import save_playlists
 from app.services.songs import library_songs
 from app.services.sync import base_sort, set_sync
 from app.services.sync_digest import digest, undo_item
-from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
+from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
 from tests.auth.helpers import login, sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST, PROVIDERS, fast_clients
 
