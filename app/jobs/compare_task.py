@@ -18,7 +18,7 @@ from app.pipeline.clients.base import NotFound, ServiceError
 from app.pipeline.features_table import feature_frame
 from app.pipeline.library import import_liked, import_spotify_library, match_and_enrich
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services import compare
 from app.services.save import service_problem, verify, write_items
 from app.storage.tables import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User, utcnow

@@ -27,9 +27,9 @@ from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.auth.errors import is_database_outage, job_failure_message
-from app.jobs.records import fail_job, finish_job, log_line
+from app.runs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, task_kinds
 from app.logs import job_context
 from app.pipeline.clients.base import ServiceError

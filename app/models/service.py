@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models.cutoffs import DEFAULT_TARGET_PRECISION, CutoffChoice, best_fit, manual_cutoff
 from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError
 from app.models.model import ContextModel, ModelInputError, SortResult

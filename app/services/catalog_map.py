@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from app.analysis.explore import feature_columns
-from app.jobs.progress import Progress, terminal_stream
+from app.runs.progress import Progress, terminal_stream
 from app.models import clustering
 from app.models import genre_model
 from app.models.persistence import library_versions
@@ -24,7 +24,7 @@ from app.pipeline.clients.base import NotFound, ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
 from app.pipeline.services import deezer_client
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.tables import Context, Label, ModelRun, Track, TrackFeatures, TrainedModel, User
 from app.storage.ownership import get_owned, owned
 

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models.discover import DiscoverFit, feature_spec, fit_discover
 from app.models.persistence import library_versions
 from app.models.service import artifact_path, provider_versions

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models import playlist_classifier
 from app.models.enhance_reasons import profiles
 from app.models.features import FeatureSpec

@@ -9,14 +9,14 @@ from sqlalchemy.orm import sessionmaker
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services import catalog_map
 from app.storage.tables import Track
 from tests.auth.helpers import add_user, sandbox_app, session_login

@@ -219,9 +219,9 @@ def test_a_second_library_below_the_minimum_is_refused_naming_both_counts(app, t
     from tests.auth.helpers import add_user
     from tests.jobs.conftest import wait_for
 
-    from app.jobs.progress import Progress
+    from app.runs.progress import Progress
     from app.pipeline.library import import_file
-    from app.pipeline.summary import RunSummary
+    from app.runs.summary import RunSummary
     from sqlalchemy.orm import sessionmaker
 
     owner = add_user(app, "jonas.b")

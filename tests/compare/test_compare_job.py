@@ -9,9 +9,9 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.library import import_file
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services import compare
 from app.storage.tables import LibraryItem, ModelRun, Suggestion, Track, TrackFeatures
 from tests.auth.helpers import add_user

@@ -10,7 +10,7 @@ from app.dash_views import ids
 from app.extensions import db
 from app.jobs.registry import JobContext, TaskError
 from app.jobs.enhance_task import enhance_task
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.services import enhance
 from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures
 from tests.auth.helpers import add_user, session_login

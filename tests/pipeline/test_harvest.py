@@ -6,13 +6,13 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.harvest import STAGE_PLAYLISTS, Clients, HarvestError, HarvestOptions, harvest
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.sources.deezer import DeezerSource
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
 from app.storage.tables import Context, ContextPlaylist, Label, SourcePlaylist, Track

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline import enrich
 from app.pipeline.clients.base import RateLimited, ServiceError
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
 from app.storage.tables import Label, LibraryItem, Track, TrackFeatures, User

@@ -11,6 +11,10 @@ from app.storage.tables import Job, utcnow
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
+class JobCancelled(Exception):
+    """The user asked to cancel this job; raised at the task's next `check_cancelled()`."""
+
+
 def start_job(session: Session, kind: str, params: dict[str, Any] | None = None,
               user_id: int | None = None) -> Job:
     """A running job row, committed at once so other processes can see it."""
