@@ -29,7 +29,7 @@ class _SandboxCommand(click.Command):
 
     @functools.cached_property
     def _command(self) -> click.Command:
-        from app.sandbox.cli import sandbox_command as command
+        from sandbox.cli import sandbox_command as command
 
         return command
 

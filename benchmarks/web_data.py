@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from app.pipeline.providers.deezer import album_values, track_values
 from app.pipeline.providers.reccobeats import feature_values
-from app.sandbox.model import DEEZER_GENRES, World
+from sandbox.model import DEEZER_GENRES, World
 from app.storage.tables import (
     Context, ContextPlaylist, Job, Label, LibraryImport, LibraryItem, LibraryPlaylist, SourcePlaylist, Track,
     TrackFeatures, User,

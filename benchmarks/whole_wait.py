@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.pipeline.clients.spotify import SPOTIFY_MAX_CALLS, SPOTIFY_WINDOW_S
-from app.sandbox.runner import SandboxServer, consent
+from sandbox.runner import SandboxServer, consent
 from benchmarks.common import Table
 
 DEEZER_PER_S = 50 / 5  # Deezer's documented quota: 50 requests per 5 s

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.sandbox.runner import SandboxServer, consent
+from sandbox.runner import SandboxServer, consent
 from app.storage.tables import User
 
 

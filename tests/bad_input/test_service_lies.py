@@ -25,7 +25,7 @@ from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.runs.summary import RunSummary
-from app.sandbox.faults import LIES, lie_for
+from sandbox.faults import LIES, lie_for
 from app.storage.base import Base
 from app.storage.tables import LibraryItem, Track, TrackFeatures
 from tests.auth.helpers import sandbox_app

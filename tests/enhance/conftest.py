@@ -15,7 +15,7 @@ import config as app_config_module
 from app.extensions import db
 from app.jobs import runner
 from app.pipeline.enrich import enrich_tracks
-from app.sandbox.runner import SandboxServer
+from sandbox.runner import SandboxServer
 from app.storage.tables import User
 from tests.auth.helpers import login, sandbox_app
 

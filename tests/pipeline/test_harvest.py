@@ -78,7 +78,7 @@ def snapshot(session_factory) -> dict[str, set]:
 @pytest.fixture(scope="module")
 def reference(small_world, tmp_path_factory):
     """A clean, uninterrupted harvest of CONTEXTS on the default profile, to compare other runs with."""
-    from app.sandbox.runner import SandboxServer
+    from sandbox.runner import SandboxServer
 
     path = tmp_path_factory.mktemp("reference")
     engine = create_engine(f"sqlite:///{path}/reference.db")

@@ -106,7 +106,7 @@ def assert_accounted_for(factory, summary: RunSummary) -> None:  # noqa: ANN001
 @pytest.fixture(scope="module")
 def reference(small_world, tmp_path_factory):
     """One clean run on the default profile: the data every faulted run must end with."""
-    from app.sandbox.runner import SandboxServer
+    from sandbox.runner import SandboxServer
 
     path = tmp_path_factory.mktemp("clean")
     engine = create_engine(f"sqlite:///{path}/clean.db")
