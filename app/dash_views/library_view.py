@@ -15,7 +15,7 @@ from werkzeug.utils import secure_filename
 from app.dash_views.jobs_view import job_sentence
 from app.jobs.tasks import upload_dir
 from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 
 KIND = "import-library"
