@@ -10,7 +10,7 @@ from app.dash_views.components import empty_state, table
 from app.dash_views.harvests import format_duration, format_when
 from app.services.discover import ShownSuggestion
 from app.services.discover_playlist import PLAYLIST_NAME
-from app.storage.models import ExportedPlaylist, ModelRun, TrainedModel
+from app.storage.tables import ExportedPlaylist, ModelRun, TrainedModel
 
 NO_SUGGESTIONS = "No suggestions yet: run Discover to rank the tracks you have never saved."
 STATUS_WORDS = {"saved": "Saved and checked", "failed": "Not saved", "pending": "Being written"}

@@ -29,7 +29,7 @@ from app.services.sync_digest import (
     dismiss_queued,
     notices,
 )
-from app.storage.models import utcnow
+from app.storage.tables import utcnow
 
 SYNC_ENABLED = "sync-enabled"
 SYNC_PERIOD = "sync-period"

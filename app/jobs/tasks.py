@@ -33,8 +33,8 @@ from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client
-from app.pipeline.summary import RunSummary
-from app.storage.models import Track, User
+from app.runs.summary import RunSummary
+from app.storage.tables import Track, User
 
 UPLOADS = "uploads"
 

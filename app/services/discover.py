@@ -15,12 +15,12 @@ import pandas as pd
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models.discover import DiscoverFit, feature_spec, fit_discover
 from app.models.persistence import library_versions, save_payload
 from app.models.service import artifact_path, provider_versions
 from app.services.discover_data import DEFAULT_MIN_CATALOG, DiscoverData, SavedIndex, assemble
-from app.storage.models import ExportedPlaylist, ModelRun, Suggestion, Track, TrainedModel
+from app.storage.tables import ExportedPlaylist, ModelRun, Suggestion, Track, TrainedModel
 from app.storage.ownership import owned
 
 MODE = "discover"

@@ -16,12 +16,12 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.catalog import upsert_deezer_tracks
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.features_table import CATEGORICAL, common_feature_columns, feature_frame
 from app.pipeline.matching import normalise, split_title
-from app.storage.models import LibraryItem, Track
+from app.storage.tables import LibraryItem, Track
 from app.storage.ownership import owned
 
 #: Unsaved catalog tracks with features that Discover needs before it trains (negatives and candidates).

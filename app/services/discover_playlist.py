@@ -17,7 +17,7 @@ from app.pipeline.playlist_writer import PlaylistWriter
 from app.services.discover import DISCOVER_KEY, ShownSuggestion, discover_playlist, suggestions
 from app.services.discover_data import DiscoverError, SavedIndex, name_key
 from app.services.save import service_problem, write_exported
-from app.storage.models import ExportedPlaylist, Track
+from app.storage.tables import ExportedPlaylist, Track
 
 PLAYLIST_NAME = "contextify · Discover"
 DESCRIPTION = "Tracks you have never saved that contextify's Discover model thinks you will like."

@@ -20,7 +20,7 @@ from app.pipeline.enrich import upsert_rows
 from app.pipeline.playlist_writer import PlaylistWriter
 from app.services.enhance import MODE, EnhanceError, collection
 from app.services.save import service_problem
-from app.storage.models import LibraryItem, LibraryPlaylist, Suggestion, Track, utcnow
+from app.storage.tables import LibraryItem, LibraryPlaylist, Suggestion, Track, utcnow
 from app.storage.ownership import get_owned, owned
 
 

@@ -14,7 +14,7 @@ from werkzeug.utils import secure_filename
 
 from app.jobs.tasks import upload_dir
 from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
-from app.storage.models import Context, Label, LibraryImport, LibraryItem, LibraryPlaylist, Track
+from app.storage.tables import Context, Label, LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 
 KIND = "import-library"

@@ -18,7 +18,7 @@ from app.pipeline.clients.base import NotFound, RateLimited, ServiceError
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.playlist_writer import PlaylistWriter
 from app.services.selection import KeptTrack, display_context, kept_tracks, owned_run, run_contexts
-from app.storage.models import ExportedPlaylist, SortRun, utcnow
+from app.storage.tables import ExportedPlaylist, SortRun, utcnow
 from app.storage.ownership import owned
 
 NAME_PREFIX = "contextify · "

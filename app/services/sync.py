@@ -26,7 +26,7 @@ from app.pipeline.features_table import feature_frame
 from app.pipeline.playlist_writer import PlaylistWriter
 from app.services.save import DESCRIPTION, service_problem
 from app.services.songs import library_songs
-from app.storage.models import (
+from app.storage.tables import (
     Context,
     ContextPlaylist,
     ExportedPlaylist,

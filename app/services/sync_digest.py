@@ -18,7 +18,7 @@ from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.playlist_writer import PlaylistWriter
 from app.services.save import service_problem
 from app.services.sync import sync_settings
-from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, utcnow
+from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, utcnow
 from app.storage.ownership import get_owned, owned
 
 UNDO_FOR = timedelta(days=7)

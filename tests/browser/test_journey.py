@@ -143,7 +143,7 @@ def dash_id(element_id: str) -> dict:
 
 def user_id(site: Site, spotify_id: str) -> int:
     from app.extensions import db
-    from app.storage.models import User
+    from app.storage.tables import User
 
     with site.app.app_context():
         return db.session.scalar(select(User.id).where(User.spotify_id == spotify_id))
@@ -158,7 +158,7 @@ def expected_playlists(site: Site, owner: int) -> dict[str, list[str]]:
     """
     from app.extensions import db
     from app.services.songs import library_songs
-    from app.storage.models import SortAssignment, SortRun, Track
+    from app.storage.tables import SortAssignment, SortRun, Track
 
     with site.app.app_context():
         hidden = library_songs(db.session, owner).hidden
@@ -179,7 +179,7 @@ def expected_playlists(site: Site, owner: int) -> dict[str, list[str]]:
 
 def saved_playlists(site: Site, owner: int) -> dict[str, str]:
     from app.extensions import db
-    from app.storage.models import ExportedPlaylist
+    from app.storage.tables import ExportedPlaylist
 
     with site.app.app_context():
         return {row.context: row.spotify_playlist_id for row in db.session.scalars(
@@ -194,7 +194,7 @@ def sandbox_playlist(site: Site, playlist_id: str) -> list[str]:
 
 def assignment_track(site: Site, assignment_id: int) -> tuple[str, str]:
     from app.extensions import db
-    from app.storage.models import SortAssignment, Track
+    from app.storage.tables import SortAssignment, Track
 
     with site.app.app_context():
         row = db.session.execute(select(SortAssignment.context, Track.spotify_id)

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from app.dash_views import contexts, ids
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import Job, User
+from app.storage.tables import Job, User
 from tests.auth.helpers import add_user, sandbox_app, session_login
 from tests.dash_views.helpers import call, find, outputs, texts
 

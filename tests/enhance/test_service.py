@@ -13,9 +13,9 @@ from app import create_app
 from app.extensions import db
 from app.models.enhance_cli import enhance_command
 from app.pipeline.clients.base import NotFound
-from app.services import enhance as service
+from app.services import enhance
 from app.services import enhance_add
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
     TrackFeatures, TrainedModel
 from tests.auth.helpers import add_user
 
@@ -86,13 +86,13 @@ def test_learning_suggesting_and_adding_on_each_database(store_app):
     me = add_user(app, "mira.s")
     learnable_library(app, me)
     with app.app_context():
-        row = service.train_and_suggest(db.session, me, estimators=("logistic regression", "random forest"))
+        row = enhance.train_and_suggest(db.session, me, estimators=("logistic regression", "random forest"))
         db.session.expire_all()
         model = db.session.get(TrainedModel, row.id)
         assert model.kind == "enhance" and model.artifact and model.metrics["suggestions"] > 0
         runs = db.session.scalars(select(ModelRun).where(ModelRun.user_id == me)).all()
         assert len(runs) == 4 + 2 and all(r.model_id == model.id for r in runs)
-        shown = service.suggestions(db.session, me, model.id)
+        shown = enhance.suggestions(db.session, me, model.id)
         assert [p.name for p in shown] == ["Fast", "Slow"]
         fast = shown[0]
         assert fast.tracks, "liked songs at the playlist's tempo are suggested"
@@ -108,7 +108,7 @@ def test_learning_suggesting_and_adding_on_each_database(store_app):
         assert [o.status for o in outcomes] == ["added"] and len(spotify.writes) == 1
         assert spotify.playlists["sp-Fast"][0] == "spotify:track:existing" and len(spotify.playlists["sp-Fast"]) == 2
         assert db.session.get(Suggestion, accepted[0]).decision == "added"
-        with pytest.raises(service.EnhanceError):
+        with pytest.raises(enhance.EnhanceError):
             enhance_add.add_accepted(db.session, me, spotify, accepted)
         assert len(spotify.writes) == 1
 

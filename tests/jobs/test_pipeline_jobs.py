@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.tasks import upload_dir
-from app.storage.models import Label, LibraryItem, TrackFeatures
+from app.storage.tables import Label, LibraryItem, TrackFeatures
 from tests.auth.helpers import add_user, sandbox_app
 from tests.conftest import needs_service
 from tests.jobs.conftest import dispose, wait_for
