@@ -34,9 +34,9 @@ from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client
 from app.runs.summary import RunSummary
+from app.services.library import upload_dir
 from app.storage.tables import Track, User
 
-UPLOADS = "uploads"
 
 
 @contextlib.contextmanager
@@ -210,11 +210,6 @@ def providers(params: Mapping[str, Any]) -> tuple[str, ...]:
         raise TaskError(f"Unknown feature provider(s): {', '.join(map(str, unknown))}. "
                         f"Choose from {', '.join(PROVIDER_CLASSES)}.")
     return names
-
-
-def upload_dir(config: Mapping[str, Any], user_id: int) -> Path:
-    """Where a page stores a user's uploaded library files; import jobs read files only from here."""
-    return Path(config["INSTANCE_DIR"]) / UPLOADS / str(user_id)
 
 
 def uploaded_file(config: Mapping[str, Any], user_id: int, name: str) -> Path:

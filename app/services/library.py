@@ -6,24 +6,30 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
-from app.jobs.tasks import upload_dir
 from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
 from app.storage.tables import Context, Label, LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 
 KIND = "import-library"
+UPLOADS = "uploads"
 ACCEPTED = ".json,.csv"
 TOP_REASONS = 5
 
 
 class UploadError(ValueError):
     """An uploaded file the page refuses before saving it; plain words naming line or field."""
+
+
+def upload_dir(config: Mapping[str, Any], user_id: int) -> Path:
+    """Where a page stores a user's uploaded library files; import jobs read files only from here."""
+    return Path(config["INSTANCE_DIR"]) / UPLOADS / str(user_id)
 
 
 def save_upload(config: Mapping[str, Any], user_id: int, filename: str | None, contents: str | None) -> str:
