@@ -130,7 +130,7 @@ class JobService:
             requeued = session.execute(
                 update(Job).where(Job.id == job_id, Job.status == "interrupted")
                 .values(status="queued", error=None, finished_at=None, cancel_requested=False,
-                        heartbeat_at=utcnow())).rowcount
+                        heartbeat_at=utcnow(), worker=None)).rowcount
             session.commit()
             if not requeued:
                 return False
@@ -164,7 +164,8 @@ class JobService:
             candidates = session.execute(query).all()
             marked = []
             for job_id, status, worker, beat, created in candidates:
-                if worker_gone(worker, job_id):
+                # A queued job has no worker yet (whatever ran it before): only its heartbeat's age tells.
+                if status == "running" and worker_gone(worker, job_id):
                     still = Job.worker == worker
                 elif not worker_alive_here(worker, job_id) and _before(beat or created, cutoff):
                     still = or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None) & (Job.created_at < cutoff))
