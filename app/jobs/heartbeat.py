@@ -18,11 +18,12 @@ from app.storage.models import Job, utcnow
 
 log = logging.getLogger("contextify.jobs")
 
-HEARTBEAT_S = 5.0
-# Six missed beats: the worker is gone. Only for workers on another machine (or a Celery worker whose
-# process we cannot see); one on this machine is judged at once by whether its process still exists.
-STALE_AFTER_S = 30.0
-SWEEP_EVERY_S = 10.0
+HEARTBEAT_S = 15.0
+# Several missed beats: the worker is gone. Only for a worker on another machine; one on this machine is
+# judged at once by whether its process still exists. Not shorter: on a saturated machine a live worker's
+# beats can lag tens of seconds, and its job must not be marked interrupted while it runs (SECURITY.md).
+STALE_AFTER_S = 120.0
+SWEEP_EVERY_S = 60.0
 ACTIVE = ("queued", "running")
 
 # The jobs some thread of this process is running now: a row that names this process as its worker but is

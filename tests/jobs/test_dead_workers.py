@@ -96,7 +96,6 @@ def test_a_worker_on_another_machine_is_judged_by_its_heartbeat(app, me):
     assert _status(app, fresh, me)["status"] == "running"
     job = _status(app, stale, me)
     assert job["status"] == "interrupted" and PLAIN.match(job["error"]), job
-    assert heartbeat.STALE_AFTER_S <= 30, "a dead remote worker shows within half a minute, not two"
 
 
 def test_a_resumed_job_runs_again_and_names_its_new_worker(app, me):
