@@ -41,7 +41,7 @@ SessionFactory = Callable[[], Session]
 
 def execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory, takeover: bool = False,
             stream: TextIO | None = None, on_note: Callable[[str], None] | None = None,
-            local: Mapping[str, Any] | None = None) -> str | None:
+            local: dict[str, Any] | None = None) -> str | None:
     """Claim a queued job, run its task, and close the row: succeeded, failed (plain words) or cancelled.
 
     `takeover` also claims a job whose runner died (see `runner.run_job`). `stream`, `on_note` and `local`
@@ -54,7 +54,7 @@ def execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFact
 
 def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFactory, takeover: bool,
              stream: TextIO | None, on_note: Callable[[str], None] | None,
-             local: Mapping[str, Any] | None) -> str | None:
+             local: dict[str, Any] | None) -> str | None:
     job = _claim(session_factory, job_id, takeover)
     if job is None:
         return None
@@ -64,7 +64,7 @@ def _execute(job_id: str, config: Mapping[str, Any], session_factory: SessionFac
         progress = Progress(job_id, session_factory, stream=stream)
         context = JobContext(job_id=job_id, user_id=job.user_id, params=dict(job.params or {}), config=config,
                              session_factory=session_factory, progress=progress, on_note=on_note,
-                             local=dict(local or {}))
+                             local=local if local is not None else {})  # the caller reads it afterwards
         try:
             return _run_task(job, context, progress, session_factory, retry_conflicts=conflicts > 0)
         except _Conflict:

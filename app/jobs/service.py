@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,15 @@ def interrupted_note(last_beat: datetime | None) -> str:
         return NEVER_STARTED_NOTE
     return (f"{INTERRUPTED_PREFIX}the worker running this job ended unexpectedly at "
             f"{last_beat.strftime('%H:%M UTC')}. Resume it to go on; the work it finished is kept.")
+
+
+def create_job(session_factory: SessionFactory, kind: str, params: dict[str, Any], user_id: int | None) -> str:
+    """The one place a job row is made: queued, beating from now, for a page (an owner) or a command (none)."""
+    with session_factory() as session:
+        job = Job(kind=kind, params=params, user_id=user_id, status="queued", log=[], heartbeat_at=utcnow())
+        session.add(job)
+        session.commit()
+        return job.id
 
 
 def describe(job: Job) -> dict[str, Any]:
@@ -91,12 +100,7 @@ class JobService:
         if kind not in task_kinds():
             raise ValueError(f"no task is registered as {kind!r}; known: {', '.join(task_kinds())}")
         self.ensure_started()
-        with self.session_factory() as session:
-            job = Job(kind=kind, params=params, user_id=_owner(user_id), status="queued", log=[],
-                      heartbeat_at=utcnow())
-            session.add(job)
-            session.commit()
-            job_id = job.id
+        job_id = create_job(self.session_factory, kind, params, _owner(user_id))
         self._dispatch(job_id)
         return job_id
 
