@@ -21,8 +21,8 @@ def commands() -> list[click.Command]:
     from app.commands.enhance import enhance_command
     from app.commands.harvest import harvest_command
     from app.commands.library import enrich_command, import_library_command
+    from app.commands.sandbox import sandbox_command
     from app.commands.sync import sync_command, sync_due_command
-    from app.sandbox.cli import sandbox_command
 
     return [
         sandbox_command, harvest_command, import_library_command, enrich_command, train_command, sort_command,

@@ -9,20 +9,20 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress, terminal_stream
-from app.models import catalog_map as clusters
+from app.runs.progress import Progress, terminal_stream
+from app.models import clustering
 from app.services.catalog_map import (
     MapError, genre_model_sentence, run_clustering, run_summary, train_genre_model,
 )
-from app.storage.models import User
+from app.storage.tables import User
 
 
 @click.command("map-clusters")
 @click.option("--user", "spotify_user", required=True, help="Whose run it is (their Spotify id).")
 @click.option("--method", type=click.Choice(["kmeans", "ap"]), default="kmeans", show_default=True,
               help="k-means, or affinity propagation (at most 2,000 tracks unless --sample).")
-@click.option("--k", type=click.IntRange(2, clusters.MAX_K), default=clusters.DEFAULT_K, show_default=True)
-@click.option("--preference", type=click.FloatRange(0, 100), default=clusters.DEFAULT_PERCENTILE, show_default=True,
+@click.option("--k", type=click.IntRange(2, clustering.MAX_K), default=clustering.DEFAULT_K, show_default=True)
+@click.option("--preference", type=click.FloatRange(0, 100), default=clustering.DEFAULT_PERCENTILE, show_default=True,
               help="Affinity propagation's preference, as a percentile of the similarities.")
 @click.option("--sample", is_flag=True, help="Let affinity propagation run on a sample of a large catalog.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON line.")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
 from app.jobs.discover_task import run_discover
-from app.jobs.progress import Progress, terminal_stream
+from app.runs.progress import Progress, terminal_stream
 from app.jobs.registry import TaskError
 from app.models.dataset import DatasetError
 from app.models.store_dataset import user_id_for

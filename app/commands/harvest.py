@@ -10,7 +10,7 @@ from app.pipeline.harvest import (
     DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES, HarvestResult,
 )
 from app.pipeline.naming import ContextNameError, validate_contexts
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 
 
 def _contexts(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:

@@ -17,9 +17,9 @@ from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.services import spotify_user_client
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
-from app.storage.models import OAuthToken, User
+from app.storage.tables import OAuthToken, User
 
 TOKEN_VARIABLE = "SPOTIFY_ACCESS_TOKEN"
 

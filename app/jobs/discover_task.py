@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
 from app.models.discover import DEFAULT_RF_GRID, DiscoverModelError
@@ -15,7 +15,7 @@ from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import deezer_client
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services.discover import (
     DEFAULT_CHART_LIMIT, DEFAULT_LIMIT, DEFAULT_MIN_CATALOG, DEFAULT_PLAYLIST_SIZE, DiscoverError, SavedIndex,
     add_chart_tracks, library_refusal, save_discover, train_discover,

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from app.auth.errors import is_database_outage, job_failure_message
 from app.jobs.heartbeat import STALE_AFTER_S, running_here, worker_id
-from app.jobs.progress import Progress
-from app.jobs.records import fail_job, finish_job, log_line
+from app.runs.progress import Progress
+from app.runs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task
 from app.logs import job_context
 from app.pipeline.clients.base import ServiceError
 from app.storage.conflicts import CONFLICT_NOTE, is_write_conflict
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 
 log = logging.getLogger("contextify.jobs")
 

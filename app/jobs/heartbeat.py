@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 
 log = logging.getLogger("contextify.jobs")
 

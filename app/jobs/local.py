@@ -10,9 +10,9 @@ from sqlalchemy.orm import sessionmaker
 
 from app.jobs.execution import execute, fail
 from app.jobs.heartbeat import Heartbeat
-from app.jobs.progress import terminal_stream
+from app.runs.progress import terminal_stream
 from app.jobs.service import create_job, describe
-from app.storage.models import Job
+from app.storage.tables import Job
 
 
 def run_here(kind: str, params: Mapping[str, Any], user_id: int | None = None,

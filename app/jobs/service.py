@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from app.jobs.execution import CANCELLED_NOTE, fail
 from app.jobs.heartbeat import STALE_AFTER_S, worker_alive_here, worker_gone
 from app.jobs.pool import Runner
-from app.jobs.records import log_line
+from app.runs.records import log_line
 from app.jobs.registry import task_kinds
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 from app.storage.ownership import get_owned, owned
 
 log = logging.getLogger("contextify.jobs")

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline import enrich
 from app.pipeline.providers.base import FeatureResult
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
-from app.storage.models import Track, TrackFeatures, utcnow
+from app.storage.tables import Track, TrackFeatures, utcnow
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from app.jobs import tasks
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.services import build_clients
-from app.storage.models import Job, LibraryItem, Track, User
+from app.storage.tables import Job, LibraryItem, Track, User
 
 
 @pytest.fixture

@@ -1,0 +1,49 @@
+"""`flask sandbox`: the local emulation of the outside services, loaded from the sandbox package only when used."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import click
+
+
+class _SandboxCommand(click.Command):
+    """`flask sandbox`, whose options and code come from the sandbox package only once the command is used.
+
+    The sandbox is a tool beside the product (tests, benchmarks, `make demo`): the web app never imports it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("sandbox", short_help="Serve the local Spotify/Deezer/ReccoBeats emulation.")
+
+    @functools.cached_property
+    def _command(self) -> click.Command:
+        from sandbox.cli import sandbox_command as command
+
+        return command
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        return self._command.params
+
+    @params.setter
+    def params(self, _value: Any) -> None:
+        pass  # click.Command.__init__ sets an empty list; the real options are the sandbox command's
+
+    @property
+    def help(self) -> str | None:
+        return self._command.help
+
+    @help.setter
+    def help(self, _value: Any) -> None:
+        pass
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return self._command.get_params(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return self._command.invoke(ctx)
+
+
+sandbox_command = _SandboxCommand()
