@@ -1,4 +1,4 @@
-"""`flask discover`: the Discover job's work for one user, from the command line."""
+"""`flask discover`: the Discover job for one user, run from the command line."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import json
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
-from app.jobs.discover_task import run_discover
-from app.runs.progress import Progress, terminal_stream
-from app.jobs.registry import TaskError
+from app.jobs.local import run_here
 from app.models.dataset import DatasetError
 from app.models.store_dataset import user_id_for
 from app.services.discover import DEFAULT_LIMIT
@@ -28,8 +25,7 @@ from app.services.discover import DEFAULT_LIMIT
 @with_appcontext
 def discover_command(user_name: str, no_charts: bool, provider_names: str | None, limit: int, as_json: bool) -> None:
     """Train a user's Discover model (random forest vs logistic regression) and rank the tracks they never saved."""
-    factory = sessionmaker(bind=db.engine, expire_on_commit=False)
-    with factory() as session:
+    with sessionmaker(bind=db.engine)() as session:  # closed before the job's own sessions write
         try:
             user_id = user_id_for(session, user_name)
         except DatasetError as exc:
@@ -37,12 +33,10 @@ def discover_command(user_name: str, no_charts: bool, provider_names: str | None
     params: dict[str, Any] = {"charts": not no_charts, "limit": limit}
     if provider_names:
         params["providers"] = [name.strip() for name in provider_names.split(",") if name.strip()]
-    try:
-        result = run_discover(factory, current_app.config, user_id, params,
-                              Progress(stream=terminal_stream()),
-                              lambda line: click.echo(line, err=True))
-    except TaskError as exc:
-        raise click.ClickException(str(exc)) from None
+    job = run_here("discover", params, user_id=user_id, on_note=lambda line: click.echo(line, err=True))
+    if job["status"] != "succeeded":
+        raise click.ClickException(job["error"] or "Discover stopped.")
+    result = job["result"]
     if as_json:
         click.echo(json.dumps(result))
     else:
