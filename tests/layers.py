@@ -13,9 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # prefix (the longest one that matches a module wins); "=name" matches that module only (a package's __init__).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sandbox", ("sandbox",)),  # the emulation tests, benchmarks and `make demo` talk to; the product never imports it
-    ("entry", ("=app", "wsgi", "app.cli", "app.commands", "app.health", "app.jobs.sync_cli",
-               "app.models.cli", "app.models.enhance_cli", "app.pipeline.cli_audio", "app.pipeline.cli_harvest",
-               "app.pipeline.cli_library")),
+    ("entry", ("=app", "wsgi", "app.commands", "app.health")),
     ("web", ("app.web", "app.dash_views", "app.security", "=app.auth", "app.auth.views", "app.auth.guard",
              "app.auth.csrf")),
     ("jobs", ("app.jobs",)),
