@@ -124,7 +124,7 @@ def register_security(app: Flask, dash_app: Any) -> None:
 
 def register_commands(app: Flask) -> None:
     """Every pipeline step is also a `flask` command; only commands that work are registered."""
-    from app.cli import COMMANDS
+    from app.commands import commands
 
-    for command in COMMANDS:
+    for command in commands():
         app.cli.add_command(command)

@@ -66,7 +66,7 @@ def evaluate(frame: pd.DataFrame, prefixes: tuple[str, ...], folds: int = 5) -> 
 
 
 def _through_the_cli(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
-    from app.models.cli import sort_command, train_command
+    from app.commands.context_model import sort_command, train_command
 
     runner = CliRunner()
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +97,7 @@ def _macro_auc(truth: np.ndarray, p: pd.DataFrame) -> float:
 
 def _analyse_one(args: tuple[str, str]) -> int:
     """In a worker: one provider's analysis of one file; returns the worker's peak resident memory in KiB."""
-    from app.pipeline.cli_audio import analyse_file
+    from app.pipeline.audio_folder import analyse_file
 
     path, provider = args
     outcome = analyse_file(path, (provider,))[provider]
@@ -122,7 +122,7 @@ def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = Tr
     metadata = EMOTIFY / "metadata.csv"
     if not metadata.is_file():
         return [Table("Real audio: skipped", f"{EMOTIFY} is absent; this area needs the emotify_dev clips.", ["-"])]
-    from app.pipeline.cli_audio import analyse_folder
+    from app.pipeline.audio_folder import analyse_folder
     from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
 
     try:

@@ -70,4 +70,5 @@ def test_the_real_tree_fails_the_rule_once_a_bottom_module_imports_a_job(tmp_pat
 def test_the_sandbox_is_the_top_layer_and_the_product_reaches_it_only_through_the_flask_sandbox_command():
     assert LAYERS[0] == ("sandbox", ("sandbox",))
     into_sandbox = {key for key in ALLOWED if key[1].split(".")[0] == "sandbox"}
-    assert into_sandbox == {("app.cli", "sandbox.cli")} and ALLOWED[("app.cli", "sandbox.cli")][1] is True
+    command = ("app.commands.sandbox", "sandbox.cli")
+    assert into_sandbox == {command} and ALLOWED[command][1] is True

@@ -12,13 +12,9 @@ from app.auth.session import require_user_id
 from app.dash_views.components import job_log, stage_progress
 from app.dash_views.harvests import current_job, format_duration, duration_s, is_active, stage_rows
 from app.jobs import runner
-from app.security import JOBS_TOO_MANY, hit_job_limit
+from app.jobs.runner import JobRefused
 
 POLL_MS = 1000
-
-
-class JobRefused(ValueError):
-    """The page will not start this job now; plain words."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +30,8 @@ class JobIds:
 
 
 def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str, busy: str | None = None) -> str:
-    """Submit the job; refuses a second one of the same kind while one is going (`busy`, or "<what> is already
-    running"), and too many starts in a row."""
-    if is_active(current_job(user_id, kind)):
-        raise JobRefused(busy or f"{what} is already running. Wait for it to finish.")
-    if not hit_job_limit(user_id):  # CONTEXTIFY_JOB_RATE_LIMIT, per user, shared through Redis when configured
-        raise JobRefused(JOBS_TOO_MANY)
-    return runner.submit(kind, dict(params), user_id)
+    """Ask the job service to start the job; JobRefused (plain words) when its rules say not now."""
+    return runner.start(kind, params, user_id, what, busy)
 
 
 def job_sentence(job: Mapping[str, Any] | None, what: str, none: str) -> str:

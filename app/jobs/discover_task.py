@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import click
-from flask import current_app
-from flask.cli import with_appcontext
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.extensions import db
-from app.runs.progress import Progress, terminal_stream
+from app.runs.progress import Progress
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
-from app.models.dataset import DatasetError
 from app.models.discover import DEFAULT_RF_GRID, DiscoverModelError
-from app.models.store_dataset import user_id_for
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
@@ -136,33 +129,3 @@ def _ints(params: Mapping[str, Any], name: str, default: list[int]) -> list[int]
 def _grid(params: Mapping[str, Any], default: Mapping[str, list]) -> dict[str, list]:
     """The random forest's grid: each parameter from the job's params when given, else the default values."""
     return {name: list(params[name]) if params.get(name) else list(values) for name, values in default.items()}
-
-
-@click.command("discover")
-@click.option("--user", "user_name", required=True, metavar="SPOTIFY_USER", help="Whose library is the taste.")
-@click.option("--no-charts", is_flag=True, help="Rank the harvested catalog only (no Deezer charts).")
-@click.option("--providers", "provider_names", default=None, help="Feature providers, comma-separated [default: all].")
-@click.option("--limit", default=DEFAULT_LIMIT, show_default=True, help="Suggestions kept.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object on the last line.")
-@with_appcontext
-def discover_command(user_name: str, no_charts: bool, provider_names: str | None, limit: int, as_json: bool) -> None:
-    """Train a user's Discover model (random forest vs logistic regression) and rank the tracks they never saved."""
-    factory = sessionmaker(bind=db.engine, expire_on_commit=False)
-    with factory() as session:
-        try:
-            user_id = user_id_for(session, user_name)
-        except DatasetError as exc:
-            raise click.UsageError(str(exc)) from None
-    params: dict[str, Any] = {"charts": not no_charts, "limit": limit}
-    if provider_names:
-        params["providers"] = [name.strip() for name in provider_names.split(",") if name.strip()]
-    try:
-        result = run_discover(factory, current_app.config, user_id, params,
-                              Progress(stream=terminal_stream()),
-                              lambda line: click.echo(line, err=True))
-    except TaskError as exc:
-        raise click.ClickException(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(result))
-    else:
-        click.echo(f"Kept the {result['chosen']}; {result['suggestions']:,} tracks ranked for {user_name}.")

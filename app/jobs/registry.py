@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ class JobContext:
 
     `user_id` is None only for jobs started from the command line. `session_factory` gives fresh short
     sessions (commit what you write); `progress` is bound to this job's row, so every tab sees it.
+    `on_note` also hears every note (a command echoes them); `local` holds what only a command run by the
+    operator may hand a task (a file anywhere on disk, a client already checked), never a page's input.
     """
 
     job_id: str
@@ -39,11 +41,15 @@ class JobContext:
     config: Mapping[str, Any]
     session_factory: Callable[[], Session]
     progress: Progress
+    on_note: Callable[[str], None] | None = None
+    local: dict[str, Any] = field(default_factory=dict)
 
     def note(self, message: str) -> None:
         """Append a plain-words line to the job's log (shown to the user)."""
         with self.session_factory() as session:
             log_line(session, self.job_id, message)
+        if self.on_note is not None:
+            self.on_note(message)
 
     def check_cancelled(self) -> None:
         """Raise JobCancelled when the user asked to cancel; call it between units of work."""

@@ -1,8 +1,8 @@
 """The real job tasks: harvest (then enrich), import-library (Spotify or an uploaded file, then match and enrich), enrich,
 train (a context model for the owner) and sort (the owner's library, stored for review).
 
-Each reads its parameters under the same names as the matching `flask` command, so a job started from the
-command line and one started from a page look alike in the jobs table.
+The matching `flask` commands run these same tasks (`app.jobs.local.run_here`), so a job started from the
+command line and one started from a page do the same work and look alike in the jobs table.
 """
 
 from __future__ import annotations
@@ -22,17 +22,15 @@ from app.models.dataset import DatasetError
 from app.models.model import ModelInputError
 from app.models.persistence import ArtifactError
 from app.models.service import ReviewError, sort_for_user, sort_summary, train_for_user
-from app.pipeline.cli_harvest import build_clients
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.files import FileImportError
 from app.pipeline.harvest import (
-    DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, HarvestError, HarvestOptions, harvest,
+    DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, Clients, HarvestError, HarvestOptions, harvest,
 )
 from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
-from app.pipeline.providers.run import RunClients
-from app.pipeline.services import spotify_app_client
+from app.pipeline.services import build_clients
 from app.runs.summary import RunSummary
 from app.services.library import upload_dir
 from app.storage.tables import Track, User
@@ -68,15 +66,21 @@ def harvest_task(ctx: JobContext) -> dict[str, Any]:
     """Label tracks for `contexts` from public playlists, then enrich them unless `enrich` is false.
 
     params: contexts (list of names), source (deezer | auto | spotify), playlists_per_context,
-    tracks_per_playlist, refresh, enrich, providers (optional list).
+    tracks_per_playlist, refresh, enrich, providers (optional list). Leaves the HarvestResult in
+    `ctx.local["harvest"]` for `flask harvest`'s report.
     """
     params = ctx.params
-    summary = RunSummary("harvest")
+    summary = ctx.local.setdefault("summary", RunSummary("harvest"))
     with plain_errors():
         contexts = validate_contexts(params.get("contexts") or [])
         options = harvest_options(params)
-        result = harvest(ctx.session_factory, contexts, build_clients(ctx.config, options.source), options,
-                         ctx.progress, summary, on_note=ctx.note, check_stop=ctx.check_cancelled)
+        clients = build_clients(ctx.config, app_spotify=options.source != "deezer")
+        try:
+            result = harvest(ctx.session_factory, contexts, Clients(clients.deezer, clients.spotify), options,
+                             ctx.progress, summary, on_note=ctx.note, check_stop=ctx.check_cancelled)
+        finally:
+            clients.close()
+        ctx.local["harvest"] = result
         if params.get("enrich", True):
             ctx.check_cancelled()
             enrich_tracks(ctx.session_factory, result.track_ids, ctx.config, summary, ctx.progress,
@@ -89,30 +93,38 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
     """Import the owner's Liked Songs and playlists from Spotify, or a file they uploaded; then match and enrich.
 
     params: file (optional: a path inside `upload_dir(config, user_id)`), full (re-read every page of Liked
-    Songs), enrich, providers (optional list).
+    Songs), match (default true; false reads the library only), enrich, providers (optional list).
+    `flask import-library` hands in through `ctx.local`: "file" (a path anywhere), "spotify" (a client whose
+    /me it checked) and "summary" (with that check's call counted).
     """
     params = ctx.params
     user_id = ctx.require_user()
     names = providers(params)
-    summary = RunSummary("import-library")
+    summary = ctx.local.setdefault("summary", RunSummary("import-library"))
     with plain_errors():
-        path = uploaded_file(ctx.config, user_id, params["file"]) if params.get("file") else None
-        spotify = None if path else spotify_for_user(user_id, ctx.config, ctx.session_factory)
-        clients = RunClients.from_config(ctx.config, spotify=spotify)
+        path = ctx.local.get("file") or (uploaded_file(ctx.config, user_id, params["file"]) if params.get("file")
+                                         else None)
+        spotify = None if path else (ctx.local.get("spotify")
+                                     or spotify_for_user(user_id, ctx.config, ctx.session_factory))
+        clients = build_clients(ctx.config, spotify=spotify)
         try:
             if path is None:
                 import_spotify_library(ctx.session_factory, user_id, _spotify_id(ctx, user_id), spotify, summary,
                                        ctx.progress, full=bool(params.get("full")), check_stop=ctx.check_cancelled)
             else:
                 import_file(ctx.session_factory, user_id, path, summary, ctx.progress, ctx.check_cancelled)
-                # Its rows are stored now; the user's file is not kept longer than it is needed.
-                path.unlink(missing_ok=True)
+                if "file" not in ctx.local:
+                    # An upload's rows are stored now; the user's file is not kept longer than it is needed
+                    # (a file an operator names on the command line is theirs, and stays).
+                    path.unlink(missing_ok=True)
             ctx.check_cancelled()
             with ctx.session_factory() as session:
                 track_ids = library_track_ids(session, user_id)
-            match_and_enrich(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, clients,
-                             providers=names, enrich=bool(params.get("enrich", True)),
-                             check_stop=ctx.check_cancelled)
+            if params.get("match", True):
+                match_and_enrich(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, clients,
+                                 providers=names, enrich=bool(params.get("enrich", True)),
+                                 check_stop=ctx.check_cancelled)
+                _note_unmatched(ctx, track_ids, summary)
         finally:
             clients.close()
     for note in summary.notes:
@@ -124,17 +136,18 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
 def enrich_task(ctx: JobContext) -> dict[str, Any]:
     """Fetch features for every catalog track whose row is missing or stale. params: providers (optional list)."""
     names = providers(ctx.params)
-    summary = RunSummary("enrich")
+    summary = ctx.local.setdefault("summary", RunSummary("enrich"))
     with ctx.session_factory() as session:
         track_ids = list(session.scalars(select(Track.id).order_by(Track.id)))
-    spotify = spotify_app_client(ctx.config) if "spotify" in names else None
-    clients = RunClients.from_config(ctx.config, spotify=spotify)
+    clients = build_clients(ctx.config, app_spotify="spotify" in names)
     try:
         enrich_tracks(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, providers=names,
                       clients=clients, check_stop=ctx.check_cancelled)
     finally:
         clients.close()
     summary.new_tracks = summary.stages.get("tracks needing enrichment", 0)
+    for note in summary.notes:
+        ctx.note(note)
     return summary.as_dict()
 
 
@@ -219,6 +232,20 @@ def uploaded_file(config: Mapping[str, Any], user_id: int, name: str) -> Path:
     if not path.is_relative_to(folder) or not path.is_file():
         raise TaskError("The library file to import was not found among your uploads. Upload it again.")
     return path
+
+
+def _note_unmatched(ctx: JobContext, track_ids: list[int], summary: RunSummary) -> None:
+    """A note on the library's tracks Deezer does not have (kept, but without Deezer or preview features)."""
+    with ctx.session_factory() as session:
+        methods = []
+        for start in range(0, len(track_ids), 500):
+            methods += session.scalars(select(Track.match_method).where(
+                Track.id.in_(track_ids[start:start + 500]), Track.deezer_id.is_(None),
+                Track.canonical_id.is_(None))).all()
+    not_on_deezer = methods.count("none")
+    if not_on_deezer:
+        summary.notes.append(f"{not_on_deezer} track(s) are not on Deezer: kept in the library without Deezer or "
+                             "preview features (reasons in tracks.match_note).")
 
 
 def _spotify_id(ctx: JobContext, user_id: int) -> str:

@@ -29,7 +29,11 @@ CHUNK = 200               # tracks per round: every provider finishes a round be
 WRITE_EVERY = 25          # results per commit: a killed run loses at most this many per provider
 # A failed row is asked again by the next run that starts a minute or more later: a re-run seconds after a
 # failure does not hammer the service that just failed, and no failure waits hours for its second try.
+# Each further failure in a row waits BACKOFF_FACTOR times longer, up to RETRY_FAILED_AT_MOST: a track a
+# service keeps failing on stops costing a call on every run, yet is still asked again the next day.
 RETRY_FAILED_AFTER = timedelta(minutes=1)
+BACKOFF_FACTOR = 4
+RETRY_FAILED_AT_MOST = timedelta(days=1)
 RECHECK_UNAVAILABLE_AFTER = timedelta(days=30)  # "the service lacks this track" is asked again after this
 FAILURE_STREAK = 20       # this many failed tracks in a row switch a provider off for the run
 FLUSH_ATTEMPTS = 3        # a write that loses a race with another job (a track merged away) is re-read and retried
@@ -144,10 +148,17 @@ def is_stale(row: TrackFeatures | None, version: str, now: datetime) -> bool:
         return True
     fetched = row.fetched_at if row.fetched_at.tzinfo else row.fetched_at.replace(tzinfo=now.tzinfo)
     if row.status == "failed":
-        return now - fetched >= RETRY_FAILED_AFTER
+        return now - fetched >= retry_after(row.failures)
     if row.status == "unavailable":
         return now - fetched >= RECHECK_UNAVAILABLE_AFTER
     return False
+
+
+def retry_after(failures: int | None) -> timedelta:
+    """How long a row that failed `failures` times in a row waits before a run asks again: 1 min, 4, 16, ... 1 day."""
+    # Rows written before failures were counted hold 0: they have failed once.
+    steps = min(max(failures or 0, 1) - 1, 20)  # past 20 steps the ceiling holds anyway; timedelta would overflow
+    return min(RETRY_FAILED_AFTER * BACKOFF_FACTOR ** steps, RETRY_FAILED_AT_MOST)
 
 
 def _needing(session: Session, provider: FeatureProvider, refs: Sequence[TrackRef]) -> list[TrackRef]:
@@ -264,7 +275,8 @@ class _Writer:
             try:
                 with self.session_factory() as session:
                     # A track another job merged away meanwhile takes no row: its survivor holds the features.
-                    upsert_rows(session, TrackFeatures, _still_there(session, self.buffer), key=("track_id", "provider"))
+                    rows = _count_failures(session, _still_there(session, self.buffer))
+                    upsert_rows(session, TrackFeatures, rows, key=("track_id", "provider"))
                     _fill_identities(session, self.identities)
                     session.commit()
                 break
@@ -282,6 +294,21 @@ class _Writer:
             if self.progress.job_id:
                 with self.session_factory() as session:
                     log_line(session, self.progress.job_id, message)
+
+
+def _count_failures(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with its failures in a row: one more than the stored row's for a failure, else none."""
+    failed = [row for row in rows if row["status"] == "failed"]
+    before: dict[tuple[int, str], int] = {}
+    for provider in {row["provider"] for row in failed}:
+        ids = [row["track_id"] for row in failed if row["provider"] == provider]
+        for start in range(0, len(ids), 500):
+            before.update(((track_id, provider), n or 0) for track_id, n in session.execute(
+                select(TrackFeatures.track_id, TrackFeatures.failures).where(
+                    TrackFeatures.provider == provider, TrackFeatures.status == "failed",
+                    TrackFeatures.track_id.in_(ids[start:start + 500]))))
+    return [{**row, "failures": before.get((row["track_id"], row["provider"]), 0) + 1 if row["status"] == "failed"
+             else 0} for row in rows]
 
 
 def _fill_identities(session: Session, identities: dict[int, dict[str, Any]]) -> None:

@@ -1,4 +1,8 @@
-"""Build the service clients from the app's configuration, sharing one rate limiter per service (through Redis when configured)."""
+"""Build the service clients from the app's configuration, sharing one rate limiter per service (through Redis when configured).
+
+`build_clients` is the one factory for a run's clients (harvest, import, enrich, the other modes' jobs and their
+commands); the single-service builders below serve it and the few quick calls that need one client.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import spotipy
 from flask import current_app, has_app_context
 
 from app.pipeline.clients.deezer import DEEZER_MAX_CALLS, DEEZER_WINDOW_S, DeezerClient
+from app.pipeline.providers.run import RunClients
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SPOTIFY_MAX_CALLS, SPOTIFY_WINDOW_S, SpotifyClient
 from app.pipeline.ratelimit import RateLimiter, SlidingWindowLimiter
@@ -60,6 +65,17 @@ def _limiter(service: str, base_url: str, store_url: str | None) -> RateLimiter:
     # The address is part of the key: a sandbox and the real service never share a window.
     return RedisSlidingWindowLimiter.from_url(store_url, f"contextify:ratelimit:{service}:{base_url}",
                                               max_calls, window_s)
+
+
+def build_clients(config: Mapping[str, Any], spotify: SpotifyClient | None = None, app_spotify: bool = False,
+                  **client_options: Any) -> RunClients:
+    """A run's clients, sharing this process's (or Redis's) limiters: Deezer and ReccoBeats always; Spotify as
+    `spotify` (a user's client), else the app's own client-credentials client when `app_spotify`, else none."""
+    if spotify is None and app_spotify:
+        spotify = spotify_app_client(config)
+    return RunClients(deezer=deezer_client(config, **client_options),
+                      reccobeats=reccobeats_client(config, **client_options), spotify=spotify,
+                      reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")))
 
 
 def deezer_client(config: Mapping[str, Any], **options: Any) -> DeezerClient:

@@ -1,4 +1,4 @@
-"""Creating and closing job rows, so the CLI and the web app record runs the same way."""
+"""Writing to job rows (log lines, the close) for every runner; rows are made only by `app.jobs.service.create_job`."""
 
 from __future__ import annotations
 
@@ -13,16 +13,6 @@ FINISHED = ("succeeded", "failed", "cancelled")
 
 class JobCancelled(Exception):
     """The user asked to cancel this job; raised at the task's next `check_cancelled()`."""
-
-
-def start_job(session: Session, kind: str, params: dict[str, Any] | None = None,
-              user_id: int | None = None) -> Job:
-    """A running job row, committed at once so other processes can see it."""
-    job = Job(kind=kind, params=params or {}, user_id=user_id, status="running", started_at=utcnow(),
-              heartbeat_at=utcnow(), attempts=1, log=[])
-    session.add(job)
-    session.commit()
-    return job
 
 
 def log_line(session: Session, job_id: str, message: str) -> None:

@@ -117,6 +117,8 @@ class TrackFeatures(Base):
     values: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Failures in a row: each one waits longer before the next run asks again (enrich.retry_after).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     track: Mapped[Track] = relationship(back_populates="features")
 
@@ -475,6 +477,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(120))  # host:pid:start of the process running it
 
 
 # Every table whose rows belong to one user: "delete all my data" and the isolation tests walk this.

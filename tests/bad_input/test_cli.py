@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from app.extensions import db
 from app.models import pipeline, training
-from app.models.cli import sort_command, train_command
+from app.commands.context_model import sort_command, train_command
 from app.models.persistence import FORMAT_VERSION, MAGIC, _major_minor, library_versions
-from app.pipeline.cli_library import import_library_command
+from app.commands.library import import_library_command
 from tests.auth.helpers import sandbox_app
 from tests.models.conftest import SMALL_GRID, make_rows
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from app.runs.progress import Progress
 from app.extensions import db
 from app.pipeline.catalog import deezer_track_row, spotify_track_row
-from app.pipeline.cli_library import import_library_command
+from app.commands.library import import_library_command
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SpotifyClient

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import select
 
 from app.extensions import db
-from app.services.catalog_map import genre_model_command, map_clusters_command
+from app.commands.catalog_map import genre_model_command, map_clusters_command
 from app.storage.tables import ModelRun, TrainedModel
 from tests.auth.helpers import add_user
 

@@ -104,19 +104,20 @@ def test_refusals_are_plain_words(taste, instance_dir):
 
 
 def test_flask_discover_runs_the_jobs_code_and_refuses_in_words(taste, monkeypatch):
+    from app.commands.discover import discover_command
     from app.jobs import discover_task
 
     app, owner, stranger = taste
     monkeypatch.setattr(discover_task, "DEFAULT_RF_GRID", SMALL_RF)
     cli = app.test_cli_runner()
-    result = cli.invoke(discover_task.discover_command, ["--user", "mira.s", "--no-charts", "--providers", "deezer",
+    result = cli.invoke(discover_command, ["--user", "mira.s", "--no-charts", "--providers", "deezer",
                                                          "--json"])
     assert result.exit_code == 0, result.output
     import json
 
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["chosen"] in ("random forest", "logistic regression") and summary["suggestions"] > 0
-    refused = cli.invoke(discover_task.discover_command, ["--user", "jonas.b", "--no-charts"])
+    refused = cli.invoke(discover_command, ["--user", "jonas.b", "--no-charts"])
     assert refused.exit_code != 0 and "Your library is not imported yet" in refused.output
-    unknown = cli.invoke(discover_task.discover_command, ["--user", "nobody"])
+    unknown = cli.invoke(discover_command, ["--user", "nobody"])
     assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output

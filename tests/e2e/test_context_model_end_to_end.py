@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from app.extensions import db
 from app.jobs import runner
 from app.runs.progress import Progress
-from app.models.cli import sort_command, train_command
+from app.commands.context_model import sort_command, train_command
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SpotifyClient

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app import create_app
 from app.extensions import db
-from app.models.enhance_cli import enhance_command
+from app.commands.enhance import enhance_command
 from app.pipeline.clients.base import NotFound
 from app.services import enhance
 from app.services import enhance_add

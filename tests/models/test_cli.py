@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from app.models.cli import sort_command, train_command
+from app.commands.context_model import sort_command, train_command
 
 from tests.models.conftest import make_rows
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models.cli import sort_command, train_command
+from app.commands.context_model import sort_command, train_command
 from app.models.dataset import DatasetError
 from app.models.model import ModelInputError
 from app.models.service import (

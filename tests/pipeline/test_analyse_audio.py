@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from app.pipeline.cli_audio import analyse_audio_command
+from app.commands.audio import analyse_audio_command
 from app.pipeline.musicnn_net import TAG_KEYS, WeightsMissing, weights_prefix
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "musicnn"))

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
 from app import create_app
-from app.pipeline.cli_harvest import harvest_command
+from app.commands.harvest import harvest_command
 from app.storage.tables import ContextPlaylist, Job
 from tests.pipeline.test_harvest import CONTEXTS, reference, snapshot  # noqa: F401  (reference: a fixture)
 
@@ -123,7 +123,7 @@ def test_harvest_then_enrich_counts_every_call(harvest_app):
 _RUN = """
 import sys
 from app import create_app
-from app.pipeline.cli_harvest import harvest_command
+from app.commands.harvest import harvest_command
 app = create_app()
 result = app.test_cli_runner().invoke(harvest_command, sys.argv[1:])
 sys.exit(result.exit_code)

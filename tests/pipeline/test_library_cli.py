@@ -9,12 +9,12 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from app import create_app
+from app.commands.library import enrich_command, import_library_command
 from app.extensions import db
-from app.pipeline import cli_library
-from app.pipeline.cli_library import enrich_command, import_library_command
+from app.jobs import tasks
 from app.pipeline.clients.deezer import DeezerClient
-from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
+from app.pipeline.services import build_clients
 from app.storage.tables import Job, LibraryItem, Track, User
 
 
@@ -29,14 +29,14 @@ def cli_app(app_config, sandbox, monkeypatch):
     with app.app_context():
         upgrade()
 
-    def fast_clients(config, spotify=None):  # the process-wide Deezer limiter would make waiting dominate
-        clients = RunClients.from_config(config, spotify=spotify)
+    def fast_clients(config, spotify=None, **options):  # the process-wide Deezer limiter would make waiting dominate
+        clients = build_clients(config, spotify=spotify, **options)
         clients.deezer = clients.answers.client = DeezerClient(config["DEEZER_API_URL"],
                                                                limiter=SlidingWindowLimiter(900, 1.0))
         clients.analysis_workers = 2
         return clients
 
-    monkeypatch.setattr(cli_library, "build_clients", fast_clients)
+    monkeypatch.setattr(tasks, "build_clients", fast_clients)  # the jobs the commands run build their clients here
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from app.pipeline.cli_audio import analyse_audio_command
+from app.commands.audio import analyse_audio_command
 from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
 from benchmarks.real_audio import EMOTIFY, FEATURE_SETS, TARGETS, evaluate
 

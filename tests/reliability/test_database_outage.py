@@ -15,7 +15,7 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.jobs import runner
+from app.jobs import execution, runner
 from tests.auth.helpers import add_user, sandbox_app, session_login
 from app.dash_views import ids
 from tests.jobs.conftest import dispose, wait_for
@@ -133,7 +133,7 @@ def _save_playlists_request(client, ids):  # noqa: ANN001,ANN202
 
 def test_a_job_rides_out_a_database_outage_and_ends_with_the_clean_runs_data(app_config, start_sandbox, proxied,
                                                                           clean_harvest, monkeypatch):
-    monkeypatch.setattr(runner, "DATABASE_RETRY_PAUSES_S", (1.0, 2.0, 4.0, 8.0))
+    monkeypatch.setattr(execution, "DATABASE_RETRY_PAUSES_S", (1.0, 2.0, 4.0, 8.0))
     proxy, url = proxied
     sandbox = start_sandbox(latency_ms=40, latency_jitter_ms=10)
     app = sandbox_app({**app_config, "DATABASE_URL": url}, sandbox)

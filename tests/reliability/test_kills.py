@@ -1,8 +1,8 @@
 """kill -9 of the process running a job, at seeded random moments, several times: restart resumes to the same data.
 
 (a) the in-process runner (the web process's pool, here a small process running it, see job_process.py);
-(b) a real Celery worker on Redis. Each restart marks the job interrupted (the sweep; it is told the dead
-process is dead instead of waiting STALE_AFTER_S) and resumes it; the end must equal an unkilled run.
+(b) a real Celery worker on Redis. The next status read after each kill shows the job interrupted, in plain
+words (its worker's process is gone: no STALE_AFTER_S wait), and it is resumed; the end must equal an unkilled run.
 """
 
 from __future__ import annotations
@@ -75,12 +75,13 @@ def test_the_in_process_runner_killed_three_times_resumes_to_the_same_data(app_c
             assert process.wait(10) == -signal.SIGKILL
             with app.app_context():
                 job = runner.job_status(job_file.read_text().strip(), user_id)
-            assert job["status"] == "running", "a killed process leaves its job running until the sweep"
+            assert job["status"] == "interrupted", "the next status read after a kill -9 shows it"
+            assert job["error"].startswith("Stopped: the worker running this job ended unexpectedly at "), job
         process = job_process(app_config, sandbox, job_file, user_id)
         out, _ = process.communicate(timeout=180)
         job = json.loads(out.strip().splitlines()[-1])
         assert job["status"] == "succeeded" and job["attempts"] == KILLS + 1, job
-        assert job["log"].count(runner.INTERRUPTED_NOTE) == KILLS
+        assert sum(line.startswith(runner.INTERRUPTED_PREFIX) for line in job["log"]) == KILLS, job["log"]
         assert all_data(factory_for(app_config["DATABASE_URL"])) == clean_harvest
     finally:
         runner.shutdown(app)
@@ -130,7 +131,9 @@ def test_a_celery_worker_killed_three_times_is_replaced_and_the_job_converges(ce
         assert current.popen.wait(10) == -signal.SIGKILL
         current = worker()
         with app.app_context():
-            assert job_id in runner.mark_interrupted(stale_after_s=0)
+            job = runner.job_status(job_id, user_id)
+            assert job["status"] == "interrupted", "the next status read after a kill -9 shows it"
+            assert job["error"].startswith("Stopped: the worker running this job ended unexpectedly at "), job
             assert runner.resume(job_id, user_id)
     deadline = time.monotonic() + 180
     while True:

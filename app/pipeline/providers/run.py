@@ -154,11 +154,9 @@ class RunClients:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], spotify: SpotifyClient | None = None,
                     **client_options: Any) -> RunClients:
-        from app.pipeline.services import deezer_client, reccobeats_client
+        from app.pipeline.services import build_clients  # the one client factory; services imports this module
 
-        return cls(deezer=deezer_client(config, **client_options),
-                   reccobeats=reccobeats_client(config, **client_options), spotify=spotify,
-                   reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")))
+        return build_clients(config, spotify=spotify, **client_options)
 
     def call_counts(self) -> dict[str, int]:
         """Requests sent so far, by service, in the run summary's names."""

@@ -1,30 +1,16 @@
-"""The `flask harvest` command: label tracks for contexts from public playlists, then enrich them."""
+"""The `flask harvest` command: the harvest job (label tracks for contexts from public playlists, then enrich them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import click
-from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.orm import sessionmaker
 
-from app.runs.progress import Progress, terminal_stream
-from app.runs.records import fail_job, finish_job, log_line, start_job
-from app.pipeline import services
+from app.jobs.local import run_here
 from app.pipeline.harvest import (
-    DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES, Clients, HarvestError, HarvestOptions,
-    HarvestResult, harvest,
+    DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES, HarvestResult,
 )
 from app.pipeline.naming import ContextNameError, validate_contexts
 from app.runs.summary import RunSummary
-
-
-def build_clients(config: Mapping[str, Any], source: str) -> Clients:
-    """Deezer always; Spotify (the app's own client-credentials client) only when it may be used."""
-    spotify = services.spotify_app_client(config) if source != "deezer" else None
-    return Clients(deezer=services.deezer_client(config), spotify=spotify)
 
 
 def _contexts(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
@@ -50,46 +36,13 @@ def _contexts(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ..
 def harvest_command(contexts: list[str], source: str, playlists_per_context: int, tracks_per_playlist: int,
                     refresh: bool, no_enrich: bool, as_json: bool) -> None:
     """Label tracks for each CONTEXT (e.g. workout "rainy day") from public playlists named after it."""
-    from app.extensions import db
-
-    session_factory = sessionmaker(bind=db.engine, expire_on_commit=False)
-    options = HarvestOptions(source=source, playlists_per_context=playlists_per_context,
-                             tracks_per_playlist=tracks_per_playlist, refresh=refresh)
     params = {"contexts": contexts, "source": source, "playlists_per_context": playlists_per_context,
               "tracks_per_playlist": tracks_per_playlist, "refresh": refresh, "enrich": not no_enrich}
-    with session_factory() as session:
-        job_id = start_job(session, "harvest", params).id
-    summary = RunSummary("harvest")
-    progress = Progress(job_id, session_factory, stream=terminal_stream())
-
-    def note(message: str) -> None:
-        with session_factory() as session:
-            log_line(session, job_id, message)
-        click.echo(message, err=True)
-
-    try:
-        result = harvest(session_factory, contexts, build_clients(current_app.config, source), options,
-                         progress, summary, on_note=note)
-        if not no_enrich:
-            from app.pipeline.enrich import enrich_tracks  # the enrichment step lives with the feature providers
-
-            enrich_tracks(session_factory, result.track_ids, current_app.config, summary, progress)
-    except HarvestError as exc:
-        _close_failed(session_factory, job_id, progress, str(exc))
-        raise click.ClickException(str(exc)) from None
-    except BaseException as exc:
-        _close_failed(session_factory, job_id, progress, f"stopped: {type(exc).__name__}: {exc}")
-        raise
-    progress.close()
-    with session_factory() as session:
-        finish_job(session, job_id, summary.as_dict())
-    _report(result, summary, as_json)
-
-
-def _close_failed(session_factory: sessionmaker, job_id: str, progress: Progress, error: str) -> None:
-    progress.close()
-    with session_factory() as session:
-        fail_job(session, job_id, error)
+    local: dict = {"summary": RunSummary("harvest")}
+    job = run_here("harvest", params, local=local, on_note=lambda message: click.echo(message, err=True))
+    if job["status"] != "succeeded":
+        raise click.ClickException(job["error"] or "The harvest stopped.")
+    _report(local["harvest"], local["summary"], as_json)
 
 
 def _report(result: HarvestResult, summary: RunSummary, as_json: bool) -> None:

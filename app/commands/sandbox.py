@@ -1,4 +1,4 @@
-"""The `flask` commands contextify adds (Flask-Migrate adds `flask db`); each one works, none is a stub."""
+"""`flask sandbox`: the local emulation of the outside services, loaded from the sandbox package only when used."""
 
 from __future__ import annotations
 
@@ -6,16 +6,6 @@ import functools
 from typing import Any
 
 import click
-
-from app.jobs.discover_task import discover_command
-from app.jobs.sync_cli import sync_command, sync_due_command
-from app.models.cli import sort_command, train_command
-from app.models.enhance_cli import enhance_command
-from app.pipeline.cli_audio import analyse_audio_command
-from app.pipeline.cli_harvest import harvest_command
-from app.pipeline.cli_library import enrich_command, import_library_command
-from app.services.catalog_map import genre_model_command, map_clusters_command
-
 
 
 class _SandboxCommand(click.Command):
@@ -57,9 +47,3 @@ class _SandboxCommand(click.Command):
 
 
 sandbox_command = _SandboxCommand()
-
-COMMANDS: list[click.Command] = [
-    sandbox_command, harvest_command, import_library_command, enrich_command, train_command, sort_command,
-    enhance_command, discover_command, map_clusters_command, genre_model_command, analyse_audio_command,
-    sync_command, sync_due_command,
-]

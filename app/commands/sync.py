@@ -1,4 +1,4 @@
-"""`flask sync --user SPOTIFY_USER [--dry-run] [--json]` runs one sync now; `flask sync-due` is one scheduler tick."""
+"""`flask sync --user SPOTIFY_USER [--dry-run] [--json]` runs one sync job now; `flask sync-due` is one scheduler tick."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
-from app.jobs.registry import TaskError
 from app.storage.tables import User, utcnow
 
 
@@ -22,7 +21,7 @@ from app.storage.tables import User, utcnow
 @with_appcontext
 def sync_command(user_name: str, dry_run: bool, as_json: bool) -> None:
     """Run one sync now, whatever the schedule: new likes that pass the promise go into the saved playlists."""
-    from app.jobs.sync_task import run_claimed
+    from app.jobs.local import run_here
     from app.services.sync import claim
 
     factory = sessionmaker(bind=db.engine, expire_on_commit=False)
@@ -31,10 +30,11 @@ def sync_command(user_name: str, dry_run: bool, as_json: bool) -> None:
         if user_id is None:
             raise click.ClickException(f"No user {user_name!r} has logged in to contextify yet.")
         run = claim(session, user_id, f"{user_id}:command:{utcnow().isoformat()}", "command")
-    try:
-        result = run_claimed(factory, current_app.config, user_id, run.id, dry_run=dry_run)
-    except TaskError as exc:
-        raise click.ClickException(str(exc)) from None
+    # The same `sync` job the schedule and the Save page start, run here to its end.
+    job = run_here("sync", {"sync_run_id": run.id, "dry_run": dry_run}, user_id=user_id)
+    if job["status"] != "succeeded":
+        raise click.ClickException(job["error"] or "The sync stopped.")
+    result = job["result"]
     if as_json:
         click.echo(json.dumps(result))
     else:

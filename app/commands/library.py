@@ -1,4 +1,4 @@
-"""The `flask import-library` and `flask enrich` commands: thin wrappers that resolve the user and run the pipeline."""
+"""The `flask import-library` and `flask enrich` commands: resolve the user, then run the same job a page starts."""
 
 from __future__ import annotations
 
@@ -12,30 +12,20 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.runs.progress import Progress, terminal_stream
-from app.runs.records import fail_job, finish_job, log_line, start_job
+from app.jobs.local import run_here
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
-from app.pipeline.enrich import enrich_tracks
-from app.pipeline.files import FileImportError
-from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
-from app.pipeline.providers.run import RunClients
-from app.pipeline.services import spotify_app_client, spotify_user_client
+from app.pipeline.services import spotify_user_client
 from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
-from app.storage.tables import OAuthToken, Track, User
+from app.storage.tables import OAuthToken, User
 
 TOKEN_VARIABLE = "SPOTIFY_ACCESS_TOKEN"
 
 
 class CommandError(click.ClickException):
     """A refusal the user can act on; the job row records it too."""
-
-
-def build_clients(config: Mapping[str, Any], spotify: SpotifyClient | None = None) -> RunClients:
-    """The run's clients, sharing this process's limiters (tests replace this to inject faster ones)."""
-    return RunClients.from_config(config, spotify=spotify)
 
 
 def _providers(value: str | None) -> tuple[str, ...]:
@@ -71,37 +61,18 @@ def import_library_command(user_name: str, path: str | None, no_enrich: bool, no
     """
     names = _providers(providers)
     config = current_app.config
-    factory = _session_factory()
     summary = RunSummary("import-library")
-    spotify = None
-    with factory() as session:
+    local: dict[str, Any] = {"summary": summary}
+    with _session_factory()() as session:
         if path is None:
-            spotify, user_id = _spotify_user(session, config, user_name)
-            summary.add_calls("spotify", spotify.calls)  # the /me check
+            local["spotify"], user_id = _spotify_user(session, config, user_name)
+            summary.add_calls("spotify", local["spotify"].calls)  # the /me check
         else:
             user_id = _local_user(session, user_name)
-        job = start_job(session, "import-library", {"user": user_name, "file": path, "match": not no_match,
-                                                    "enrich": not (no_enrich or no_match),
-                                                    "providers": list(names)}, user_id=user_id)
-        job_id = job.id
-    progress = Progress(job_id, factory, terminal_stream())
-    clients = build_clients(config, spotify)
-    try:
-        if path is None:
-            import_spotify_library(factory, user_id, user_name, spotify, summary, progress, full=full)
-        else:
-            import_file(factory, user_id, path, summary, progress)
-        with factory() as session:
-            track_ids = library_track_ids(session, user_id)
-        if not no_match:
-            match_and_enrich(factory, track_ids, config, summary, progress, clients, providers=names,
-                             enrich=not no_enrich)
-            _report_unenriched(factory, track_ids, summary)
-    except (FileImportError, ServiceError) as exc:
-        _fail(factory, job_id, summary, progress, str(exc), as_json)
-    finally:
-        clients.close()
-    _finish(factory, job_id, summary, progress, as_json)
+            local["file"] = path
+    params = {"user": user_name, "file": path, "full": full, "match": not no_match,
+              "enrich": not (no_enrich or no_match), "providers": list(names)}
+    _finish(run_here("import-library", params, user_id=user_id, local=local), summary, as_json)
 
 
 @click.command("enrich")
@@ -111,26 +82,8 @@ def import_library_command(user_name: str, path: str | None, no_enrich: bool, no
 def enrich_command(providers: str | None, as_json: bool) -> None:
     """Fetch features for every track in the catalog whose row is missing or stale."""
     names = _providers(providers)
-    config = current_app.config
-    factory = _session_factory()
     summary = RunSummary("enrich")
-    with factory() as session:
-        job_id = start_job(session, "enrich", {"providers": list(names)}).id
-        track_ids = list(session.scalars(select(Track.id).order_by(Track.id)))
-    progress = Progress(job_id, factory, terminal_stream())
-    spotify = spotify_app_client(config) if "spotify" in names else None
-    clients = build_clients(config, spotify)
-    try:
-        enrich_tracks(factory, track_ids, config, summary, progress, providers=names, clients=clients)
-    except ServiceError as exc:
-        _fail(factory, job_id, summary, progress, str(exc), as_json)
-    finally:
-        clients.close()
-    summary.new_tracks = summary.stages.get("tracks needing enrichment", 0)
-    _finish(factory, job_id, summary, progress, as_json)
-
-
-COMMANDS = [import_library_command, enrich_command]
+    _finish(run_here("enrich", {"providers": list(names)}, local={"summary": summary}), summary, as_json)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -185,38 +138,15 @@ def _local_user(session: Session, name: str) -> int:
     return user.id
 
 
-def _report_unenriched(factory: Callable[[], Session], track_ids: list[int], summary: RunSummary) -> None:
-    with factory() as session:
-        methods = []
-        for start in range(0, len(track_ids), 500):
-            methods += session.scalars(select(Track.match_method).where(
-                Track.id.in_(track_ids[start:start + 500]), Track.deezer_id.is_(None),
-                Track.canonical_id.is_(None))).all()
-    not_on_deezer = methods.count("none")
-    if not_on_deezer:
-        summary.notes.append(f"{not_on_deezer} track(s) are not on Deezer: kept in the library without Deezer or "
-                             "preview features (reasons in tracks.match_note).")
-
-
-def _fail(factory: Callable[[], Session], job_id: str, summary: RunSummary, progress: Progress, message: str,
-          as_json: bool) -> None:
-    progress.close()
-    summary.notes.append(message)
-    with factory() as session:
-        fail_job(session, job_id, message)
-    if as_json:
-        click.echo(summary.to_json())
-    raise CommandError(message)
-
-
-def _finish(factory: Callable[[], Session], job_id: str, summary: RunSummary, progress: Progress,
-            as_json: bool) -> None:
-    progress.close()
+def _finish(job: Mapping[str, Any], summary: RunSummary, as_json: bool) -> None:
+    """Print the run's summary (one JSON line with --json); a failed run ends in its reason and exit code 1."""
+    if job["status"] != "succeeded":
+        message = job["error"] or "The run stopped."
+        summary.notes.append(message)
+        if as_json:
+            click.echo(summary.to_json())
+        raise CommandError(message)
     result = summary.as_dict()
-    with factory() as session:
-        for note in summary.notes:
-            log_line(session, job_id, note)
-        finish_job(session, job_id, result)
     if as_json:
         click.echo(summary.to_json())
         return
