@@ -51,6 +51,7 @@ HOME_STEPS = "home-steps"
 # Library page
 LIBRARY_IMPORT = "library-import"
 LIBRARY_FULL = "library-full"
+LIBRARY_CONNECT = "library-connect"
 LIBRARY_UPLOAD = "library-upload"
 LIBRARY_MESSAGE = "library-message"
 LIBRARY_JOB_STORE = "library-job-store"
@@ -119,6 +120,7 @@ SAVE_EXPORT_CSV = "save-export-csv"
 SAVE_EXPORT_M3U = "save-export-m3u"
 SAVE_EXPORT_JSON = "save-export-json"
 SAVE_DOWNLOAD = "save-download"
+SAVE_CONNECT = "save-connect"
 
 # Compare page
 COMPARE_INVITE_CREATE = "compare-invite-create"

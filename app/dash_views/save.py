@@ -18,6 +18,7 @@ from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, 
 from app.extensions import db
 from app.services.export import FORMATS
 from app.services.save import PlaylistPlan, SaveError, exported, plan_save, read_uris
+from app.services.local_accounts import spotify_connected
 from app.services.selection import kept_tracks, latest_sort_run
 
 PAGE = {"path": "/save", "name": "Save", "title": "contextify · Save", "order": 6}
@@ -25,6 +26,7 @@ KIND = "save"
 JOB = JobIds(ids.SAVE_JOB_STORE, ids.SAVE_DONE_STORE, ids.SAVE_INTERVAL, ids.SAVE_STATUS, ids.SAVE_PROGRESS,
              ids.SAVE_LOG)
 NO_SORT = "Nothing to save yet: sort your library first."
+NOT_CONNECTED = "Connect Spotify to save there; export now with the buttons above."
 ACTIONS = {"create": "New playlist", "update": "Update", "unchanged": "Already up to date", "skip": "Nothing to save"}
 STATUS_WORDS = {"saved": "Saved and checked", "failed": "Not saved", "pending": "Being written"}
 EXPORT_BUTTONS = {ids.SAVE_EXPORT_CSV: "csv", ids.SAVE_EXPORT_M3U: "m3u", ids.SAVE_EXPORT_JSON: "json"}
@@ -33,6 +35,29 @@ EXPORT_BUTTONS = {ids.SAVE_EXPORT_CSV: "csv", ids.SAVE_EXPORT_M3U: "m3u", ids.SA
 def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
     run = latest_sort_run(db.session, user_id)
+    connected = spotify_connected(db.session, user_id)
+    export = html.Section([
+        html.H2("Export"),
+        html.P("The kept songs of every playlist, for any music player (M3U) or a spreadsheet (CSV), or as JSON."),
+        html.Div([html.Button(f"Download {name.upper()}", id=button, n_clicks=0, className="button secondary",
+                              disabled=run is None) for button, name in EXPORT_BUTTONS.items()],
+                 className="actions"),
+        dcc.Download(id=ids.SAVE_DOWNLOAD),
+    ], className="card")
+    if not connected:
+        # A listener without Spotify: export first, and one way to connect Spotify; no Spotify-only controls.
+        return html.Div([
+            page_header("Save", "Download your playlists as files now; connect Spotify to save them there too.",
+                        step="Step 6 of 6"),
+            html.Section([html.H2("What will be exported"),
+                          html.Div(preview_view(plan_save(db.session, user_id, run.id)) if run else empty_state(NO_SORT),
+                                   id=ids.SAVE_PREVIEW)], className="card"),
+            export,
+            html.Section([html.H2("Save to Spotify"),
+                          html.P([NOT_CONNECTED, " ", html.A("Connect Spotify", href="/login?next=/app/save",
+                                                             id=ids.SAVE_CONNECT)], id=ids.SAVE_MESSAGE)],
+                         className="card"),
+        ], className="page save-page")
     return html.Div([
         page_header("Save", "See exactly what will change, then write one playlist per context to your Spotify "
                     "account, or download them as files.", step="Step 6 of 6"),
@@ -57,14 +82,7 @@ def layout(**_query: Any) -> html.Div:
                      className="card"),
         sync_section.settings_section(user_id),
         sync_section.digest_section(user_id),
-        html.Section([
-            html.H2("Export"),
-            html.P("The kept tracks of every playlist, for any player or a spreadsheet."),
-            html.Div([html.Button(f"Download {name.upper()}", id=button, n_clicks=0, className="button secondary",
-                                  disabled=run is None) for button, name in EXPORT_BUTTONS.items()],
-                     className="actions"),
-            dcc.Download(id=ids.SAVE_DOWNLOAD),
-        ], className="card"),
+        export,
     ], className="page save-page")
 
 
