@@ -75,10 +75,10 @@ class PlaylistReview:
 
 
 def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_PER_PLAYLIST,
-           only: str | None = None) -> list[PlaylistReview]:
-    """One review per context of the user's sort (empty for a sort that is not theirs): each context's first
-    `shown` rows, kept first and then most likely first, with how many rows it holds and keeps in all.
-    `only` names the one context to review (a moved cutoff changes no other playlist)."""
+           only: str | None = None, offset: int = 0) -> list[PlaylistReview]:
+    """One review per context of the user's sort (empty for a sort that is not theirs): each context's
+    `shown` rows after the first `offset` (a page), kept first and then most likely first, with how many rows it
+    holds and keeps in all. `only` names the one context to review (a moved cutoff changes no other playlist)."""
     run = _run(session, user_id, sort_run_id)
     if run is None:
         return []
@@ -100,7 +100,7 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     ranked = mine.with_only_columns(
         SortAssignment.id, SortAssignment.context, place, func.count().over(**in_context).label("total"),
         func.sum(case((kept, 1), else_=0)).over(**in_context).label("kept_count")).subquery()
-    first = session.execute(select(ranked).where(ranked.c.place <= shown)
+    first = session.execute(select(ranked).where(ranked.c.place > offset, ranked.c.place <= offset + shown)
                             .order_by(ranked.c.context, ranked.c.place)).all()
     # Read apart, by id: joined to the ranking, the planner expects every row to pass and hashes whole tables.
     details = {row.id: row for row in session.execute(
