@@ -77,5 +77,6 @@ def chart_card(title: str, graph_id: str, text_id: str, controls: Sequence = ())
 
 def measured(*children: Any, summary: str = MEASURED_TITLE, open_: bool = False, extra_class: str = "") -> html.Details:
     """Technical evidence (curves, grids, scores, feature names), folded away under "How this was measured"."""
-    return html.Details([html.Summary(summary), *children], open=open_,
+    words = html.P(html.A("What these words mean", href="/glossary", target="_blank"), className="hint")
+    return html.Details([html.Summary(summary), words, *children], open=open_,
                         className=f"{MEASURED_CLASS} {extra_class}".strip())
