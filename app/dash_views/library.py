@@ -41,10 +41,12 @@ def layout(**_query: Any) -> html.Div:
 
 def _spotify_card(connected: bool = True) -> html.Section:
     if not connected:
+        # The Spotify controls stay in the page, hidden: Dash's browser side refuses callbacks whose inputs are gone.
         return html.Section([
             html.H2("From Spotify"),
             html.P(["Your account is not connected to Spotify: import a file instead, or ",
                     html.A("connect Spotify", href="/login?next=/app/library", id=ids.LIBRARY_CONNECT), "."]),
+            html.Div(_spotify_card().children[1:], hidden=True),
         ], className="card")
     return html.Section([
         html.H2("From Spotify"),

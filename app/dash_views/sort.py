@@ -201,7 +201,8 @@ def register_callbacks(dash_app) -> None:
             trigger["context"] if page_step else None)
         if context is not None:
             page = outputs.page_of(context, pages) + page_step
-            reviewed = review(db.session, user_id, run_id, only=context, shown=PAGE_SIZE, offset=page * PAGE_SIZE)
+            reviewed = review(db.session, user_id, run_id, only=context, shown=PAGE_SIZE, offset=page * PAGE_SIZE,
+                              recent=True)
             if reviewed and not reviewed[0].rows and page > 0:
                 page = 0
                 reviewed = review(db.session, user_id, run_id, only=context, shown=PAGE_SIZE)

@@ -80,7 +80,7 @@ def test_save_page_offers_export_and_a_way_to_connect_spotify(app, client):
         with client.session_transaction() as stored:
             flask_session.update(stored)
         text = str(save.layout())
-    assert "Connect Spotify to save there; export now" in text and "save-start" not in text
+    assert "Connect Spotify to save there; export now" in text and "hidden=True" in text
     assert "save-export-csv" in text or "Download CSV" in text
 
 

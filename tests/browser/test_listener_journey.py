@@ -46,13 +46,14 @@ def test_a_listener_without_spotify_imports_a_file_sorts_reviews_and_exports(sit
     page.click("#continue")
     page.wait_for_url(site.url + "/app/library")
     expect(page.locator("#library-connect")).to_be_visible()  # Spotify import offered as "connect", not a dead end
-    expect(page.locator("#library-import")).to_have_count(0)
+    expect(page.locator("#library-import")).to_be_hidden()
 
     # A library file: Spotify's privacy export.
     export = tmp_path / "YourLibrary.json"
     export.write_bytes(library_export(site, journey.user))
     page.locator("#library-upload input[type=file]").set_input_files(str(export))
     follow_job(page, "library-status", "the file import", timeout_s=journey.job_timeout_s)
+    watch.assert_clean("library")
     expect(page.locator("#library-summary .counts")).to_contain_text("tracks in all")
 
     # Contexts, model and sort, as any listener does them.
@@ -72,6 +73,7 @@ def test_a_listener_without_spotify_imports_a_file_sorts_reviews_and_exports(sit
     page.wait_for_url(site.url + "/app/sort")
     page.click("#sort-start")
     follow_job(page, "sort-status", "the sort", timeout_s=JOB_TIMEOUT_S)
+    expect(page.locator(".playlist-panel tbody tr").first).to_be_visible()  # drawn once the sort's answer is in
     filled = [panel for panel in page.locator(".playlist-panel").all() if panel.locator("tbody tr").count() > 0]
     assert filled, "no playlist holds a song"
     panel = filled[0]
@@ -96,14 +98,19 @@ def test_a_listener_without_spotify_imports_a_file_sorts_reviews_and_exports(sit
     page.click("#sort-undo")
     expect(note).to_contain_text("Undone")
     expect(page.locator(f"button[id='{drop_id}']")).to_have_attribute("aria-pressed", "false")
+    # The cutoff move is the one action left to undo: the playlist's cutoff comes back, and nothing is left.
+    page.click("#sort-undo")
+    expect(page.locator("#sort-review-message")).to_contain_text("Undone")
+    expect(page.locator("#sort-review-message")).to_contain_text("cutoff")
     expect(page.locator("#sort-undo")).to_be_disabled()
+    expect(panel.locator(".chart-reading").first).to_have_text(before)
     watch.assert_clean("sort")
 
     # Save: export now, Spotify once connected.
     page.get_by_role("link", name="Save").first.click()
     page.wait_for_url(site.url + "/app/save")
     expect(page.get_by_text("Connect Spotify to save there; export now")).to_be_visible()
-    expect(page.locator("#save-start")).to_have_count(0)
+    expect(page.locator("#save-start")).to_be_hidden()
     with page.expect_download() as download_info:
         page.click("#save-export-m3u")
     playlist = download_info.value.path().read_text(encoding="utf-8")
