@@ -17,7 +17,7 @@ from app.dash_views.review_outputs import ReviewOutputs, kept_words
 from app.dash_views.sort_view import KIND, PlaylistReview, latest_model, review, sort_params, unsorted_tracks
 from app.extensions import db
 from app.models.service import ReviewError
-from app.services.review import PAGE_SIZE, keep_or_drop, kept_count, move_cutoff, undo
+from app.services.review import PAGE_SIZE, keep_or_drop, move_cutoff, undo
 from app.services.review import run_of as review_run
 from app.services.selection import latest_sort_run
 
@@ -196,7 +196,7 @@ def register_callbacks(dash_app) -> None:
         if answer is not None and answer.assignment_id is not None:
             # A song's answer changes its row and its playlist's count only: nothing else is drawn again.
             outputs.row(answer.assignment_id, answer.decision, answer.message)
-            outputs.kept(answer.context, kept_count(db.session, user_id, int(run_id), answer.context))
+            outputs.kept(answer.context, answer.kept or 0)
         context = answer.context if answer is not None and answer.assignment_id is None else (
             trigger["context"] if page_step else None)
         if context is not None:

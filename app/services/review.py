@@ -29,6 +29,7 @@ class Answer:
     assignment_id: int | None = None
     decision: str | None = None
     undo: dict[str, Any] | None = None
+    kept: int | None = None   # after a keep or drop: how many songs its playlist keeps now
 
 
 def run_of(session: Session, user_id: int, sort_run_id: Any) -> SortRun:
@@ -53,7 +54,8 @@ def keep_or_drop(session: Session, user_id: int, assignment_id: Any, verdict: st
     wanted = "pending" if before == _DECISION_OF[verdict] else verdict
     decided = decide(session, user_id, assignment.id, wanted)
     return Answer(_verdict_words(session, decided), decided.context, decided.id, decided.decision,
-                  {"kind": "verdict", "assignment": decided.id, "before": before})
+                  {"kind": "verdict", "assignment": decided.id, "before": before},
+                  kept_count(session, user_id, decided.sort_run_id, decided.context))
 
 
 def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, value: Any,
@@ -84,7 +86,8 @@ def undo(session: Session, user_id: int, sort_run_id: Any, action: Any, model: A
         if before not in _VERDICT_OF:
             raise ReviewError("there is nothing to undo")
         decided = decide(session, user_id, _int(action.get("assignment")), _VERDICT_OF[before])
-        return Answer("Undone: " + _verdict_words(session, decided), decided.context, decided.id, decided.decision)
+        return Answer("Undone: " + _verdict_words(session, decided), decided.context, decided.id, decided.decision,
+                      kept=kept_count(session, user_id, decided.sort_run_id, decided.context))
     if action.get("kind") == "cutoff":
         run = run_of(session, user_id, sort_run_id)
         context = action.get("context")
