@@ -12,7 +12,7 @@ from app.auth.session import current_user, log_in
 from app.extensions import db
 from app.security import limiter, login_limit
 from app.services.local_accounts import create_local_account, user_for_key
-from app.storage.models import utcnow
+from app.storage.tables import utcnow
 
 log = logging.getLogger("contextify.auth")
 

@@ -33,7 +33,7 @@ from app.pipeline.services import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
 from app.services.local_accounts import SpotifyTaken, connect_spotify
-from app.storage.models import USER_OWNED_MODELS, OAuthToken, User, utcnow
+from app.storage.tables import USER_OWNED_MODELS, OAuthToken, User, utcnow
 from app.storage.ownership import delete_all_user_data, owned
 
 log = logging.getLogger("contextify.auth")

@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.storage.models import User, utcnow
+from app.storage.tables import User, utcnow
 
 KEY_PREFIX = "ctx-"
 LOCAL_NAME = "Listener without Spotify"

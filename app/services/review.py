@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models.service import ReviewError, decide, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run
-from app.storage.models import SortAssignment, SortRun, Track
+from app.storage.tables import SortAssignment, SortRun, Track
 from app.storage.ownership import get_owned, owned
 
 UNDO_DEPTH = 20

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.services.local_accounts import SpotifyTaken, connect_spotify, create_local_account, user_for_key
-from app.storage.models import LibraryImport, User
+from app.storage.tables import LibraryImport, User
 from tests.auth.helpers import add_user
 
 

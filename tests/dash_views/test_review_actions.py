@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.dash_views import ids
 from app.extensions import db
 from app.services.review import UNDO_DEPTH, Answer, keep_or_drop, kept_count, move_cutoff, pushed, undo
-from app.storage.models import SortAssignment, SortRun
+from app.storage.tables import SortAssignment, SortRun
 from tests.auth.helpers import session_login
 from tests.dash_views.helpers import UPDATE, dependencies
 from tests.dash_views.test_sort_review import sorted_run  # noqa: F401  (fixture)
