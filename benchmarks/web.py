@@ -19,6 +19,7 @@ from benchmarks.dash_client import CLOSE, DashSession, login, page_name, walk
 from benchmarks.server import app_environment, free_port, gunicorn, own_database, procfile_web, run_locust
 
 TARGET_MS = 300
+REVIEW_ANSWER = "sort · sort-list[*].children (on "   # the review callback's rows, by the action that fired it
 NEW_PAGES = ("enhance", "discover", "map", "compare")
 
 
@@ -29,6 +30,23 @@ def slider_move(session: DashSession, rng: random.Random) -> None:
         session.set(f"{rng.choice(sliders)}.value", round(rng.uniform(0.3, 0.9), 2))
 
 
+def keep_drop_undo(session: DashSession, rng: random.Random) -> None:
+    """Drop one song on the review page (its row answers), then undo it (the song is back to the model's choice)."""
+    drops = [cid for cid in session.props if cid.startswith("{") and '"sort-decide"' in cid and '"reject"' in cid]
+    if not drops:
+        return
+    drop = rng.choice(drops)
+    session.set(f"{drop}.n_clicks", (session.props[drop].get("n_clicks") or 0) + 1)
+    if "sort-undo" in session.props:
+        session.set("sort-undo.n_clicks", (session.props["sort-undo"].get("n_clicks") or 0) + 1)
+
+
+def review_actions(session: DashSession, rng: random.Random) -> None:
+    """The review as a listener does it: drop a song and undo that, then move a playlist's cutoff."""
+    keep_drop_undo(session, rng)
+    slider_move(session, rng)
+
+
 def compare_now(session: DashSession, _rng: random.Random) -> None:
     """The Save page's "Compare with Spotify now": starts the `save-dry-run` job (Spotify is read in the job)."""
     if "save-check" in session.props:
@@ -36,7 +54,7 @@ def compare_now(session: DashSession, _rng: random.Random) -> None:
         session.set("save-check.n_clicks", clicks + 1)
 
 
-ACTIONS = {"sort": slider_move, "save": compare_now}
+ACTIONS = {"sort": review_actions, "save": compare_now}
 
 
 def visit(session: DashSession, path: str, rng: random.Random) -> list[str]:
@@ -208,4 +226,20 @@ def _tables(build, database_kind: str, single: dict[str, list[float]], crowd: di
         table.note += " Notes: " + "; ".join(notes) + "."
     checks.append([f"web callbacks p95 < {TARGET_MS} ms at {sessions} sessions ({build.tracks:,}-track store)",
                    f"worst {worst[0]:.0f} ms ({worst[1]})", met_all and bool(stats)])
+    checks.extend(_review_checks(single, stats, sessions, build.tracks))
     return [data, table]
+
+
+def _review_checks(single: dict[str, list[float]], stats: dict[str, Any], sessions: int, tracks: int) -> list[list]:
+    """The review's answers (issue 21: a keep/drop, its undo, a cutoff move), p95 <= 300 ms alone and in a crowd."""
+    answers = [label for label in dict.fromkeys([*single, *stats]) if label.startswith(REVIEW_ANSWER)]
+    rows = []
+    alone = {label: _ms(single[label], 95) for label in answers if single.get(label)}
+    crowd = {label: float(stats[label]["95%"]) for label in answers
+             if stats.get(label) and stats[label]["Request Count"] != "0"}
+    for who, measured in (("1 session", alone), (f"{sessions} sessions", crowd)):
+        worst = max(measured.items(), key=lambda item: item[1], default=("-", float("nan")))
+        rows.append([f"review answers (keep/drop, undo, cutoff) p95 <= {TARGET_MS} ms at {who} ({tracks:,}-track store)",
+                     f"worst {worst[1]:.0f} ms ({worst[0].removeprefix(REVIEW_ANSWER).strip(' ()')})",
+                     bool(measured) and worst[1] <= TARGET_MS])
+    return rows

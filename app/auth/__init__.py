@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from app.auth import views  # noqa: E402,F401  (registers the routes on bp)
+from app.auth import local_views, views  # noqa: E402,F401  (registers the routes on bp)

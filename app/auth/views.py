@@ -32,6 +32,7 @@ from app.models.service import MODELS_DIR
 from app.pipeline.services import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
+from app.services.local_accounts import SpotifyTaken, connect_spotify
 from app.storage.tables import USER_OWNED_MODELS, OAuthToken, User, utcnow
 from app.storage.ownership import delete_all_user_data, owned
 
@@ -81,7 +82,15 @@ def callback() -> Any:
     # NotAllowListed, RateLimited and other ServiceErrors rise to the app's error pages.
     me = spotify_user_client(current_app.config, token_info["access_token"], max_attempts=LOGIN_ATTEMPTS,
                              max_retry_after_s=LOGIN_MAX_RETRY_AFTER_S).me()
-    user = upsert_user(me)
+    local = current_user()
+    if local is not None and local.spotify_id is None:
+        # A listener's local account connecting Spotify keeps its own songs and sorts; it becomes that Spotify user.
+        try:
+            user = connect_spotify(db.session, local, me["id"])
+        except SpotifyTaken:
+            return render_template("auth/spotify_taken.html"), 409
+    else:
+        user = upsert_user(me)
     token_store().save(user.id, token_info)
     log_in(user.id)
     log.info("login user=%s", user.id)

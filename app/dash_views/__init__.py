@@ -95,5 +95,6 @@ def _account_menu() -> html.Div:
 
     user = current_user()
     name = (user.display_name or user.spotify_id) if user else ""
-    return html.Div([html.Span(name, id="current-user"), html.A("Account", href="/account"),
+    return html.Div([html.Span(name, id="current-user"), html.A("Words explained", href="/glossary"),
+                     html.A("Account", href="/account"),
                      html.A("Log out", href="/logout")], className="account-menu")

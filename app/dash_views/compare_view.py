@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from app.dash_views import ids
-from app.dash_views.components import empty_state, table
+from app.dash_views.components import empty_state, measured, table
 from app.dash_views.figures import LAYOUT, PALETTE, empty_figure
 from app.services.compare import BothTrack, InviteRow, Other
 
@@ -54,17 +54,31 @@ def scores_view(metrics: dict[str, Any], other: str) -> html.Div:
     rows = [{"truth": "Your songs", "as_owner": f"{tp:,}", "as_other": f"{fn:,}"},
             {"truth": f"{other}'s songs", "as_owner": f"{fp:,}", "as_other": f"{tn:,}"}]
     return html.Div([
-        html.Dl([
-            html.Dt("ROC AUC"), html.Dd(f"{metrics['roc_auc']:.2f}", id="compare-auc"),
-            html.Dt("F1 (your songs)"), html.Dd(f"{metrics['f1']:.2f}", id="compare-f1"),
-        ], className="compare-scores"),
-        html.P(f"Scored on {metrics['n_test']:,} held-out tracks the network never saw; it learned from "
-               f"{metrics['n_train']:,}. An AUC of 0.5 means the two tastes cannot be told apart, 1.0 that they never "
-               f"meet. Libraries: {counts['owner']:,} songs only yours, {counts['other']:,} only {other}'s, "
-               f"{metrics['n_shared']:,} in both (left out of training).", className="chart-reading"),
-        table(rows, {"truth": "Held-out tracks", "as_owner": "judged yours", "as_other": f"judged {other}'s"},
-              "", caption="Confusion matrix"),
+        html.P(tastes_sentence(metrics["roc_auc"], other), className="chart-reading", id="compare-plain"),
+        html.P(f"Libraries: {counts['owner']:,} songs only yours, {counts['other']:,} only {other}'s, "
+               f"{metrics['n_shared']:,} in both.", className="muted"),
+        measured(
+            html.Dl([
+                html.Dt("ROC AUC"), html.Dd(f"{metrics['roc_auc']:.2f}", id="compare-auc"),
+                html.Dt("F1 (your songs)"), html.Dd(f"{metrics['f1']:.2f}", id="compare-f1"),
+            ], className="compare-scores"),
+            html.P(f"Scored on {metrics['n_test']:,} held-out tracks the network never saw; it learned from "
+                   f"{metrics['n_train']:,}. An AUC of 0.5 means the two tastes cannot be told apart, 1.0 that they "
+                   f"never meet. Songs in both libraries were left out of training.", className="chart-reading"),
+            table(rows, {"truth": "Held-out tracks", "as_owner": "judged yours", "as_other": f"judged {other}'s"},
+                  "", caption="Confusion matrix")),
     ], id="compare-scores")
+
+
+def tastes_sentence(auc: float, other: str) -> str:
+    """How far apart two tastes are, in words (the score behind it is under "How this was measured")."""
+    if auc >= 0.85:
+        return f"Your taste and {other}'s are easy to tell apart: your songs rarely sound like theirs."
+    if auc >= 0.7:
+        return f"Your taste and {other}'s overlap a little: most songs sound like one of you."
+    if auc >= 0.6:
+        return f"Your taste and {other}'s overlap a lot: many songs could belong to either of you."
+    return f"Your taste and {other}'s sound alike: your songs and theirs can hardly be told apart."
 
 
 def map_figure(points: Sequence[dict[str, Any]], owner: str, other: str) -> go.Figure:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dash import dcc, html
 
 from app.dash_views.harvests import StageRow
+from app.services.plain_words import MEASURED_CLASS, MEASURED_TITLE
 
 
 def page_header(title: str, lead: str, step: str | None = None) -> html.Header:
@@ -71,3 +73,10 @@ def chart_card(title: str, graph_id: str, text_id: str, controls: Sequence = ())
         dcc.Loading(dcc.Graph(id=graph_id, config={"displaylogo": False, "responsive": True}), type="dot"),
         html.P(id=text_id, className="chart-reading", **{"aria-live": "polite"}),
     ], className="card")
+
+
+def measured(*children: Any, summary: str = MEASURED_TITLE, open_: bool = False, extra_class: str = "") -> html.Details:
+    """Technical evidence (curves, grids, scores, feature names), folded away under "How this was measured"."""
+    words = html.P(html.A("What these words mean", href="/glossary", target="_blank"), className="hint")
+    return html.Details([html.Summary(summary), words, *children], open=open_,
+                        className=f"{MEASURED_CLASS} {extra_class}".strip())

@@ -58,8 +58,8 @@ def layout(**_query: Any) -> html.Div:
                     "like them."),
         html.Section([
             html.H2("Find new music"),
-            html.P("Your saved songs are compared with as many catalog tracks you never saved; a random forest and "
-                   "a logistic regression both learn the difference, and the better one ranks the rest."),
+            html.P("Your saved songs are compared with as many catalog songs you never saved; two kinds of model "
+                   "learn the difference, and the better one ranks the songs you have not heard yet."),
             dcc.Checklist(id=ids.DISCOVER_CHARTS, value=["charts"], className="checkbox",
                           options=[{"label": " Add Deezer's current charts as candidates", "value": "charts"}]),
             html.Div([html.Button("Run Discover", id=ids.DISCOVER_START, n_clicks=0, className="button"),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dash import html
 
-from app.dash_views.components import empty_state, table
+from app.dash_views.components import empty_state, measured, table
 from app.dash_views.harvests import format_duration, format_when
 from app.services.discover import ShownSuggestion
 from app.services.discover_playlist import PLAYLIST_NAME
@@ -31,11 +31,14 @@ def runs_view(model: TrainedModel | None, runs: Sequence[ModelRun]) -> html.Div:
             f"artists the model did not see while learning, so a taste for one artist does not flatter them.")
     notes = [html.P(message, className="hint") for message in (model.metrics or {}).get("messages", [])]
     return html.Div([
-        html.P(lead),
-        table(rows, {"name": "Model", "params": "Best settings", "cv": "ROC AUC across folds",
-                     "auc": "ROC AUC, unseen artists", "ap": "Average precision", "acc": "Accuracy", "f1": "F1",
-                     "time": "Time"}, "No runs recorded.", caption=f"Model comparison, {format_when(_iso(model))}"),
-        *notes,
+        html.P(f"Learned your taste from {counts.get('positives', 0):,} of your saved songs, and checked it on "
+               "artists it had not heard."),
+        measured(
+            html.P(lead),
+            table(rows, {"name": "Model", "params": "Best settings", "cv": "ROC AUC across folds",
+                         "auc": "ROC AUC, unseen artists", "ap": "Average precision", "acc": "Accuracy", "f1": "F1",
+                         "time": "Time"}, "No runs recorded.", caption=f"Model comparison, {format_when(_iso(model))}"),
+            *notes),
     ])
 
 

@@ -9,7 +9,7 @@ from dash import ALL, Input, Output, State, html, no_update
 import app.jobs.enhance_task  # noqa: F401  (registers the `enhance` tasks in the web process)
 from app.auth.session import require_user_id
 from app.dash_views import ids
-from app.dash_views.components import empty_state, page_header
+from app.dash_views.components import empty_state, measured, page_header
 from app.dash_views.enhance_view import analysis_view, suggestions_section
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, \
     start_job
@@ -72,7 +72,8 @@ def _suggestions(user_id: int, model) -> list:
 
 def _analysis(user_id: int, model) -> list:
     runs = enhance.model_runs(db.session, user_id, model.id) if model else []
-    return analysis_view(model, runs, enhance.runs(db.session, user_id))
+    # How the model was chosen and scored is evidence, not something a listener needs to read first.
+    return [measured(*analysis_view(model, runs, enhance.runs(db.session, user_id)))]
 
 
 def _learn_sentence(job):

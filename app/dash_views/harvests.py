@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,15 +64,27 @@ def stage_rows(progress: Mapping[str, Mapping[str, Any]] | None, finished: bool 
             continue
         fraction = 1.0 if total is None and finished else (None if total is None else min(done / total, 1.0))
         counts = f"{done:,} of {total:,}" if total else f"{done:,}"
-        eta = "" if finished else format_eta(entry.get("eta_s"))
+        eta = "" if finished else format_eta(remaining_s(entry))
         rows.append(StageRow(name=name, done=done, total=total, fraction=fraction,
                              detail=f"{counts} · {eta}" if eta else counts))
     return rows
 
 
+def remaining_s(entry: Mapping[str, Any], now: float | None = None) -> float | None:
+    """The stage's estimate counted down from when it was made (`as_of`); rows written before it was dated keep
+    their estimate as it was."""
+    eta, as_of = entry.get("eta_s"), entry.get("as_of")
+    if eta is None or as_of is None:
+        return eta
+    return eta - max((time.time() if now is None else now) - as_of, 0.0)
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
+    if seconds <= 0:
+        # The measured rate said it would be done by now: say so rather than promise seconds that keep not passing.
+        return "taking longer than its rate so far suggested"
     if seconds < 60:
         return f"about {max(round(seconds), 1)} s left"
     if seconds < 3600:

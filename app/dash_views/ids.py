@@ -52,6 +52,7 @@ HOME_STEPS = "home-steps"
 # Library page
 LIBRARY_IMPORT = "library-import"
 LIBRARY_FULL = "library-full"
+LIBRARY_CONNECT = "library-connect"
 LIBRARY_UPLOAD = "library-upload"
 LIBRARY_MESSAGE = "library-message"
 LIBRARY_JOB_STORE = "library-job-store"
@@ -102,6 +103,12 @@ SORT_REVIEW_MESSAGE = "sort-review-message"
 SORT_CUTOFF = "sort-cutoff"          # the `type` of {type, context}: one slider per playlist
 SORT_LIST = "sort-list"              # the `type` of {type, context}: that playlist's tracks
 SORT_DECIDE = "sort-decide"          # the `type` of {type, assignment, verdict}
+SORT_ROW_NOTE = "sort-row-note"      # the `type` of {type, assignment}: the answer beside a song's row
+SORT_KEPT = "sort-kept"              # the `type` of {type, context}: how many songs a playlist keeps
+SORT_PAGE = "sort-page"              # the `type` of {type, context}: the page of the playlist shown
+SORT_PAGE_STEP = "sort-page-step"    # the `type` of {type, context, step}: earlier/later songs
+SORT_UNDO = "sort-undo"
+SORT_UNDO_STORE = "sort-undo-store"
 
 # Save page
 SAVE_PREVIEW = "save-preview"
@@ -127,6 +134,7 @@ SAVE_EXPORT_CSV = "save-export-csv"
 SAVE_EXPORT_M3U = "save-export-m3u"
 SAVE_EXPORT_JSON = "save-export-json"
 SAVE_DOWNLOAD = "save-download"
+SAVE_CONNECT = "save-connect"
 
 # Compare page
 COMPARE_INVITE_CREATE = "compare-invite-create"

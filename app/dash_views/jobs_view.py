@@ -10,7 +10,7 @@ from dash import Input, Output, dcc, html, no_update
 
 from app.auth.session import require_user_id
 from app.dash_views.components import job_log, stage_progress
-from app.dash_views.harvests import current_job, format_duration, duration_s, is_active, stage_rows
+from app.dash_views.harvests import current_job, duration_s, format_duration, format_when, is_active, stage_rows
 from app.jobs import runner
 from app.jobs.runner import JobRefused
 
@@ -46,7 +46,9 @@ def job_sentence(job: Mapping[str, Any] | None, what: str, none: str) -> str:
     if status == "succeeded":
         return f"{what} finished in {format_duration(duration_s(job))}."
     if status == "failed":
-        return f"{what} failed: {job.get('error') or 'no reason was recorded.'}"
+        # Dated, so a failure from earlier is read as history, not as what is happening now.
+        when = f" on {format_when(job['finished_at'])}" if job.get("finished_at") else ""
+        return f"{what} failed{when}: {job.get('error') or 'no reason was recorded.'}"
     if status == "cancelled":
         return f"{what} was cancelled."
     return f"{what} was interrupted (contextify stopped while it ran). Start it again."

@@ -18,6 +18,7 @@ from app.pipeline.files import MAX_BYTES
 from app.services.library import (
     ACCEPTED, KIND, LibrarySummary, UploadError, discard_upload, library_summary, save_upload,
 )
+from app.services.local_accounts import spotify_connected
 
 PAGE = {"path": "/library", "name": "Library", "title": "contextify · Library", "order": 3}
 JOB = JobIds(ids.LIBRARY_JOB_STORE, ids.LIBRARY_DONE_STORE, ids.LIBRARY_INTERVAL, ids.LIBRARY_STATUS,
@@ -30,7 +31,7 @@ def layout(**_query: Any) -> html.Div:
     return html.Div([
         page_header("Library", "Bring in the songs to sort: your Liked Songs and playlists from Spotify, or a file "
                     "you exported.", step="Step 3 of 6"),
-        html.Div([_spotify_card(), _upload_card()], className="card-grid"),
+        html.Div([_spotify_card(spotify_connected(db.session, user_id)), _upload_card()], className="card-grid"),
         html.P(id=ids.LIBRARY_MESSAGE, className="form-error", role="alert"),
         job_card("Progress", JOB, current_job(user_id, KIND)),
         html.Section([html.H2("What's in your library"),
@@ -39,7 +40,15 @@ def layout(**_query: Any) -> html.Div:
     ], className="page library-page")
 
 
-def _spotify_card() -> html.Section:
+def _spotify_card(connected: bool = True) -> html.Section:
+    if not connected:
+        # The Spotify controls stay in the page, hidden: Dash's browser side refuses callbacks whose inputs are gone.
+        return html.Section([
+            html.H2("From Spotify"),
+            html.P(["Your account is not connected to Spotify: import a file instead, or ",
+                    html.A("connect Spotify", href="/login?next=/app/library", id=ids.LIBRARY_CONNECT), "."]),
+            html.Div(_spotify_card().children[1:], hidden=True),
+        ], className="card")
     return html.Section([
         html.H2("From Spotify"),
         html.P("Reads your Liked Songs and the playlists you made. A second import only reads what changed."),

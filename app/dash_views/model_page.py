@@ -9,7 +9,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from app.analysis.explore import harvested_contexts
 from app.auth.session import require_user_id
 from app.dash_views import figures, ids
-from app.dash_views.components import chart_card, empty_state, page_header, table
+from app.dash_views.components import chart_card, empty_state, measured, page_header, table
 from app.dash_views.explore import default_contexts
 from app.dash_views.harvests import latest_harvest_contexts
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
@@ -46,7 +46,8 @@ def layout(**_query: Any) -> html.Div:
                          value=models[0].id if models else None, placeholder="No models yet"),
             html.P(id=ids.MODEL_SUMMARY, className="chart-reading"),
         ], className="card"),
-        html.Div([
+        html.Section([html.H2("What speaks for each context"), html.Div(id=ids.MODEL_FEATURES)], className="card"),
+        measured(
             chart_card("Precision, recall and F1 by cutoff", ids.MODEL_CURVE, ids.MODEL_CURVE_TEXT, controls=[
                 html.Div([
                     html.Div([html.Label("Context", htmlFor=ids.MODEL_CURVE_CONTEXT),
@@ -58,10 +59,9 @@ def layout(**_query: Any) -> html.Div:
                                          tooltip={"placement": "bottom"})], className="slider-field"),
                 ], className="number-row")]),
             html.Section([html.H2("Held-out playlists"), html.Div(id=ids.MODEL_HOLDOUT)], className="card"),
-            html.Section([html.H2("What speaks for each context"), html.Div(id=ids.MODEL_FEATURES)], className="card"),
             chart_card("Tracks placed in two contexts", ids.MODEL_COASSIGN, ids.MODEL_COASSIGN_TEXT),
             html.Section([html.H2("Grid search"), html.Div(id=ids.MODEL_GRID)], className="card"),
-        ], className="model-report"),
+            open_=True, extra_class="model-report"),
     ], className="page model-page")
 
 

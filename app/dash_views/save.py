@@ -25,6 +25,7 @@ from app.dash_views.jobs_view import (
 from app.extensions import db
 from app.services.export import FORMATS
 from app.jobs import runner
+from app.services.local_accounts import spotify_connected
 from app.services.save import SaveError, exported, plan_save, plan_summary
 from app.services.selection import kept_tracks, latest_sort_run
 
@@ -36,6 +37,7 @@ CHECK = JobIds(ids.SAVE_CHECK_JOB_STORE, ids.SAVE_CHECK_DONE_STORE, ids.SAVE_CHE
 JOB = JobIds(ids.SAVE_JOB_STORE, ids.SAVE_DONE_STORE, ids.SAVE_INTERVAL, ids.SAVE_STATUS, ids.SAVE_PROGRESS,
              ids.SAVE_LOG)
 NO_SORT = "Nothing to save yet: sort your library first."
+NOT_CONNECTED = "Connect Spotify to save there; export now with the buttons below."
 ACTIONS = {"create": "New playlist", "update": "Update", "unchanged": "Already up to date", "skip": "Nothing to save"}
 STATUS_WORDS = {"saved": "Saved and checked", "failed": "Not saved", "pending": "Being written"}
 EXPORT_BUTTONS = {ids.SAVE_EXPORT_CSV: "csv", ids.SAVE_EXPORT_M3U: "m3u", ids.SAVE_EXPORT_JSON: "json"}
@@ -44,35 +46,44 @@ EXPORT_BUTTONS = {ids.SAVE_EXPORT_CSV: "csv", ids.SAVE_EXPORT_M3U: "m3u", ids.SA
 def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
     run = latest_sort_run(db.session, user_id)
+    connected = spotify_connected(db.session, user_id)
+
+    def spotify_only(component):
+        # Without Spotify these stay in the page, hidden: Dash's browser side refuses callbacks whose inputs are gone.
+        return component if connected else html.Div(component, hidden=True)
+
     return html.Div([
         page_header("Save", "See exactly what will change, then write one playlist per context to your Spotify "
-                    "account, or download them as files.", step="Step 6 of 6"),
+                    "account, or download them as files." if connected else
+                    "Download your playlists as files now; connect Spotify to save them there too.", step="Step 6 of 6"),
         html.Section([
-            html.H2("What will be written"),
+            html.H2("What will be written" if connected else "What will be exported"),
             html.Div(preview_view([plan_summary(p) for p in plan_save(db.session, user_id, run.id)]) if run
                      else empty_state(NO_SORT), id=ids.SAVE_PREVIEW),
-            html.Button("Compare with Spotify now", id=ids.SAVE_CHECK, n_clicks=0, className="button secondary",
-                        disabled=run is None),
+            spotify_only(html.Button("Compare with Spotify now", id=ids.SAVE_CHECK, n_clicks=0,
+                                     className="button secondary", disabled=run is None)),
             html.P(id=ids.SAVE_CHECK_MESSAGE, className="form-error", role="alert"),
             *job_follow(CHECK, current_job(user_id, CHECK_KIND)),
         ], className="card"),
         html.Section([
             html.H2("Save to Spotify"),
-            html.P("contextify only ever changes playlists it created; saving again updates them."),
-            dcc.Checklist(id=ids.SAVE_PUBLIC, value=[], className="checkbox",
-                          options=[{"label": " Make new playlists public", "value": "public"}]),
-            html.Div([html.Button("Save to Spotify", id=ids.SAVE_START, n_clicks=0, className="button",
-                                  disabled=run is None),
-                      html.P(id=ids.SAVE_MESSAGE, className="form-error", role="alert")], className="actions"),
+            html.P("contextify only ever changes playlists it created; saving again updates them." if connected else
+                   [NOT_CONNECTED, " ", html.A("Connect Spotify", href="/login?next=/app/save", id=ids.SAVE_CONNECT)]),
+            spotify_only(html.Div([
+                dcc.Checklist(id=ids.SAVE_PUBLIC, value=[], className="checkbox",
+                              options=[{"label": " Make new playlists public", "value": "public"}]),
+                html.Div([html.Button("Save to Spotify", id=ids.SAVE_START, n_clicks=0, className="button",
+                                      disabled=run is None),
+                          html.P(id=ids.SAVE_MESSAGE, className="form-error", role="alert")], className="actions")])),
         ], className="card"),
-        job_card("Saving", JOB, current_job(user_id, KIND)),
-        html.Section([html.H2("Your contextify playlists"), html.Div(playlists_view(user_id), id=ids.SAVE_PLAYLISTS)],
-                     className="card"),
-        sync_section.settings_section(user_id),
-        sync_section.digest_section(user_id),
+        spotify_only(job_card("Saving", JOB, current_job(user_id, KIND))),
+        spotify_only(html.Section([html.H2("Your contextify playlists"),
+                                   html.Div(playlists_view(user_id), id=ids.SAVE_PLAYLISTS)], className="card")),
+        spotify_only(sync_section.settings_section(user_id)),
+        spotify_only(sync_section.digest_section(user_id)),
         html.Section([
             html.H2("Export"),
-            html.P("The kept tracks of every playlist, for any player or a spreadsheet."),
+            html.P("The kept songs of every playlist, for any music player (M3U) or a spreadsheet (CSV), or as JSON."),
             html.Div([html.Button(f"Download {name.upper()}", id=button, n_clicks=0, className="button secondary",
                                   disabled=run is None) for button, name in EXPORT_BUTTONS.items()],
                      className="actions"),

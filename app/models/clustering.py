@@ -214,13 +214,23 @@ def cluster_sentences(labels: pd.Series, genres: pd.Series, features: pd.DataFra
             parts.append(f"mixes genres like the catalog does{f' (mostly {main}, {share[main]:.0%})' if main else ''}")
         row = deviation.loc[cluster].dropna() if cluster in deviation.index else pd.Series(dtype=float)
         strong = row[row.abs() >= MIN_FEATURE_SD].reindex(row.abs().sort_values(ascending=False).index).dropna()[:3]
-        if len(strong):
-            parts.append("with " + _and([f"{_direction(v, c in binary)} {feature_label(c)} ({v:+.1f} SD)"
-                                         for c, v in strong.items()]))
+        # Said in a listener's words ("fast", "more often explicit"); the deviations themselves are the
+        # figure's, under "How this was measured".
+        words = list(dict.fromkeys(_feature_words(c, v, c in binary) for c, v in strong.items()))
+        if words:
+            parts.append("with " + _and(words))
         else:
             parts.append("with features close to the catalog's average")
         sentences[int(cluster)] = f"{parts[0]} {parts[1]}, {parts[2]}."
     return sentences
+
+
+def _feature_words(column: str, deviation: float, binary: bool) -> str:
+    from app.models.explain import FeatureRef, feature_words
+
+    if binary:
+        return f"{_direction(deviation, True)} {feature_label(column)}"
+    return feature_words(FeatureRef("numeric", column), high=deviation > 0)
 
 
 def _direction(deviation: float, binary: bool) -> str:

@@ -138,11 +138,11 @@ def _value_words(column: str, high: bool, raw: float | None) -> str:
         high_word, low_word = NUMERIC_WORDS[name]
     elif name.startswith("mfcc"):
         # MFCC 3-13 describe the sound's colour (timbre) in ways that have no everyday words.
-        band, _, stat = name[4:].partition("_")
+        _band, _, stat = name[4:].partition("_")
         if stat == "std":
             high_word, low_word = "changing sound colour", "steady sound colour"
         else:
-            high_word = low_word = f"its sound colour (timbre {band})"
+            high_word = low_word = "its sound colour"
     else:
         spaced = name.replace("_", " ")
         high_word, low_word = f"high {spaced}", f"low {spaced}"

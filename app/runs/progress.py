@@ -54,10 +54,15 @@ class Progress:
         self._flush()
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """{stage: {"done", "total", "eta_s"}}: what the job row and the UI show."""
+        """{stage: {"done", "total", "eta_s", "as_of"}}: what the job row and the UI show.
+
+        `as_of` (Unix time) dates the estimate: a stage that stops advancing stops writing, so the page counts its
+        estimate down from then instead of showing the same "about 5 s left" for as long as it waits.
+        """
         now = self._clock()
+        written = time.time()
         with self._lock:
-            return {name: {"done": e["done"], "total": e["total"], "eta_s": _eta(e, now)}
+            return {name: {"done": e["done"], "total": e["total"], "eta_s": _eta(e, now), "as_of": written}
                     for name, e in self._stages.items()}
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ SHOWN_PER_PLAYLIST = 50      # Dash renders each row's buttons as pattern-matchi
 SHOWN_UNSORTED = 50
 VERDICTS = ("accept", "reject")
 SCORES = "contextify.sort_scores"   # app.extensions key of the per-user library scores
+STATES = "contextify.sort_states"   # app.extensions key of each user's library state, as last read
+RECENT_STATE_S = 20
 
 
 def latest_model(session: Session, user_id: int) -> TrainedModel | None:
@@ -75,10 +78,11 @@ class PlaylistReview:
 
 
 def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_PER_PLAYLIST,
-           only: str | None = None) -> list[PlaylistReview]:
-    """One review per context of the user's sort (empty for a sort that is not theirs): each context's first
-    `shown` rows, kept first and then most likely first, with how many rows it holds and keeps in all.
-    `only` names the one context to review (a moved cutoff changes no other playlist)."""
+           only: str | None = None, offset: int = 0, recent: bool = False) -> list[PlaylistReview]:
+    """One review per context of the user's sort (empty for a sort that is not theirs): each context's
+    `shown` rows after the first `offset` (a page), kept first and then most likely first, with how many rows it
+    holds and keeps in all. `only` names the one context to review (a moved cutoff changes no other playlist);
+    `recent` lets a review action re-use library scores checked in the last few seconds (see library_scores)."""
     run = _run(session, user_id, sort_run_id)
     if run is None:
         return []
@@ -100,7 +104,7 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     ranked = mine.with_only_columns(
         SortAssignment.id, SortAssignment.context, place, func.count().over(**in_context).label("total"),
         func.sum(case((kept, 1), else_=0)).over(**in_context).label("kept_count")).subquery()
-    first = session.execute(select(ranked).where(ranked.c.place <= shown)
+    first = session.execute(select(ranked).where(ranked.c.place > offset, ranked.c.place <= offset + shown)
                             .order_by(ranked.c.context, ranked.c.place)).all()
     # Read apart, by id: joined to the ranking, the planner expects every row to pass and hashes whole tables.
     details = {row.id: row for row in session.execute(
@@ -114,7 +118,7 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
             reasons = list(detail.reasons or []) + collapsed_note(session, songs, detail.track_id)
             playlist.rows.append(TrackRow(row.id, detail.title, detail.artist, detail.probability,
                                           reasons, detail.decision, detail.assigned))
-    for context, check in sanity(session, user_id, run).items():
+    for context, check in sanity(session, user_id, run, recent=recent).items():
         if context in playlists:
             playlists[context].looks_off = check["looks_off"]
             playlists[context].distance_ratio = check["distance_ratio"]
@@ -143,12 +147,12 @@ def _run(session: Session, user_id: int, sort_run_id: Any) -> SortRun | None:
         return None
 
 
-def sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, Any]]:
+def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False) -> dict[str, dict[str, Any]]:
     """The centroid check at the sort's current cutoffs: per context, how far its tracks sit from its training
     tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library cannot be read."""
     try:
         model = loaded_model(session, user_id, run.model_id)
-        scaled, proba = library_scores(session, user_id, run.model_id, model)
+        scaled, proba = library_scores(session, user_id, run.model_id, model, recent=recent)
     except (ReviewError, ArtifactError, DatasetError, ModelInputError):
         return {}
     cutoffs = {context: CutoffChoice(**choice) for context, choice in run.params["cutoffs"].items()
@@ -157,7 +161,7 @@ def sanity(session: Session, user_id: int, run: SortRun) -> dict[str, dict[str, 
     return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)}
 
 
-def library_scores(session: Session, user_id: int, model_id: int, model: ContextModel
+def library_scores(session: Session, user_id: int, model_id: int, model: ContextModel, recent: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The user's library as the model sees it: its preprocessed features and each context's probability.
 
@@ -167,7 +171,16 @@ def library_scores(session: Session, user_id: int, model_id: int, model: Context
     """
     cache: TTLCache[tuple[np.ndarray, np.ndarray]] = current_app.extensions.setdefault(
         SCORES, TTLCache(maxsize=8, ttl_s=900))
-    key = ("scores", user_id, model_id, library_state(session, user_id))
+    # Reading the library's state scans the feature table (~40 ms at 50,000 tracks); a keep, drop or cutoff a few
+    # seconds after the page read it cannot have changed the library, so those re-use the state just read.
+    states: dict[tuple[int, int], tuple[float, tuple[Any, ...]]] = current_app.extensions.setdefault(STATES, {})
+    seen = states.get((user_id, model_id))
+    if recent and seen is not None and time.monotonic() - seen[0] < RECENT_STATE_S:
+        state = seen[1]
+    else:
+        state = library_state(session, user_id)
+        states[(user_id, model_id)] = (time.monotonic(), state)
+    key = ("scores", user_id, model_id, state)
     # Also kept beside the user's model artifacts, so the server's other worker processes do not score again.
     shared: FolderCache[tuple[np.ndarray, np.ndarray]] = FolderCache(
         Path(current_app.instance_path) / MODELS_DIR / str(user_id) / "scores")

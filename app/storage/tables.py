@@ -36,18 +36,21 @@ class Owned:
 
 
 class User(Timestamped, Base):
-    """A person who logged in with Spotify (or a sandbox user).
+    """A person who logged in with Spotify (or a sandbox user), or a listener's local account without Spotify.
 
     Ids are never handed out twice (SQLite AUTOINCREMENT; PostgreSQL sequences never go back), so no old cookie
     or file can ever name a later person. `session_key` is the server-side half of every session cookie of this
     user: a new random value ends all of them (log out, delete my data, a token Spotify revoked).
+    A local account has no `spotify_id` until its owner connects Spotify; it signs in with a one-time key of which
+    only `local_key_hash` (SHA-256: the key is 256 random bits, so a slow hash adds nothing) is stored.
     """
 
     __tablename__ = "users"
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    spotify_id: Mapped[str] = mapped_column(String(128), unique=True)
+    spotify_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    local_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(256))
     account_id: Mapped[str | None] = mapped_column(String(128))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

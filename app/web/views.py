@@ -12,6 +12,12 @@ def index() -> str:
     return render_template("index.html")
 
 
+@bp.get("/glossary")
+def glossary() -> str:
+    """The words that remain on a listener's pages, and the technical ones under "How this was measured"."""
+    return render_template("glossary.html")
+
+
 @bp.get("/favicon.ico")
 def favicon():
     # Browsers ask for /favicon.ico on their own; the icon itself is the SVG the templates link to.

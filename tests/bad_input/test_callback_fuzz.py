@@ -206,7 +206,8 @@ def test_a_pattern_matching_output_is_sent_as_the_browser_sends_it(site):
     parts = dep["output"].strip(".").split("...")
 
     def body(first_output: Any) -> dict[str, Any]:
-        outputs = [first_output] + [{"id": p.rpartition(".")[0], "property": p.rpartition(".")[2]} for p in parts[1:]]
+        outputs = [first_output] + [[] if p.startswith("{") else {"id": p.rpartition(".")[0], "property": p.rpartition(".")[2]}
+                                    for p in parts[1:]]
         return {"output": dep["output"], "outputs": outputs,
                 "inputs": [[] if spec["id"].startswith("{") else {"id": spec["id"], "property": spec["property"],
                                                                    "value": None} for spec in dep["inputs"]],

@@ -39,7 +39,7 @@ def test_output_names_map_back_to_features():
     (FeatureRef("numeric", "deezer_release_year"), True, 2019, "released 2019"),
     (FeatureRef("numeric", "preview_spectral_centroid"), False, None, "dark, warm sound"),
     (FeatureRef("numeric", "preview_onset_strength"), True, None, "strong, punchy beats"),
-    (FeatureRef("numeric", "preview_mfcc5_mean"), True, None, "its sound colour (timbre 5)"),
+    (FeatureRef("numeric", "preview_mfcc5_mean"), True, None, "its sound colour"),
     (FeatureRef("numeric", "preview_mfcc7_std"), False, None, "steady sound colour"),
     (FeatureRef("numeric", "spotify_energy"), True, None, "high energy"),
     (FeatureRef("missing", "preview_rms_mean"), True, None, "no preview to analyse"),

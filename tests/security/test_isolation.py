@@ -35,10 +35,15 @@ PUBLIC = {
     "auth.callback": "where Spotify sends the browser back; refuses anything without this browser's state",
     "auth.logout": "GET shows a log-out button; POST needs the CSRF token",
     "health.healthz": "the load balancer's probe; says only whether database, migrations and broker answer",
+    "web.glossary": "the words explained, the same for everyone",
+    "auth.start": "the way in without Spotify: make a local account or sign in with its key",
+    "auth.start_local": "makes a new local account (CSRF token and the login rate limit)",
+    "auth.login_with_key": "signs in with a local account's key (CSRF token and the login rate limit)",
 }
 # Routes that act on the caller's own session only, which the second user's run must not end halfway:
 # logging out, and deleting their own account (tests/security/test_delete_all.py proves it spares others).
-OWN_SESSION = {("POST", "auth.logout"), ("POST", "auth.delete_account")}
+OWN_SESSION = {("POST", "auth.logout"), ("POST", "auth.delete_account"), ("POST", "auth.start_local"),
+               ("POST", "auth.login_with_key")}
 # Dash's own files: the same for everyone (behind the login guard all the same).
 DASH_STATIC = re.compile(r"^/app/(_dash-component-suites/|assets/|_favicon\.ico|_reload-hash)")
 
