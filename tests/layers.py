@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sandbox", ("sandbox",)),  # the emulation tests, benchmarks and `make demo` talk to; the product never imports it
     ("entry", ("=app", "wsgi", "app.commands", "app.health")),
-    ("web", ("app.web", "app.dash_views", "app.security", "=app.auth", "app.auth.views", "app.auth.guard",
-             "app.auth.csrf")),
+    ("web", ("app.web", "app.dash_views", "app.security", "=app.auth", "app.auth.views", "app.auth.local_views",
+             "app.auth.guard", "app.auth.csrf")),
     ("jobs", ("app.jobs",)),
     ("services", ("app.services",)),
     ("models", ("app.models",)),
