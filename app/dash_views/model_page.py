@@ -15,7 +15,8 @@ from app.dash_views.harvests import latest_harvest_contexts
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.dash_views.model_view import (
     KIND, TARGET_RANGE, TrainSettingsError, co_assignment_frame, co_assignment_sentence, curve_frame, cutoff_sentence,
-    default_target, feature_sentences, grid_rows, holdout_rows, holdout_sentence, model_label, owned_model, retarget,
+    default_target, feature_sentences, grid_rows, grouping_sentence, holdout_rows, holdout_sentence, model_label, owned_model,
+    promise_lines, reliability_frame, reliability_sentence, retarget,
     train_params, user_models,
 )
 from app.extensions import db
@@ -26,8 +27,9 @@ PAGE = {"path": "/model", "name": "Model", "title": "contextify · Model", "orde
 JOB = JobIds(ids.MODEL_JOB_STORE, ids.MODEL_DONE_STORE, ids.MODEL_INTERVAL, ids.MODEL_STATUS, ids.MODEL_PROGRESS,
              ids.MODEL_LOG)
 GRID_COLUMNS = {"params": "Settings", "score": "Average precision (cross-validated)", "best": ""}
-HOLDOUT_COLUMNS = {"context": "Context", "tracks": "Test tracks", "assigned": "Assigned", "precision": "Precision",
-                   "promised": "Promised", "recall": "Recall", "kept": "Promise kept"}
+HOLDOUT_COLUMNS = {"context": "Context", "tracks": "Test tracks", "share": "Share: estimated (true)",
+                   "assigned": "Assigned", "precision": "Precision", "promised": "Promised", "recall": "Recall",
+                   "kept": "Promise kept"}
 NO_MODEL = "No model yet. Choose contexts above and train one."
 
 
@@ -95,6 +97,22 @@ def _train_sentence(job):
     return job_sentence(job, f"Training on {contexts}", "No training yet.")
 
 
+def promise_view(metrics) -> html.Div:
+    """Held-out check, what each context can promise (or why it gets no playlist) and the reliability curve."""
+    reliability = reliability_frame(metrics)
+    return html.Div([
+        html.P(holdout_sentence(metrics)), html.P(grouping_sentence(metrics), className="hint"),
+        table(holdout_rows(metrics), HOLDOUT_COLUMNS, "No held-out playlists."),
+        html.H3("The promise per context"),
+        html.Ul([html.Li(line, className="warning" if "no playlist" in line else None)
+                 for line in promise_lines(metrics)], className="promise-lines"),
+        html.H3("Do the probabilities mean what they say?"),
+        dcc.Graph(id=ids.MODEL_RELIABILITY, figure=figures.reliability_figure(reliability),
+                  config={"displayModeBar": False}),
+        html.P(reliability_sentence(reliability), className="chart-reading"),
+    ])
+
+
 def features_view(metrics) -> html.Div:
     return html.Div([html.Div([html.H3(context), html.P([html.Strong("For: "), good]),
                                html.P([html.Strong("Against: "), bad], className="muted")], className="feature-words")
@@ -142,8 +160,7 @@ def register_callbacks(dash_app) -> None:
         summary = (f"Trained on {metrics['data']['tracks']:,} tracks of {', '.join(contexts)} in "
                    f"{metrics['seconds']:.0f} s, for a target precision of {metrics['target_precision']:.2f}.")
         return (summary, table(grid_rows(metrics), GRID_COLUMNS, "No grid was searched."),
-                html.Div([html.P(holdout_sentence(metrics)),
-                          table(holdout_rows(metrics), HOLDOUT_COLUMNS, "No held-out playlists.")]),
+                promise_view(metrics),
                 features_view(metrics), figures.co_assignment_figure(co), co_assignment_sentence(co),
                 contexts, contexts[0] if contexts else None, metrics["target_precision"])
 

@@ -64,10 +64,19 @@ def panels(playlists: list[PlaylistReview]) -> list[html.Section]:
 
 
 def track_list(playlist: PlaylistReview) -> html.Div:
-    head = [html.P(f"{playlist.kept_count:,} tracks kept"
-                   + (f" at a cutoff of {playlist.cutoff:.2f}, promising a precision of at least "
-                      f"{playlist.promised:.0%}." if playlist.cutoff is not None and playlist.promised is not None
-                      else "."), className="chart-reading")]
+    head = []
+    if playlist.words:
+        head.append(html.P(playlist.words[0].upper() + playlist.words[1:] + ".", className="promise-words"))
+    if playlist.cutoff is None:
+        head.append(html.P(["No playlist because ", _because(playlist.reason)], className="warning no-playlist",
+                           role="status"))
+    elif playlist.best_effort:
+        head.append(html.P(["Best effort, not promised: ", _because(playlist.reason)], className="warning best-effort",
+                           role="status"))
+    head.append(html.P(f"{playlist.kept_count:,} tracks kept"
+                       + (f" at a cutoff of {playlist.cutoff:.2f}, promising a precision of at least "
+                          f"{playlist.promised:.0%}." if playlist.cutoff is not None and playlist.promised is not None
+                          and not playlist.best_effort else "."), className="chart-reading"))
     if playlist.looks_off:
         head.append(html.P(f"Looks off: these tracks sit {playlist.distance_ratio:.1f}× as far from the "
                            f"{playlist.title} playlists contextify learned from as those do from each other. "
@@ -80,6 +89,14 @@ def track_list(playlist: PlaylistReview) -> html.Div:
         html.P("No tracks reach this cutoff.", className="muted"),
         html.P(f"And {more:,} more below, all of which are saved and exported as shown.", className="hint")
         if more > 0 else None])
+
+
+def _because(message: str | None) -> str:
+    """The reason of a cutoff message, without the context's name that leads it."""
+    if not message:
+        return "it cannot keep its target precision."
+    reason = message.split(": ", 1)[-1]
+    return reason.split("because ", 1)[-1]
 
 
 def _row(row) -> html.Tr:

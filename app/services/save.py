@@ -22,6 +22,9 @@ from app.storage.ownership import owned
 
 NAME_PREFIX = "contextify · "
 DESCRIPTION = "Sorted from your Liked Songs by contextify ({context})."
+#: A playlist the user asked for although its context cannot keep the target precision says so.
+BEST_EFFORT_DESCRIPTION = ("Best effort, not promised: sorted from your Liked Songs by contextify ({context}), "
+                           "which could not keep its target precision for this context.")
 SHOWN_IN_DIFFERENCE = 3
 
 ReadItems = Callable[[str], list[str]]
@@ -168,8 +171,9 @@ def save_one(session: Session, user_id: int, run: SortRun, plan: PlaylistPlan, c
         session.add(row)
     row.sort_run_id, row.status = run.id, "pending"
     session.commit()
+    best_effort = bool((run.params or {}).get("cutoffs", {}).get(plan.context, {}).get("best_effort"))
     try:
-        playlist_id = _write(session, row, plan, client, public)
+        playlist_id = _write(session, row, plan, client, public, best_effort)
         problem = verify(client, playlist_id, plan.wanted)
     except RateLimited:
         raise
@@ -186,21 +190,23 @@ def save_one(session: Session, user_id: int, run: SortRun, plan: PlaylistPlan, c
 
 
 def _write(session: Session, row: ExportedPlaylist, plan: PlaylistPlan, client: SpotifyClient,
-           public: bool) -> str:
+           public: bool, best_effort: bool = False) -> str:
     """Create the playlist when there is none (its id committed at once, so a retry never makes a second),
     then replace its items."""
     if row.spotify_playlist_id is None:
-        _create(session, row, plan.context, client, public)
+        _create(session, row, plan.context, client, public, best_effort)
     try:
         write_items(client, row.spotify_playlist_id, plan.wanted)
     except NotFound:  # deleted on Spotify since: make it again, once
-        _create(session, row, plan.context, client, public)
+        _create(session, row, plan.context, client, public, best_effort)
         write_items(client, row.spotify_playlist_id, plan.wanted)
     return row.spotify_playlist_id
 
 
-def _create(session: Session, row: ExportedPlaylist, context: str, client: SpotifyClient, public: bool) -> None:
-    created = client.create_playlist(row.name, public=public, description=DESCRIPTION.format(context=context))
+def _create(session: Session, row: ExportedPlaylist, context: str, client: SpotifyClient, public: bool,
+            best_effort: bool = False) -> None:
+    template = BEST_EFFORT_DESCRIPTION if best_effort else DESCRIPTION
+    created = client.create_playlist(row.name, public=public, description=template.format(context=context))
     row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
     session.commit()
 

@@ -317,6 +317,9 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     wait_for_charts(page, ("model-curve", "model-coassign"))
     expect(page.locator("#model-summary")).to_contain_text("Trained on")
     expect(page.locator("#model-holdout table tbody tr")).not_to_have_count(0)
+    # The promise per context (a cutoff, or "no playlist, because ...") and the reliability curve.
+    expect(page.locator("#model-holdout .promise-lines li")).not_to_have_count(0)
+    wait_for_charts(page, ("model-reliability",))
     before = page.locator("#model-curve-text").inner_text()
     assert before, "the curve has no sentence"
     tour.shot(page, "model", "Train a model",
@@ -337,6 +340,11 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     follow_job(page, "sort-status", "the sort")
     panels = page.locator(".playlist-panel")
     expect(panels.first).to_be_visible()
+    # Every playlist says how much of the library sounds like it and what it promises, or why it has none.
+    expect(page.locator(".promise-words").first).to_contain_text("of these songs sound like")
+    for words in page.locator(".promise-words").all():
+        assert "we are at least" in words.inner_text() or page.locator(".no-playlist, .best-effort").count(), \
+            words.inner_text()
     filled = [panel for panel in panels.all() if panel.locator("tbody tr").count() > 0]
     assert filled, "no playlist holds a track"
     panel = filled[0]

@@ -1,0 +1,151 @@
+"""Calibrated context probabilities with a "none of these" class, and a library's own mix of contexts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+#: Name of the class of tracks that fit none of the contexts.
+BACKGROUND = "none of these"
+#: Probabilities are clipped to this distance from 0 and 1 before taking log-odds.
+EPSILON = 1e-6
+#: Rounds of the EM prior adjustment, and the change in a share at which it stops.
+EM_ITERATIONS = 300
+EM_TOLERANCE = 1e-6
+#: Bins of the reliability curve.
+RELIABILITY_BINS = 10
+
+
+def _log_odds(raw: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(raw, dtype=float), EPSILON, 1 - EPSILON)
+    return np.log(p) - np.log1p(-p)
+
+
+def calibration_rows(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row per (track, context) with weight 1/number of its contexts; a track in none is background.
+
+    Returns positions, classes (``n_contexts`` is the background) and weights.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    n_contexts = truth.shape[1]
+    counts = truth.sum(axis=1)
+    rows, classes = np.nonzero(truth)
+    background = np.flatnonzero(counts == 0)
+    return (np.r_[rows, background], np.r_[classes, np.full(background.size, n_contexts)],
+            np.r_[1.0 / counts[rows], np.ones(background.size)])
+
+
+def class_weights(truth: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Per track, the mean of ``ratio`` over its classes (the background's for a track in none)."""
+    truth = np.asarray(truth, dtype=bool)
+    counts = truth.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (truth * ratio[:-1]).sum(axis=1) / counts
+    return np.where(counts > 0, mean, ratio[-1])
+
+
+@dataclass
+class Calibrator:
+    """Multinomial logistic regression on the one-vs-rest log-odds (Dirichlet-style calibration).
+
+    It turns the K one-vs-rest probabilities into K + 1 probabilities that sum to one (the last is
+    "none of these"), fitted on out-of-fold predictions so they mean what they say on unseen
+    playlists.
+
+    Attributes
+    ----------
+    estimator : LogisticRegression or None
+        None when only one class was seen (its probability is then 1).
+    classes : ndarray of int
+        The classes the estimator knows (``n_contexts`` is the background).
+    n_contexts : int
+    prior : ndarray of shape (n_contexts + 1,)
+        Class shares of the rows it was fitted on (the training mix).
+    """
+
+    estimator: LogisticRegression | None
+    classes: np.ndarray
+    n_contexts: int
+    prior: np.ndarray
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, truth: np.ndarray) -> Calibrator:
+        rows, classes, weights = calibration_rows(truth)
+        n_contexts = truth.shape[1]
+        prior = np.bincount(classes, weights=weights, minlength=n_contexts + 1)
+        prior = prior / prior.sum()
+        present = np.unique(classes)
+        if present.size < 2:
+            return cls(None, present, n_contexts, prior)
+        estimator = LogisticRegression(C=1.0, max_iter=2000)
+        estimator.fit(_log_odds(raw[rows]), classes, sample_weight=weights)
+        return cls(estimator, estimator.classes_, n_contexts, prior)
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        """Probabilities of shape (n, n_contexts + 1), the training mix assumed."""
+        out = np.zeros((len(raw), self.n_contexts + 1))
+        if self.estimator is None:
+            out[:, self.classes] = 1.0
+        elif len(raw):
+            out[:, self.classes] = self.estimator.predict_proba(_log_odds(raw))
+        return out
+
+
+def cross_calibrate(raw: np.ndarray, truth: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    """Calibrated out-of-fold probabilities: each fold by a calibrator fitted on the other folds."""
+    out = np.zeros((len(raw), truth.shape[1] + 1))
+    for fold in np.unique(fold_of):
+        test = fold_of == fold
+        out[test] = Calibrator.fit(raw[~test], truth[~test]).predict(raw[test])
+    return out
+
+
+def adjust(posterior: np.ndarray, train_prior: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Posteriors under another class mix (Bayes' rule with the ratio of the priors)."""
+    ratio = np.divide(prior, train_prior, out=np.zeros_like(prior, dtype=float),
+                      where=train_prior > 0)
+    scaled = posterior * ratio
+    total = scaled.sum(axis=1, keepdims=True)
+    return np.divide(scaled, total, out=np.zeros_like(scaled), where=total > 0)
+
+
+def estimate_prior(posterior: np.ndarray, train_prior: np.ndarray) -> np.ndarray:
+    """The class mix of a set of tracks by EM prior adjustment (Saerens, Latinne & Decaestecker 2002).
+
+    Starting from the training mix, the mix is re-estimated as the mean adjusted posterior until it
+    stops moving. Classes absent from training stay at zero.
+    """
+    prior = np.asarray(train_prior, dtype=float).copy()
+    if not len(posterior):
+        return prior
+    for _ in range(EM_ITERATIONS):
+        new = adjust(posterior, train_prior, prior).mean(axis=0)
+        if np.abs(new - prior).max() < EM_TOLERANCE:
+            return new
+        prior = new
+    return prior
+
+
+def reliability_curve(proba: np.ndarray, truth: np.ndarray, bins: int = RELIABILITY_BINS) -> dict:
+    """Mean predicted probability against the observed share, per probability bin.
+
+    Pools every (track, context) pair, the background included, so it shows whether "0.8" means
+    eight in ten.
+    """
+    truth = np.asarray(truth, dtype=bool)
+    full = np.column_stack([truth, ~truth.any(axis=1)])[:, :proba.shape[1]]
+    p, y = proba.ravel(), full.ravel().astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            rows.append({"low": float(edges[b]), "high": float(edges[b + 1]),
+                         "predicted": float(p[mask].mean()), "observed": float(y[mask].mean()),
+                         "pairs": int(mask.sum())})
+    return {"bins": rows,
+            "max_gap": max((abs(r["predicted"] - r["observed"]) for r in rows if r["pairs"] >= 30),
+                           default=None)}
