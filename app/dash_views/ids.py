@@ -64,6 +64,7 @@ LIBRARY_SUMMARY = "library-summary"
 # Model page
 MODEL_CONTEXTS = "model-contexts"
 MODEL_TARGET = "model-target"
+MODEL_BEST_EFFORT = "model-best-effort"
 MODEL_TRAIN = "model-train"
 MODEL_MESSAGE = "model-message"
 MODEL_JOB_STORE = "model-job-store"

@@ -14,7 +14,7 @@ from app.dash_views.explore import default_contexts
 from app.dash_views.harvests import latest_harvest_contexts
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.dash_views.model_view import (
-    KIND, TARGET_RANGE, TrainSettingsError, co_assignment_frame, co_assignment_sentence, curve_frame, cutoff_sentence,
+    BEST_EFFORT, KIND, TARGET_RANGE, TrainSettingsError, co_assignment_frame, co_assignment_sentence, curve_frame, cutoff_sentence,
     default_target, feature_sentences, grid_rows, grouping_sentence, holdout_rows, holdout_sentence, model_label, owned_model,
     promise_lines, reliability_frame, reliability_sentence, retarget,
     train_params, user_models,
@@ -83,6 +83,10 @@ def _train_card(available: list[str], chosen: list[str]) -> html.Section:
             html.Small(f"The share of a playlist's tracks that should truly belong there, {low}–{high}. Higher "
                        "means shorter, surer playlists.", className="hint"),
         ], className="number-field"),
+        dcc.Checklist(id=ids.MODEL_BEST_EFFORT, value=[], className="checkbox", options=[{
+            "label": " Best effort: also make playlists for contexts that cannot keep the target. They are labelled "
+                     "\u201cbest effort, not promised\u201d on the Sort page, in exports and in the saved playlist's "
+                     "description.", "value": BEST_EFFORT}]),
         html.Div([html.Button("Train", id=ids.MODEL_TRAIN, n_clicks=0, className="button"),
                   html.P(id=ids.MODEL_MESSAGE, className="form-error", role="alert")], className="actions"),
     ], className="card")
@@ -125,11 +129,11 @@ def register_callbacks(dash_app) -> None:
     @dash_app.callback(
         Output(ids.MODEL_JOB_STORE, "data"), Output(ids.MODEL_MESSAGE, "children"),
         Input(ids.MODEL_TRAIN, "n_clicks"), State(ids.MODEL_CONTEXTS, "value"), State(ids.MODEL_TARGET, "value"),
-        prevent_initial_call=True)
-    def train(_clicks, contexts, target):
+        State(ids.MODEL_BEST_EFFORT, "value"), prevent_initial_call=True)
+    def train(_clicks, contexts, target, best_effort):
         user_id = require_user_id()
         try:
-            return start_job(user_id, KIND, train_params(contexts, target), "A training"), ""
+            return start_job(user_id, KIND, train_params(contexts, target, best_effort), "A training"), ""
         except (TrainSettingsError, JobRefused) as exc:
             return no_update, str(exc)
 

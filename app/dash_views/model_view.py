@@ -25,7 +25,12 @@ class TrainSettingsError(ValueError):
     """Training settings the page refuses; plain words."""
 
 
-def train_params(contexts: Sequence[str] | None, target: Any) -> dict[str, Any]:
+# The Model page's opt-in checkbox value: playlists also for contexts that cannot keep the target.
+BEST_EFFORT = "best-effort"
+
+
+def train_params(contexts: Sequence[str] | None, target: Any,
+                 best_effort: Sequence[str] | None = None) -> dict[str, Any]:
     """The `train` job's params; refuses fewer than two contexts or a target outside 0.5–0.99."""
     chosen = [str(name) for name in contexts or []]
     if len(chosen) < 2:
@@ -37,7 +42,7 @@ def train_params(contexts: Sequence[str] | None, target: Any) -> dict[str, Any]:
         value = -1.0
     if not low <= value <= high:
         raise TrainSettingsError(f"The target precision must be a number from {low} to {high}.")
-    return {"contexts": chosen, "target_precision": value}
+    return {"contexts": chosen, "target_precision": value, "best_effort": BEST_EFFORT in (best_effort or [])}
 
 
 def user_models(session: Session, user_id: int) -> list[TrainedModel]:

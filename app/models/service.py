@@ -128,20 +128,25 @@ def train_for_user(
     job_id: str | None = None,
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
+    best_effort: bool = False,
 ) -> TrainedModel:
     """Train on the harvested ``contexts`` with the features the user's library has, and keep it.
+
+    ``best_effort`` is the user's explicit opt-in: a context that cannot keep the target still gets a
+    playlist, labelled "best effort, not promised" wherever it shows.
 
     Writes a ``Dataset`` row, the artifact file and a ``TrainedModel`` row (kind "context") whose
     ``metrics`` are the training report, and commits.
     """
     outcome = train_from_store(session, contexts, user_id=user_id,
                                target_precision=target_precision, providers=providers,
-                               min_tracks=min_tracks, n_jobs=n_jobs, progress=progress)
+                               min_tracks=min_tracks, n_jobs=n_jobs, progress=progress,
+                               best_effort=best_effort)
     progress.stage("saving", total=1)
     spec, model = outcome.dataset.spec, outcome.model
     params = {"contexts": list(contexts), "target_precision": target_precision,
               "providers": list(providers) if providers else None, "min_tracks": min_tracks,
-              "min_coverage": MIN_COVERAGE}
+              "min_coverage": MIN_COVERAGE, "best_effort": best_effort}
     dataset_row = Dataset(user_id=user_id, name=", ".join(model.contexts), contexts=model.contexts,
                           params=params, feature_columns=spec.columns,
                           n_tracks=len(outcome.dataset), job_id=job_id)

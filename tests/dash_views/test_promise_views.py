@@ -53,3 +53,15 @@ def test_the_sort_page_says_why_a_context_has_no_playlist_and_labels_best_effort
                           words="about 1,300 of these songs sound like Study; the playlist holds the 700 we are "
                                 "at least 86% sure of")
     assert "the playlist holds the 700 we are at least 86% sure of" in _text(sort_page.track_list(kept))
+
+
+def test_best_effort_is_an_explicit_opt_in_on_the_model_page():
+    from app.dash_views import ids
+    from app.dash_views.model_page import _train_card
+    from app.dash_views.model_view import BEST_EFFORT, train_params
+
+    assert train_params(["study", "party"], 0.85)["best_effort"] is False
+    assert train_params(["study", "party"], 0.85, [])["best_effort"] is False
+    assert train_params(["study", "party"], 0.85, [BEST_EFFORT])["best_effort"] is True
+    card = str(_train_card(["study", "party"], ["study", "party"]))
+    assert ids.MODEL_BEST_EFFORT in card and "not promised" in card and "value=[]" in card
