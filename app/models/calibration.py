@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
 
 #: Name of the class of tracks that fit none of the contexts.
 BACKGROUND = "none of these"
@@ -46,29 +46,76 @@ def class_weights(truth: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, mean, ratio[-1])
 
 
+#: Ridge penalty on the calibrator's slopes, so a fold where the scores separate perfectly does not
+#: send them to infinity.
+CALIBRATION_RIDGE = 1e-3
+
+
+def _logits(params: np.ndarray, z: np.ndarray, background: bool) -> np.ndarray:
+    """Context logits ``a * z_k``; the background's ``b0 + b1 * max_k z_k`` (or -inf without one)."""
+    contexts = params[0] * z
+    if not background:
+        return np.column_stack([contexts, np.full(len(z), -np.inf)])
+    return np.column_stack([contexts, params[1] + params[2] * z.max(axis=1)])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _loss(params, z, classes, weights, background):
+    """Weighted negative log-likelihood of the calibration rows, and its gradient."""
+    proba = _softmax(_logits(params, z, background))
+    picked = np.clip(proba[np.arange(len(classes)), classes], 1e-300, None)
+    total = weights.sum()
+    loss = -(weights * np.log(picked)).sum() / total
+    # d(-log p_y)/d logit_j = p_j - [j == y]
+    residual = proba.copy()
+    residual[np.arange(len(classes)), classes] -= 1.0
+    residual *= weights[:, None] / total
+    k = z.shape[1]
+    grad = [(residual[:, :k] * z).sum()]
+    if background:
+        grad += [residual[:, k].sum(), (residual[:, k] * z.max(axis=1)).sum()]
+    grad = np.array(grad)
+    slopes = [0] + ([2] if background else [])
+    loss += CALIBRATION_RIDGE * (params[slopes] ** 2).sum()
+    grad[slopes] += 2 * CALIBRATION_RIDGE * params[slopes]
+    return loss, grad
+
+
 @dataclass
 class Calibrator:
-    """Multinomial logistic regression on the one-vs-rest log-odds (Dirichlet-style calibration).
+    """Temperature scaling of the one-vs-rest log-odds, with a logit for "none of these".
 
     It turns the K one-vs-rest probabilities into K + 1 probabilities that sum to one (the last is
-    "none of these"), fitted on out-of-fold predictions so they mean what they say on unseen
+    "none of these"): context k gets the logit ``a * logodds_k`` (one temperature shared by every
+    context, so a track's most likely context stays the classifier's own: calibration never costs
+    ranking accuracy) and the background ``b0 + b1 * max_k logodds_k``. Fitted on out-of-fold
+    predictions by weighted maximum likelihood, so the probabilities mean what they say on unseen
     playlists.
 
     Attributes
     ----------
-    estimator : LogisticRegression or None
-        None when only one class was seen (its probability is then 1).
+    params : ndarray
+        ``[a]``, or ``[a, b0, b1]`` when background tracks were seen.
     classes : ndarray of int
-        The classes the estimator knows (``n_contexts`` is the background).
+        The classes seen when fitting (``n_contexts`` is the background).
     n_contexts : int
     prior : ndarray of shape (n_contexts + 1,)
         Class shares of the rows it was fitted on (the training mix).
     """
 
-    estimator: LogisticRegression | None
+    params: np.ndarray
     classes: np.ndarray
     n_contexts: int
     prior: np.ndarray
+
+    @property
+    def background(self) -> bool:
+        return len(self.params) == 3
 
     @classmethod
     def fit(cls, raw: np.ndarray, truth: np.ndarray) -> Calibrator:
@@ -77,20 +124,21 @@ class Calibrator:
         prior = np.bincount(classes, weights=weights, minlength=n_contexts + 1)
         prior = prior / prior.sum()
         present = np.unique(classes)
-        if present.size < 2:
-            return cls(None, present, n_contexts, prior)
-        estimator = LogisticRegression(C=1.0, max_iter=2000)
-        estimator.fit(_log_odds(raw[rows]), classes, sample_weight=weights)
-        return cls(estimator, estimator.classes_, n_contexts, prior)
+        background = bool((classes == n_contexts).any()) and present.size > 1
+        if not rows.size:
+            return cls(np.array([1.0]), present, n_contexts, prior)
+        z = _log_odds(raw[rows])
+        start = np.array([1.0, 0.0, 0.0]) if background else np.array([1.0])
+        bounds = [(1e-3, None)] + ([(None, None), (None, None)] if background else [])
+        fitted = minimize(_loss, start, args=(z, classes, weights, background), jac=True,
+                          method="L-BFGS-B", bounds=bounds)
+        return cls(fitted.x, present, n_contexts, prior)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         """Probabilities of shape (n, n_contexts + 1), the training mix assumed."""
-        out = np.zeros((len(raw), self.n_contexts + 1))
-        if self.estimator is None:
-            out[:, self.classes] = 1.0
-        elif len(raw):
-            out[:, self.classes] = self.estimator.predict_proba(_log_odds(raw))
-        return out
+        if not len(raw):
+            return np.zeros((0, self.n_contexts + 1))
+        return _softmax(_logits(self.params, _log_odds(raw), self.background))
 
 
 def cross_calibrate(raw: np.ndarray, truth: np.ndarray, fold_of: np.ndarray) -> np.ndarray:

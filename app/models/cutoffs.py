@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import norm, t as student_t
 
 #: Share of sorted tracks that should fit the context they were put in.
 DEFAULT_TARGET_PRECISION = 0.8
@@ -14,10 +14,6 @@ DEFAULT_TARGET_PRECISION = 0.8
 DEFAULT_CONFIDENCE = 0.95
 #: A cutoff is only trusted when at least this many correct out-of-fold tracks are above it.
 DEFAULT_MIN_POSITIVES = 20
-#: A cutoff is only trusted when its correct tracks come from at least this many source groups
-#: (playlists, or artists): tracks of one playlist succeed together, so a promise resting on a few
-#: very typical playlists says little about the playlists a library's songs come from.
-DEFAULT_MIN_GROUPS = 8
 #: The cutoffs the evaluation report tabulates.
 REPORT_CUTOFFS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 
@@ -70,17 +66,22 @@ class CutoffChoice:
         return asdict(self)
 
 
-def wilson_lower_bound(successes: np.ndarray, trials: np.ndarray, confidence: float) -> np.ndarray:
-    """One-sided Wilson score lower bound of a binomial proportion (0 where there are no trials)."""
+def wilson_lower_bound(successes: np.ndarray, trials: np.ndarray, confidence: float,
+                       z: np.ndarray | float | None = None) -> np.ndarray:
+    """One-sided Wilson score lower bound of a binomial proportion (0 where there are no trials).
+
+    ``z`` replaces the normal quantile of ``confidence`` (e.g. a Student t quantile when the
+    trials are clustered).
+    """
     successes = np.asarray(successes, dtype=float)
     trials = np.asarray(trials, dtype=float)
-    z = norm.ppf(confidence)
+    z = norm.ppf(confidence) if z is None else np.asarray(z, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = successes / trials
         centre = p + z * z / (2 * trials)
         spread = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
         bound = (centre - spread) / (1 + z * z / trials)
-    return np.where(trials > 0, bound, 0.0)
+    return np.where(trials > 0, np.nan_to_num(bound, nan=0.0), 0.0)
 
 
 def best_fit(proba: np.ndarray) -> np.ndarray:
@@ -92,26 +93,22 @@ def best_fit(proba: np.ndarray) -> np.ndarray:
     return proba >= proba.max(axis=1, keepdims=True)
 
 
-#: A fold holding fewer tracks above a cutoff than this is too small to be its worst case.
-MIN_FOLD_TRACKS = 10
-
-
 def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | None, confidence,
-                   weights: np.ndarray | None = None, folds: np.ndarray | None = None):
+                   weights: np.ndarray | None = None):
     """Candidate cutoffs (distinct probabilities, high to low) with counts and a lower bound.
 
     ``weights`` re-weight tracks to another class mix (see :mod:`app.models.calibration`); the
-    counts returned are then weighted, the Wilson bound uses the effective number of tracks, and the
-    last value is the evidence: the unweighted number of correct tracks, counted as at most
-    :data:`DEFAULT_MIN_POSITIVES` / :data:`DEFAULT_MIN_GROUPS` per distinct group among them, so
-    ``min_positives`` also asks for correct tracks from :data:`DEFAULT_MIN_GROUPS` groups.
+    counts returned are then weighted, and the last value is the evidence: the unweighted number
+    of correct tracks.
 
-    The bound is the smaller of the Wilson bound and a normal bound whose variance is clustered by
-    source playlist: tracks of one playlist succeed or fail together, so a promise resting on a few
-    playlists is less certain than its track count suggests. Given ``folds`` (the cross-validation
-    fold of each track), the bound is also at most the precision of the worst fold holding at least
-    :data:`MIN_FOLD_TRACKS` tracks above the cutoff: each fold is a quarter of the playlists no model
-    saw, as a library is, so the promise must hold on each.
+    The bound is a Wilson lower bound on the precision. Without ``groups`` it counts the effective
+    number of (weighted) tracks. With ``groups`` (the source playlist, or artist, of each track) it
+    allows for tracks of one group succeeding or failing together: the number of tracks is divided
+    by the design effect (the cluster-robust variance of the precision over the binomial one, at
+    least 1) and the normal quantile is replaced by Student's t with one degree of freedom fewer
+    than the groups above the cutoff. So a promise resting on two or three playlists is wide and
+    one resting on many consistent playlists is nearly as tight as its track count says, with no
+    fixed number of groups required.
     """
     if not proba.size:
         return (np.empty(0),) * 5
@@ -125,36 +122,29 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
     with np.errstate(invalid="ignore", divide="ignore"):
         effective = assigned ** 2 / np.cumsum(w * w)
         precision = np.where(assigned > 0, correct / assigned, 0.0)
-    bound = wilson_lower_bound(precision * effective, effective, confidence)
-    distinct = raw_correct.copy()  # without groups every track is its own
-    if groups is not None:
+    if groups is None:
+        bound = wilson_lower_bound(precision * effective, effective, confidence)
+    else:
         g = pd.Series(np.asarray(groups)[order])
-        first_hit = ~pd.Series(np.where(y > 0, g.to_numpy(), None)).duplicated() & (y > 0)
-        distinct = np.cumsum(first_hit.to_numpy())
-        # Per playlist, its weight and weighted hits before this track.
+        # Per group, its weight and weighted hits before this track.
         a_before = pd.Series(w).groupby(g).cumsum().to_numpy() - w
         c_before = pd.Series(w * y).groupby(g).cumsum().to_numpy() - w * y
-        # Running sums over playlists of a^2, a*c and c^2 (a weight assigned, c weight correct).
+        # Running sums over groups of a^2, a*c and c^2 (a weight assigned, c weight correct).
         s_aa = np.cumsum(2 * a_before * w + w * w)
         s_ac = np.cumsum(a_before * w * y + c_before * w + w * w * y)
         s_cc = np.cumsum(2 * c_before * w * y + w * w * y)
         clusters = np.cumsum(g.groupby(g).cumcount().to_numpy() == 0)
         spread = np.maximum(s_cc - 2 * precision * s_ac + precision ** 2 * s_aa, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            variance = np.where(clusters > 1, spread / assigned ** 2 * clusters / (clusters - 1),
-                                np.inf)
-        bound = np.minimum(bound, precision - norm.ppf(confidence) * np.sqrt(variance))
-    if folds is not None:
-        f = np.asarray(folds)[order]
-        for fold in np.unique(f):
-            mine = f == fold
-            n_fold = np.cumsum(mine)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                fold_precision = np.cumsum(w * y * mine) / np.cumsum(w * mine)
-            bound = np.where(n_fold >= MIN_FOLD_TRACKS, np.minimum(bound, fold_precision), bound)
+            robust = spread / assigned ** 2 * clusters / (clusters - 1)
+            binomial = precision * (1 - precision) / effective
+            design = np.where(binomial > 0, np.maximum(robust / binomial, 1.0), 1.0)
+            z = np.where(clusters > 1, student_t.ppf(confidence, np.maximum(clusters - 1, 1)),
+                         np.inf)
+        n = effective / design
+        bound = np.where(clusters > 1, wilson_lower_bound(precision * n, n, confidence, z), 0.0)
     keep = last_of_value
-    evidence = np.minimum(raw_correct, distinct * DEFAULT_MIN_POSITIVES / DEFAULT_MIN_GROUPS)
-    return p[keep], assigned[keep], correct[keep], bound[keep], evidence[keep]
+    return p[keep], assigned[keep], correct[keep], bound[keep], raw_correct[keep]
 
 
 def _restrict(proba, truth, groups, top, weights):
@@ -173,7 +163,6 @@ def choose_cutoff(
     groups: np.ndarray | None = None,
     top: np.ndarray | None = None,
     weights: np.ndarray | None = None,
-    folds: np.ndarray | None = None,
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -205,8 +194,6 @@ def choose_cutoff(
         Whether the decision rule lets the context take each track.
     weights : ndarray of shape (n,), optional
         Per-track weight (library share / training share of its class).
-    folds : ndarray of shape (n,), optional
-        Cross-validation fold of each track (see :func:`_ranked_counts`).
     context : str
         Name used in the message.
     target_precision, confidence, min_positives : float, float, int
@@ -223,11 +210,11 @@ def choose_cutoff(
     positives = max(float(np.asarray(truth, dtype=float) @ (np.ones(len(truth)) if weights is None
                                                            else np.asarray(weights, float))), 1e-12)
     top_only = top is not None
-    if folds is not None and top is not None:
-        folds = np.asarray(folds)[np.asarray(top, dtype=bool)]
+    # Picking tracks at random among all of them realises the context's share.
+    chance = positives / max(float(len(truth) if weights is None else np.sum(weights)), 1e-12)
     proba, truth, groups, weights = _restrict(proba, truth, groups, top, weights)
     thresholds, assigned, correct, bound, evidence = _ranked_counts(
-        proba, truth, groups, confidence, weights, folds)
+        proba, truth, groups, confidence, weights)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(assigned > 0, correct / assigned, 0.0)
     recall = correct / positives
@@ -250,12 +237,10 @@ def choose_cutoff(
     if not best_effort:
         return CutoffChoice(context, None, target_precision, 0.0, 0.0, 0.0, 0, False, why,
                             top_only)
-    total_weight = float(assigned[-1]) if assigned.size else 0.0
-    chance = float(correct[-1] / total_weight) if total_weight else 0.0
     beta2 = 0.25
     with np.errstate(invalid="ignore", divide="ignore"):
         f05 = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
-    # A cutoff not surely more precise than picking among its tracks at random is no fallback.
+    # A cutoff not surely more precise than picking tracks at random is no fallback.
     f05[(bound <= chance) | (evidence < 1)] = 0.0
     if f05.size == 0 or f05.max() <= 0:
         return CutoffChoice(context, None, target_precision, 0.0, 0.0, 0.0, 0, False,
@@ -297,7 +282,6 @@ def manual_cutoff(
     groups: np.ndarray | None = None,
     top: np.ndarray | None = None,
     weights: np.ndarray | None = None,
-    folds: np.ndarray | None = None,
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -311,11 +295,9 @@ def manual_cutoff(
     """
     positives = max(float(np.asarray(truth, dtype=float) @ (np.ones(len(truth)) if weights is None
                                                            else np.asarray(weights, float))), 1e-12)
-    if folds is not None and top is not None:
-        folds = np.asarray(folds)[np.asarray(top, dtype=bool)]
     proba, truth, groups, weights = _restrict(proba, truth, groups, top, weights)
     thresholds, assigned, correct, bound, _ = _ranked_counts(proba, truth, groups, confidence,
-                                                             weights, folds)
+                                                             weights)
     above = np.flatnonzero(thresholds >= cutoff)
     if not above.size:
         return CutoffChoice(context, float(cutoff), target_precision, 0.0, 0.0, 0.0, 0, False,

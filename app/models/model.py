@@ -228,7 +228,7 @@ class ContextModel:
                 else self.cutoffs[context].target_precision)
             cutoffs[context] = choose_cutoff(
                 proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, top=allowed[:, j],
-                weights=weights_j, folds=self.oof_folds, context=context, target_precision=target,
+                weights=weights_j, context=context, target_precision=target,
                 confidence=self.confidence, min_positives=self.min_positives,
                 best_effort=model.best_effort)
         return replace(model, cutoffs=cutoffs)

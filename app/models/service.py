@@ -351,7 +351,7 @@ def set_cutoff(
         top = model.eligible(proba)[:, j] if top_only else None
         choice = manual_cutoff(proba[:, j], model.oof_truth[:, j], max(cutoff, floor),
                                groups=model.oof_groups, top=top, weights=weights,
-                               folds=model.oof_folds, context=context,
+                               context=context,
                                target_precision=target, confidence=model.confidence)
     threshold = NEVER if choice.cutoff is None else choice.cutoff
     assigned = SortAssignment.probability >= threshold

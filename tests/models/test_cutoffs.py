@@ -130,21 +130,46 @@ def test_curve_reports_precision_recall_f1_at_each_cutoff():
                      "recall": pytest.approx(2 / 3), "f1": pytest.approx(2 / 3), "assigned": 3}]
 
 
-def test_the_promise_holds_on_the_worst_fold_too():
-    # Two folds: one where the top tracks are right, one where half of them are wrong. The promise is
-    # at most the worse fold's precision, so the cutoff rises or the context gets no playlist.
-    proba, truth = _scores(n=2000, seed=3)
-    folds = np.arange(proba.size) % 2
-    spoiled = truth.copy()
-    spoiled[(folds == 1) & (proba > 0.6)] = np.random.default_rng(0).random(
-        ((folds == 1) & (proba > 0.6)).sum()) < 0.5
-    pooled = choose_cutoff(proba, spoiled, target_precision=0.75)
-    per_fold = choose_cutoff(proba, spoiled, folds=folds, target_precision=0.75)
-    if per_fold.cutoff is not None:
-        above = (proba >= per_fold.cutoff) & (folds == 1)
-        assert spoiled[above].mean() >= 0.75
-        assert per_fold.cutoff >= (pooled.cutoff or 0)
-    assert per_fold.promised_precision <= max(pooled.promised_precision, 0.75) + 1e-9
+def _harvest(playlists=10, tracks=40, seed=0, wrong_playlists=0):
+    """Scores of a context harvested from ``playlists`` playlists among as many of other contexts;
+    in ``wrong_playlists`` of its own the high-scoring tracks do not belong to it."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(2 * playlists), tracks)
+    truth = groups < playlists
+    shift = rng.normal(0, 0.3, 2 * playlists)[groups]  # playlists differ a little, as real ones do
+    proba = 1 / (1 + np.exp(-(rng.normal(0, 1, groups.size) + shift + 3.0 * truth - 1.5)))
+    spoiled = truth & (groups < wrong_playlists) & (rng.random(groups.size) < 0.7)
+    return proba, truth & ~spoiled, groups
+
+
+def test_a_realistic_harvest_of_consistent_playlists_earns_a_promise():
+    # Ten playlists of 40 tracks, as a user harvests: no fixed count of playlists stands in the way.
+    proba, truth, groups = _harvest()
+    choice = choose_cutoff(proba, truth, groups=groups, target_precision=0.8)
+    assert choice.reached and choice.promised_precision >= 0.8
+    assert truth[proba >= choice.cutoff].mean() >= 0.8
+
+
+def test_playlists_that_disagree_widen_the_bound_beyond_the_track_count():
+    # Three of ten playlists are mostly wrong: tracks fail together, so the clustered bound is
+    # lower than a bound that counts every track as independent evidence.
+    proba, truth, groups = _harvest(wrong_playlists=3)
+    plain = choose_cutoff(proba, truth, target_precision=0.6)
+    clustered = choose_cutoff(proba, truth, groups=groups, target_precision=0.6)
+    assert plain.reached
+    assert clustered.cutoff is None or clustered.cutoff >= plain.cutoff
+    n = (proba >= plain.cutoff).sum()
+    independent = wilson_lower_bound(truth[proba >= plain.cutoff].sum(), n, 0.95)
+    bound = manual_cutoff(proba, truth, plain.cutoff, groups=groups).promised_precision
+    assert bound < independent
+
+
+def test_few_playlists_promise_less_than_many_with_the_same_tracks():
+    proba, truth, groups = _harvest(playlists=12)
+    few = np.where(truth, groups % 3, 100 + groups % 3)
+    wide = manual_cutoff(proba, truth, 0.5, groups=few).promised_precision
+    tight = manual_cutoff(proba, truth, 0.5, groups=groups).promised_precision
+    assert wide < tight
 
 
 def test_a_promise_needs_correct_tracks_from_several_groups():
