@@ -14,6 +14,9 @@ DEFAULT_TARGET_PRECISION = 0.8
 DEFAULT_CONFIDENCE = 0.95
 #: A cutoff is only trusted when at least this many correct out-of-fold tracks are above it.
 DEFAULT_MIN_POSITIVES = 20
+#: A library is taken to draw on this share of the groups (playlists, artists) the harvest did, as
+#: one of four cross-validation folds does: its own group-to-group variation is part of the promise.
+LIBRARY_GROUP_SHARE = 0.25
 #: The cutoffs the evaluation report tabulates.
 REPORT_CUTOFFS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 
@@ -101,14 +104,15 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
     counts returned are then weighted, and the last value is the evidence: the unweighted number
     of correct tracks.
 
-    The bound is a Wilson lower bound on the precision. Without ``groups`` it counts the effective
-    number of (weighted) tracks. With ``groups`` (the source playlist, or artist, of each track) it
-    allows for tracks of one group succeeding or failing together: the number of tracks is divided
-    by the design effect (the cluster-robust variance of the precision over the binomial one, at
-    least 1) and the normal quantile is replaced by Student's t with one degree of freedom fewer
-    than the groups above the cutoff. So a promise resting on two or three playlists is wide and
-    one resting on many consistent playlists is nearly as tight as its track count says, with no
-    fixed number of groups required.
+    The bound is a Wilson lower bound on the precision of the effective number of (weighted)
+    tracks. With ``groups`` (the source playlist, or artist, of each track) tracks of one group
+    succeed or fail together, so the bound is also at most a prediction bound for a new library:
+    the pooled precision minus Student's t (one degree of freedom fewer than the groups above the
+    cutoff) times the standard deviation of the precision of a library drawing on
+    :data:`LIBRARY_GROUP_SHARE` as many groups, i.e. the cluster-robust variance of the pooled
+    estimate plus that library's own. A promise resting on two or three playlists is therefore
+    wide, and one resting on many consistent playlists is nearly as tight as its track count says,
+    with no fixed number of groups required. Student's t also widens the Wilson bound then.
     """
     if not proba.size:
         return (np.empty(0),) * 5
@@ -137,12 +141,11 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
         spread = np.maximum(s_cc - 2 * precision * s_ac + precision ** 2 * s_aa, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             robust = spread / assigned ** 2 * clusters / (clusters - 1)
-            binomial = precision * (1 - precision) / effective
-            design = np.where(binomial > 0, np.maximum(robust / binomial, 1.0), 1.0)
             z = np.where(clusters > 1, student_t.ppf(confidence, np.maximum(clusters - 1, 1)),
                          np.inf)
-        n = effective / design
-        bound = np.where(clusters > 1, wilson_lower_bound(precision * n, n, confidence, z), 0.0)
+            predicted = precision - z * np.sqrt(robust * (1 + 1 / LIBRARY_GROUP_SHARE))
+        wilson = wilson_lower_bound(precision * effective, effective, confidence, z)
+        bound = np.where(clusters > 1, np.minimum(wilson, predicted), 0.0)
     keep = last_of_value
     return p[keep], assigned[keep], correct[keep], bound[keep], raw_correct[keep]
 
