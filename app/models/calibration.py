@@ -14,6 +14,8 @@ EPSILON = 1e-6
 #: Rounds of the EM prior adjustment, and the change in a share at which it stops.
 EM_ITERATIONS = 300
 EM_TOLERANCE = 1e-6
+#: Weight of the training mix in the EM estimate, as a share of the tracks (see estimate_prior).
+EM_PRIOR_WEIGHT = 0.1
 #: Bins of the reliability curve.
 RELIABILITY_BINS = 10
 
@@ -52,11 +54,12 @@ CALIBRATION_RIDGE = 1e-3
 
 
 def _logits(params: np.ndarray, z: np.ndarray, background: bool) -> np.ndarray:
-    """Context logits ``a * z_k``; the background's ``b0 + b1 * max_k z_k`` (or -inf without one)."""
-    contexts = params[0] * z
+    """Context logits ``a * z_k + b_k``; the background's ``c0 + c1 * max_k z_k`` (or -inf)."""
+    k = z.shape[1]
+    contexts = params[0] * z + params[1:k + 1]
     if not background:
         return np.column_stack([contexts, np.full(len(z), -np.inf)])
-    return np.column_stack([contexts, params[1] + params[2] * z.max(axis=1)])
+    return np.column_stack([contexts, params[k + 1] + params[k + 2] * z.max(axis=1)])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -66,7 +69,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _loss(params, z, classes, weights, background):
-    """Weighted negative log-likelihood of the calibration rows, and its gradient."""
+    """Weighted negative log-likelihood of the calibration rows (ridge-penalised), and its gradient."""
     proba = _softmax(_logits(params, z, background))
     picked = np.clip(proba[np.arange(len(classes)), classes], 1e-300, None)
     total = weights.sum()
@@ -76,31 +79,35 @@ def _loss(params, z, classes, weights, background):
     residual[np.arange(len(classes)), classes] -= 1.0
     residual *= weights[:, None] / total
     k = z.shape[1]
-    grad = [(residual[:, :k] * z).sum()]
+    grad = [[(residual[:, :k] * z).sum()], residual[:, :k].sum(axis=0)]
     if background:
-        grad += [residual[:, k].sum(), (residual[:, k] * z.max(axis=1)).sum()]
-    grad = np.array(grad)
-    slopes = [0] + ([2] if background else [])
-    loss += CALIBRATION_RIDGE * (params[slopes] ** 2).sum()
-    grad[slopes] += 2 * CALIBRATION_RIDGE * params[slopes]
+        grad.append([residual[:, k].sum(), (residual[:, k] * z.max(axis=1)).sum()])
+    grad = np.concatenate(grad)
+    # Every parameter but the temperature is pulled to 0: an intercept moves only as far as
+    # the rows ask, so a context's order against another changes only where the data says.
+    shrunk = params.copy()
+    shrunk[0] -= 1.0
+    loss += CALIBRATION_RIDGE * (shrunk ** 2).sum()
+    grad += 2 * CALIBRATION_RIDGE * shrunk
     return loss, grad
 
 
 @dataclass
 class Calibrator:
-    """Temperature scaling of the one-vs-rest log-odds, with a logit for "none of these".
+    """Temperature scaling of the one-vs-rest log-odds with per-context shifts and "none of these".
 
     It turns the K one-vs-rest probabilities into K + 1 probabilities that sum to one (the last is
-    "none of these"): context k gets the logit ``a * logodds_k`` (one temperature shared by every
-    context, so a track's most likely context stays the classifier's own: calibration never costs
-    ranking accuracy) and the background ``b0 + b1 * max_k logodds_k``. Fitted on out-of-fold
-    predictions by weighted maximum likelihood, so the probabilities mean what they say on unseen
-    playlists.
+    "none of these"): context k gets the logit ``a * logodds_k + b_k`` (one temperature shared by
+    every context, and a small shift per context that the ridge keeps at 0 unless the
+    out-of-fold rows ask for it, so a track's order of contexts stays the classifier's nearly
+    everywhere; a full matrix of weights reordered them and cost accuracy) and the background
+    ``c0 + c1 * max_k logodds_k``. Fitted on out-of-fold predictions by weighted maximum
+    likelihood, so the probabilities mean what they say on unseen playlists.
 
     Attributes
     ----------
     params : ndarray
-        ``[a]``, or ``[a, b0, b1]`` when background tracks were seen.
+        ``[a, b_1 .. b_K]``, then ``[c0, c1]`` when background tracks were seen.
     classes : ndarray of int
         The classes seen when fitting (``n_contexts`` is the background).
     n_contexts : int
@@ -115,7 +122,7 @@ class Calibrator:
 
     @property
     def background(self) -> bool:
-        return len(self.params) == 3
+        return len(self.params) == self.n_contexts + 3
 
     @classmethod
     def fit(cls, raw: np.ndarray, truth: np.ndarray) -> Calibrator:
@@ -126,10 +133,10 @@ class Calibrator:
         present = np.unique(classes)
         background = bool((classes == n_contexts).any()) and present.size > 1
         if not rows.size:
-            return cls(np.array([1.0]), present, n_contexts, prior)
+            return cls(np.r_[1.0, np.zeros(n_contexts)], present, n_contexts, prior)
         z = _log_odds(raw[rows])
-        start = np.array([1.0, 0.0, 0.0]) if background else np.array([1.0])
-        bounds = [(1e-3, None)] + ([(None, None), (None, None)] if background else [])
+        start = np.r_[1.0, np.zeros(n_contexts + (2 if background else 0))]
+        bounds = [(1e-3, None)] + [(None, None)] * (len(start) - 1)
         fitted = minimize(_loss, start, args=(z, classes, weights, background), jac=True,
                           method="L-BFGS-B", bounds=bounds)
         return cls(fitted.x, present, n_contexts, prior)
@@ -163,13 +170,19 @@ def estimate_prior(posterior: np.ndarray, train_prior: np.ndarray) -> np.ndarray
     """The class mix of a set of tracks by EM prior adjustment (Saerens, Latinne & Decaestecker 2002).
 
     Starting from the training mix, the mix is re-estimated as the mean adjusted posterior until it
-    stops moving. Classes absent from training stay at zero.
+    stops moving. The update is the maximum a posteriori one under a Dirichlet prior centred on the
+    training mix and worth :data:`EM_PRIOR_WEIGHT` of the tracks: where the posteriors carry
+    little information the likelihood is nearly flat, and plain EM drifts to a corner (every track
+    one rare context); the prior keeps the estimate near the training mix unless the tracks say
+    otherwise. Classes absent from training stay at zero.
     """
-    prior = np.asarray(train_prior, dtype=float).copy()
+    train_prior = np.asarray(train_prior, dtype=float)
+    prior = train_prior.copy()
     if not len(posterior):
         return prior
     for _ in range(EM_ITERATIONS):
-        new = adjust(posterior, train_prior, prior).mean(axis=0)
+        new = (adjust(posterior, train_prior, prior).mean(axis=0)
+               + EM_PRIOR_WEIGHT * train_prior) / (1 + EM_PRIOR_WEIGHT)
         if np.abs(new - prior).max() < EM_TOLERANCE:
             return new
         prior = new
