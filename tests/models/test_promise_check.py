@@ -25,22 +25,19 @@ GRID = [{"classifier__estimator__C": [0.1], "classifier__estimator__class_weight
 LABELS = {"playlist_genre": None, "playlist_name": 12}
 TARGETS = (0.85, 0.95)
 SHIFT_TOLERANCE = 0.05
-#: Measured on commit 1db6b64 (see BENCHMARKS.md 4b): on playlist_genre the held-out edm playlists are
-#: harder than the out-of-fold ones. The top of edm's out-of-fold ranking is a few very typical edm
-#: playlists (55 of its 300 best tracks from one), while the held-out top holds pop and rap playlists'
-#: edm-like tracks: edm promised 0.857 and realised 0.683 (41 tracks) at 0.85, 0.958 and 0.500
-#: (8 tracks) at 0.95; rock held (0.852 promised, 0.820 realised, 261 tracks, 0.002 beyond the 0.03).
-GENRE_SHORT = pytest.mark.xfail(strict=True, reason="edm's promise fails on held-out playlist_genre "
-                                "playlists (0.857 promised, 0.683 realised at 0.85; 0.958 vs 0.500 "
-                                "at 0.95): playlist heterogeneity the bounds do not yet capture")
+#: Measured on branch promise (see BENCHMARKS.md 4b): at 0.85 edm promises 0.860 and realises 0.657 on 67
+#: held-out tracks. The shortfall is one held-out playlist: "Latin Village 2019" (labelled latin) is dance
+#: music by sound, and 25 of edm's most confident tracks come from it, all "wrong". No training playlist
+#: is like it, so no bound computed on the training playlists foresees it (on holdout seeds 1 and 2 the
+#: same code realises 0.98-1.00 where it promises 0.85). Rock holds (0.852 promised, 0.822 realised).
+GENRE_SHORT = pytest.mark.xfail(strict=True, reason="one held-out latin playlist that sounds like edm "
+                                "(Latin Village 2019) sinks edm: 0.860 promised, 0.657 realised at 0.85")
 
 
-def _cases(labels, targets=(None,)):
-    """(label, target) cases, the playlist_genre ones marked as the known shortfall."""
-    return [pytest.param(label, target, marks=[GENRE_SHORT] if label == "playlist_genre" else [])
-            if target is not None else
-            pytest.param(label, marks=[GENRE_SHORT] if label == "playlist_genre" else [])
-            for label in labels for target in targets]
+def _cases(labels, targets):
+    """(label, target) cases, the one known shortfall marked."""
+    return [pytest.param(label, target, marks=[GENRE_SHORT] if (label, target) == (
+        "playlist_genre", 0.85) else []) for label in labels for target in targets]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +73,7 @@ def test_overall_precision_is_at_least_the_plain_model_at_the_same_coverage(chec
     assert check["precision"] >= check["baseline_precision"], check
 
 
-@pytest.mark.parametrize("label", _cases(LABELS))
+@pytest.mark.parametrize("label", list(LABELS))
 def test_a_higher_target_never_realises_less(checks, label):
     low, high = checks[(label, 0.85)], checks[(label, 0.95)]
     for context, row in high["contexts"].items():
