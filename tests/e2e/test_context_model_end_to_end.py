@@ -45,6 +45,13 @@ PROVIDERS = ("deezer", "reccobeats")  # 1-s preview clips would add cost, not si
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1,
         "reccobeats_rate_limit": 1000, "reccobeats_rate_window": 1}
 CHECKED_PROMISE = 0.7
+#: Every public Deezer playlist the full world has of a context (8-12), up to 200 tracks each (they hold
+#: 15-300; about 15 % of Deezer tracks are unreadable): the promise's bound widens with fewer playlists.
+HARVESTED_PLAYLISTS = 12
+HARVESTED_TRACKS = 200
+#: The target asked for: the world's contexts overlap (indie and rock, sad and chill), and against a
+#: background and the library's mix 0.8 is beyond what 12 playlists can show; 0.7 is a promise, checked.
+TARGET = 0.7
 TOLERANCE = 0.05
 MIN_ASSIGNED_TO_JUDGE = 30
 
@@ -65,7 +72,8 @@ def prepare_store(app, sandbox, token: str) -> int:
     with app.app_context():
         factory = sessionmaker(bind=db.engine, expire_on_commit=False)
         harvested = harvest(factory, CONTEXTS + BACKGROUND, Clients(clients.deezer),
-                            HarvestOptions(playlists_per_context=10, tracks_per_playlist=100))
+                            HarvestOptions(playlists_per_context=HARVESTED_PLAYLISTS,
+                                           tracks_per_playlist=HARVESTED_TRACKS))
         enrich_tracks(factory, harvested.track_ids, app.config, summary, progress,
                       providers=PROVIDERS, clients=clients)
         import_spotify_library(factory, user_id, USER, spotify, summary, progress)
@@ -120,9 +128,11 @@ def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         cli = app.test_cli_runner()
         model_path, out = tmp_path / "model.joblib", tmp_path / "sorted.csv"
         trained = cli.invoke(train_command, ["--contexts", ",".join(CONTEXTS), "--user", USER,
+                                             "--target-precision", str(TARGET),
                                              "--out", str(model_path), "--json"])
         assert trained.exit_code == 0, trained.output
         report = json.loads(trained.output.strip().splitlines()[-1])
+        print("\ntraining messages:", *report["data"]["messages"], sep="\n  ")
         assert not {"reccobeats_energy", "deezer_bpm"} & set(report["data"]["features"]["numeric"]), \
             "features under the coverage rule's 80 % must be left out"
         sorted_ = cli.invoke(sort_command, ["--model", str(model_path), "--user", USER, "--out", str(out),
@@ -144,7 +154,8 @@ def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
 
         # The web app's path: the same training and sorting as jobs, stored for review.
         with app.app_context():
-            train_job = runner.submit("train", {"contexts": CONTEXTS}, user_id)
+            train_job = runner.submit("train", {"contexts": CONTEXTS, "target_precision": TARGET},
+                                      user_id)
         trained_job = wait_for(app, train_job, user_id, timeout=120)
         assert trained_job["status"] == "succeeded", trained_job
         with app.app_context():
