@@ -355,6 +355,9 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
         assert "we are at least" in words.inner_text() or page.locator(".no-playlist, .best-effort").count(), \
             words.inner_text()
     filled = [panel for panel in panels.all() if panel.locator("tbody tr").count() > 0]
+    if page.locator(".no-playlist").count():
+        # A context that cannot keep the target says why, whether or not others keep theirs.
+        expect(page.locator(".no-playlist").first).to_contain_text("No playlist because")
     if not filled:
         # No context keeps the target on this small harvest: the page says why for each, and the listener opts
         # in to best effort on the Model page; those playlists are then labelled as not promised.
