@@ -30,7 +30,7 @@ def slider_move(session: DashSession, rng: random.Random) -> None:
 
 
 def compare_now(session: DashSession, _rng: random.Random) -> None:
-    """The Save page's "Compare with Spotify now": the save preview, read against the user's playlists."""
+    """The Save page's "Compare with Spotify now": starts the `save-dry-run` job (Spotify is read in the job)."""
     if "save-check" in session.props:
         clicks = session.props["save-check"].get("n_clicks") or 0
         session.set("save-check.n_clicks", clicks + 1)
@@ -66,7 +66,7 @@ def web_latency(scale: dict[str, Any], checks: list[list]) -> list[Table]:
     subprocess, does the same with 20 concurrent sessions. Times are measured at the client on loopback, so they
     are the server's time plus a fraction of a millisecond.
     """
-    from app.sandbox.runner import SandboxServer, cached_world
+    from sandbox.runner import SandboxServer, cached_world
 
     world = cached_world(42, scale["world"])
     folder = Path(tempfile.mkdtemp(prefix="contextify-bench-web-"))

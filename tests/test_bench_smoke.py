@@ -32,7 +32,7 @@ def _assert_web_area(report: str) -> None:
                                                        if " · " in line and line.startswith("| "))
             if len(cells) == 8}
     for label in ("explore · page render", "explore · explore-empty.children", "model · model-summary.children",
-                  "sort · sort-list[*].children (on sort-cutoff.value)", "save · save-preview.children "
+                  "sort · sort-list[*].children (on sort-cutoff.value)", "save · save-check-job-store.data "
                   "(on save-check.n_clicks)", "library · page render"):
         assert label in rows, f"{label} missing from area 5"
         assert rows[label][1] != "-", f"{label}: no single-session time"

@@ -9,18 +9,28 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views.components import job_log, page_header, stage_progress, table
-from app.dash_views.harvests import (
-    DEFAULTS, PLAYLISTS_RANGE, SOURCE_HELP, SOURCE_NAMES, TRACKS_RANGE, SettingsError, add_contexts,
-    current_harvest, harvest_params, is_active, recent_jobs, remove_context, run_rows, stage_rows,
-    start_harvest, status_text,
-)
+from app.dash_views.harvests import KIND, current_harvest, is_active, recent_jobs, run_rows, stage_rows, status_text
+from app.dash_views.jobs_view import JobRefused, start_job
 from app.jobs import runner
 from app.pipeline.naming import MAX_CONTEXT_CHARS, MAX_CONTEXTS
+from app.services.contexts import (
+    DEFAULTS, PLAYLISTS_RANGE, SOURCE_HELP, SOURCE_NAMES, TRACKS_RANGE, SettingsError, add_contexts, harvest_params,
+    remove_context,
+)
 
 PAGE = {"path": "/contexts", "name": "Contexts", "title": "contextify · Contexts", "order": 1}
 POLL_MS = 1000
 RUN_COLUMNS = {"kind": "Kind", "contexts": "Contexts", "source": "Source", "status": "Status", "when": "Started",
                "duration": "Duration", "results": "Result"}
+
+
+def start_harvest(user_id: int, params: dict[str, Any]) -> str:
+    """Submit the harvest job through the pages' one way of starting jobs (one at a time, rate-limited)."""
+    try:
+        return start_job(user_id, KIND, params, "A harvest",
+                         busy="A harvest is already running. Wait for it to finish, or cancel it first.")
+    except JobRefused as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def layout(**_query: Any) -> html.Div:
@@ -52,6 +62,9 @@ def _names_card() -> html.Section:
         html.Ul(id=ids.CONTEXT_CHIPS, className="chips", **{"aria-label": "Contexts to harvest"}),
         html.P(f"Separate several with commas. Up to {MAX_CONTEXTS} contexts of at most {MAX_CONTEXT_CHARS} "
                "characters; names ignore case and spacing, and emoji or any script are fine.", className="hint"),
+        html.P("Context names and what was harvested for them are shared: every contextify user sees the names "
+               "anyone harvested and learns from the same public playlists. Your library, models, sorts and "
+               "playlists stay yours alone.", className="hint", id=ids.CONTEXT_SHARED_NOTE),
     ], className="card")
 
 

@@ -5,28 +5,53 @@ from __future__ import annotations
 from typing import Any
 
 from dash import Input, Output, State, dcc, html, no_update
+from sqlalchemy.orm import Session
 
 import app.jobs.discover_task  # noqa: F401  (registers the discover tasks in the web process)
 from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views.components import page_header
-from app.dash_views.discover_view import (
-    KIND, SAVE_KIND, page_data, playlist_view, runs_view, start_discover, start_save, suggestions_view,
-)
-from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow
+from app.dash_views.discover_view import NO_SUGGESTIONS, playlist_view, runs_view, suggestions_view
+from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
-from app.services.discover import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME, discover_playlist
+from app.services.discover import discover_playlist, page_data, suggestions
+from app.services.discover_data import readiness
+from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME
 
 PAGE = {"path": "/discover", "name": "Discover", "title": "contextify · Discover", "order": 8}
+KIND = "discover"
+SAVE_KIND = "discover-save"
+SHOWN = 50
 JOB = JobIds(ids.DISCOVER_JOB_STORE, ids.DISCOVER_DONE_STORE, ids.DISCOVER_INTERVAL, ids.DISCOVER_STATUS,
              ids.DISCOVER_PROGRESS, ids.DISCOVER_LOG)
 SAVE_JOB = JobIds(ids.DISCOVER_SAVE_JOB_STORE, ids.DISCOVER_SAVE_DONE_STORE, ids.DISCOVER_SAVE_INTERVAL,
                   ids.DISCOVER_SAVE_STATUS, ids.DISCOVER_SAVE_PROGRESS, ids.DISCOVER_SAVE_LOG)
 
 
+def start_discover(session: Session, user_id: int, charts: bool) -> str:
+    """Start the discover job; JobRefused / a plain sentence (ValueError) when it cannot run now."""
+    refusal = readiness(session, user_id, charts=charts)
+    if refusal:
+        raise ValueError(refusal)
+    return start_job(user_id, KIND, {"charts": charts}, "Discover")
+
+
+def start_save(session: Session, user_id: int, size: Any, public: bool) -> str:
+    """Start the discover-save job after checking the size and that there is something to save."""
+    try:
+        size = int(size if size is not None else DEFAULT_PLAYLIST_SIZE)
+    except (TypeError, ValueError):
+        raise ValueError(f"Give the playlist's size as a number from 1 to {MAX_PLAYLIST_SIZE}.") from None
+    if not 1 <= size <= MAX_PLAYLIST_SIZE:
+        raise ValueError(f"Give the playlist's size as a number from 1 to {MAX_PLAYLIST_SIZE}.")
+    if not suggestions(session, user_id, limit=1):
+        raise ValueError(NO_SUGGESTIONS)
+    return start_job(user_id, SAVE_KIND, {"size": size, "public": public}, "Saving the Discover playlist")
+
+
 def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
-    data = page_data(db.session, user_id)
+    data = page_data(db.session, user_id, SHOWN)
     return html.Div([
         page_header("Discover", "contextify learns what you like from the songs you saved, then ranks tracks you "
                     "have never saved — from the harvested catalog and Deezer's charts — by how likely you are to "
@@ -90,7 +115,7 @@ def register_callbacks(dash_app) -> None:
                        Output(ids.DISCOVER_SAVE, "disabled"), Input(ids.DISCOVER_DONE_STORE, "data"),
                        prevent_initial_call=True)
     def trained(_done):
-        data = page_data(db.session, require_user_id())
+        data = page_data(db.session, require_user_id(), SHOWN)
         return runs_view(data["model"], data["runs"]), suggestions_view(data["shown"]), not data["shown"]
 
     @dash_app.callback(Output(ids.DISCOVER_SAVE_JOB_STORE, "data"), Output(ids.DISCOVER_SAVE_MESSAGE, "children"),

@@ -1,48 +1,19 @@
-"""The Discover page's plain functions: starting its jobs (or refusing in words), and the runs, ranking and playlist."""
+"""What the Discover page draws: the two estimators' runs, the ranking and the playlist's state."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from dash import html
-from sqlalchemy.orm import Session
 
 from app.dash_views.components import empty_state, table
 from app.dash_views.harvests import format_duration, format_when
-from app.dash_views.jobs_view import start_job
-from app.services.discover import (
-    DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME, ShownSuggestion, discover_playlist, latest_model,
-    model_runs, readiness, suggestions,
-)
-from app.storage.models import ExportedPlaylist, ModelRun, TrainedModel
+from app.services.discover import ShownSuggestion
+from app.services.discover_playlist import PLAYLIST_NAME
+from app.storage.tables import ExportedPlaylist, ModelRun, TrainedModel
 
-KIND = "discover"
-SAVE_KIND = "discover-save"
-SHOWN = 50
 NO_SUGGESTIONS = "No suggestions yet: run Discover to rank the tracks you have never saved."
 STATUS_WORDS = {"saved": "Saved and checked", "failed": "Not saved", "pending": "Being written"}
-
-
-def start_discover(session: Session, user_id: int, charts: bool) -> str:
-    """Start the discover job; JobRefused / a plain sentence (ValueError) when it cannot run now."""
-    refusal = readiness(session, user_id, charts=charts)
-    if refusal:
-        raise ValueError(refusal)
-    return start_job(user_id, KIND, {"charts": charts}, "Discover")
-
-
-def start_save(session: Session, user_id: int, size: Any, public: bool) -> str:
-    """Start the discover-save job after checking the size and that there is something to save."""
-    try:
-        size = int(size if size is not None else DEFAULT_PLAYLIST_SIZE)
-    except (TypeError, ValueError):
-        raise ValueError(f"Give the playlist's size as a number from 1 to {MAX_PLAYLIST_SIZE}.") from None
-    if not 1 <= size <= MAX_PLAYLIST_SIZE:
-        raise ValueError(f"Give the playlist's size as a number from 1 to {MAX_PLAYLIST_SIZE}.")
-    if not suggestions(session, user_id, limit=1):
-        raise ValueError(NO_SUGGESTIONS)
-    return start_job(user_id, SAVE_KIND, {"size": size, "public": public}, "Saving the Discover playlist")
 
 
 def runs_view(model: TrainedModel | None, runs: Sequence[ModelRun]) -> html.Div:
@@ -83,12 +54,6 @@ def playlist_view(row: ExportedPlaylist | None) -> html.Div:
     when = format_when(row.saved_at.isoformat()) if row.saved_at else "not yet"
     return html.P(f"{row.name}: {STATUS_WORDS.get(row.status, row.status)}, {len(row.track_uris or []):,} tracks, "
                   f"last saved {when}.")
-
-
-def page_data(session: Session, user_id: int) -> dict[str, Any]:
-    model = latest_model(session, user_id)
-    return {"model": model, "runs": model_runs(session, user_id, model.id) if model else [],
-            "shown": suggestions(session, user_id, limit=SHOWN), "playlist": discover_playlist(session, user_id)}
 
 
 def _num(metrics: dict | None, key: str) -> str:

@@ -62,15 +62,19 @@ def job_sentence(job: Mapping[str, Any] | None, what: str, none: str) -> str:
 
 
 def job_card(title: str, names: JobIds, job: Mapping[str, Any] | None) -> html.Section:
-    return html.Section([
-        html.H2(title),
+    return html.Section([html.H2(title), *job_follow(names, job)], className="card")
+
+
+def job_follow(names: JobIds, job: Mapping[str, Any] | None) -> list:
+    """The components `register_follow` fills: a status line, bars, the log, and the stores and poll timer."""
+    return [
         html.P(id=names.status, className="job-status", **{"aria-live": "polite"}),
         html.Div(id=names.progress),
         html.Div(id=names.log),
         dcc.Store(id=names.store, data=job["id"] if job else None),
         dcc.Store(id=names.done, data=None),
         dcc.Interval(id=names.interval, interval=POLL_MS, disabled=not is_active(job)),
-    ], className="card")
+    ]
 
 
 def register_follow(dash_app, names: JobIds, sentence: Callable[[Mapping[str, Any] | None], str]) -> None:

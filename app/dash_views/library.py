@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
@@ -11,12 +12,12 @@ from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views.components import page_header, table
 from app.dash_views.harvests import format_when
-from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, register_follow, start_job
-from app.dash_views.library_view import (
-    ACCEPTED, KIND, LibrarySummary, UploadError, import_sentence, library_summary, save_upload,
-)
+from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
 from app.pipeline.files import MAX_BYTES
+from app.services.library import (
+    ACCEPTED, KIND, LibrarySummary, UploadError, discard_upload, library_summary, save_upload,
+)
 
 PAGE = {"path": "/library", "name": "Library", "title": "contextify · Library", "order": 3}
 JOB = JobIds(ids.LIBRARY_JOB_STORE, ids.LIBRARY_DONE_STORE, ids.LIBRARY_INTERVAL, ids.LIBRARY_STATUS,
@@ -93,7 +94,11 @@ def register_callbacks(dash_app) -> None:
         try:
             if ctx.triggered_id == ids.LIBRARY_UPLOAD:
                 stored = save_upload(current_app.config, user_id, filename, contents)
-                return start_job(user_id, KIND, {"file": stored}, WHAT), ""
+                try:
+                    return start_job(user_id, KIND, {"file": stored}, WHAT), ""
+                except JobRefused:
+                    discard_upload(current_app.config, user_id, stored)  # a refused upload is not kept
+                    raise
             return start_job(user_id, KIND, {"full": "full" in (full or [])}, WHAT), ""
         except (UploadError, JobRefused) as exc:
             return no_update, str(exc)
@@ -102,3 +107,9 @@ def register_callbacks(dash_app) -> None:
                        prevent_initial_call=True)
     def refresh(_done):
         return summary_view(library_summary(db.session, require_user_id()))
+
+
+def import_sentence(job: Mapping[str, Any] | None) -> str:
+    """What the page says about the library import it follows."""
+    what = f"Import of {job['params']['file']}" if job and job["params"].get("file") else "Import from Spotify"
+    return job_sentence(job, what, "No import yet. Import your Liked Songs from Spotify, or upload a file.")

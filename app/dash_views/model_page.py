@@ -13,7 +13,7 @@ from app.dash_views.components import chart_card, empty_state, page_header, tabl
 from app.dash_views.explore import default_contexts
 from app.dash_views.harvests import latest_harvest_contexts
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
-from app.dash_views.model_view import (
+from app.services.training import (
     BEST_EFFORT, KIND, TARGET_RANGE, TrainSettingsError, co_assignment_frame, co_assignment_sentence, curve_frame, cutoff_sentence,
     default_target, feature_sentences, grid_rows, grouping_sentence, holdout_rows, holdout_sentence, model_label, owned_model,
     promise_lines, reliability_frame, reliability_sentence, retarget,

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from dash import dcc, html
-from sqlalchemy import func, select
 
 from app.auth.session import require_user_id
 from app.dash_views import ids, sync_section
 from app.dash_views.components import page_header
 from app.dash_views.harvests import current_harvest, status_text
 from app.extensions import db
-from app.storage.models import Context, Label, Track
+from app.services.library import catalog_counts
 
 PAGE = {"path": "/", "name": "Home", "title": "contextify", "order": 0}
 
@@ -38,15 +37,6 @@ MORE = (
 )
 
 
-def catalog_counts() -> dict[str, int]:
-    """Sizes of the shared catalog: tracks, contexts and labels."""
-    return {
-        "tracks": db.session.scalar(select(func.count()).select_from(Track)) or 0,
-        "contexts": db.session.scalar(select(func.count()).select_from(Context)) or 0,
-        "labels": db.session.scalar(select(func.count()).select_from(Label)) or 0,
-    }
-
-
 def steps() -> html.Ol:
     items = []
     for number, (title, what, href) in enumerate(STEPS, start=1):
@@ -60,7 +50,7 @@ def steps() -> html.Ol:
 
 def layout(**_query: Any) -> html.Div:
     harvest = current_harvest(require_user_id())
-    counts = catalog_counts()
+    counts = catalog_counts(db.session)
     return html.Div([
         page_header("Your Liked Songs, sorted by context",
                     "Six steps from a few context names to playlists on your Spotify account."),

@@ -11,8 +11,8 @@ from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views.components import empty_state, page_header
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
-from app.dash_views.model_view import model_label
-from app.dash_views.sort_view import (
+from app.services.training import model_label
+from app.services.sort_review import (
     KIND, SHOWN_PER_PLAYLIST, PlaylistReview, give_verdict, latest_model, move_cutoff, review, sort_params,
     unsorted_tracks,
 )

@@ -6,27 +6,30 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
 
-from app.auth.errors import NeedsLogin
 from app.auth.session import require_user_id
-from app.auth.spotify import spotify_for_user
-from app.dash_views.jobs_view import JobRefused, start_job
+from app.dash_views.jobs_view import (
+    JobIds,
+    JobRefused,
+    current_job,
+    job_follow,
+    job_sentence,
+    register_follow,
+    start_job,
+)
+from app.jobs import runner
 from app.extensions import db
-from app.services.songs import library_songs, split_song
+from app.services.songs import library_songs, song_names, split_song
 from app.services.sync import MODES, PERIODS, SyncError, ask_recreate, base_sort, claim, set_sync, sync_settings
 from app.services.sync_digest import (
     DigestError,
     DigestRun,
-    accept_queued,
+    deleted_playlists,
     digest,
     dismiss_queued,
     notices,
-    undo_item,
-    undo_run,
 )
-from app.storage.models import ExportedPlaylist, SyncRun, Track, utcnow
-from app.storage.ownership import owned
+from app.storage.tables import utcnow
 
 SYNC_ENABLED = "sync-enabled"
 SYNC_PERIOD = "sync-period"
@@ -41,6 +44,11 @@ SYNC_SONGS = "sync-songs"
 UNDO_ITEM, UNDO_RUN, ACCEPT, DISMISS, SPLIT, RECREATE = ("sync-undo", "sync-undo-run", "sync-accept", "sync-dismiss",
                                                          "sync-split", "sync-recreate")
 SHOWN_SONGS = 20
+# The buttons that change Spotify run as a `sync-digest` job (app/jobs/sync_task.py); the page starts and follows it.
+DIGEST_KIND = "sync-digest"
+DIGEST_JOB = JobIds("sync-digest-job-store", "sync-digest-done-store", "sync-digest-interval", "sync-digest-status",
+                    "sync-digest-progress", "sync-digest-log")
+JOB_ACTIONS = {UNDO_ITEM: "undo-item", UNDO_RUN: "undo-run", ACCEPT: "accept"}
 
 
 def settings_section(user_id: int) -> html.Section:
@@ -68,6 +76,7 @@ def settings_section(user_id: int) -> html.Section:
 
 def digest_section(user_id: int) -> html.Section:
     return html.Section([html.H2("What your syncs did"), html.P(id=SYNC_ANSWER, role="status"),
+                         *job_follow(DIGEST_JOB, current_job(user_id, DIGEST_KIND)),
                          html.Div(digest_view(user_id), id=SYNC_DIGEST)], className="card", id="sync-digest-card")
 
 
@@ -116,9 +125,7 @@ def _run_view(run: DigestRun) -> html.Div:
 def _recreate_view(user_id: int) -> html.Div:
     """Playlists the last sync found deleted on Spotify, each with the button that asks for it to be made again."""
     settings = sync_settings(db.session, user_id)
-    last = db.session.scalar(owned(SyncRun, user_id).order_by(SyncRun.id.desc()).limit(1))
-    deleted = set(((last.counts or {}).get("deleted") or []) if last else [])
-    rows = [r for r in db.session.scalars(owned(ExportedPlaylist, user_id)) if r.context in deleted]
+    rows = deleted_playlists(db.session, user_id)
     return html.Div([html.P([f"{row.name} was deleted on Spotify. ",
                              _button("Make it again at the next sync", RECREATE, row.context,
                                      row.context not in (settings.recreate_contexts or []))]) for row in rows])
@@ -130,8 +137,7 @@ def songs_view(user_id: int) -> html.Div:
     groups = list(songs.versions.values())[:SHOWN_SONGS]
     if not groups:
         return html.Div()
-    names = dict(db.session.execute(select(Track.id, Track.artist + " – " + Track.title)
-                                    .where(Track.id.in_([t for g in groups for t in g]))).all())
+    names = song_names(db.session, [t for g in groups for t in g])
     return html.Details([
         html.Summary(f"{len(songs.versions)} songs you have in several versions are kept once"),
         html.Ul([html.Li([names.get(group[0], ""), " (liked first); also ",
@@ -173,8 +179,11 @@ def register_callbacks(dash_app) -> None:
             return str(exc)
         return "Syncing now; the digest below shows what it added when it is done."
 
+    register_follow(dash_app, DIGEST_JOB, lambda job: job_sentence(job, "Changing your playlist", ""))
+
     @dash_app.callback(Output(SYNC_DIGEST, "children", allow_duplicate=True),
-                       Output(SYNC_ANSWER, "children"),
+                       Output(SYNC_ANSWER, "children", allow_duplicate=True),
+                       Output(DIGEST_JOB.store, "data"),
                        Input({"type": UNDO_ITEM, "index": ALL}, "n_clicks"),
                        Input({"type": UNDO_RUN, "index": ALL}, "n_clicks"),
                        Input({"type": ACCEPT, "index": ALL}, "n_clicks"),
@@ -185,7 +194,24 @@ def register_callbacks(dash_app) -> None:
         if clicked is None:
             raise PreventUpdate
         user_id = require_user_id()
-        return digest_view(user_id) if (said := act(user_id, clicked["type"], clicked["index"])) else no_update, said
+        if clicked["type"] in JOB_ACTIONS:
+            said, job_id = start_change(user_id, clicked["type"], clicked["index"])
+            return no_update, said, job_id or no_update
+        said = act(user_id, clicked["type"], clicked["index"])
+        return digest_view(user_id), said, no_update
+
+    @dash_app.callback(Output(SYNC_DIGEST, "children", allow_duplicate=True),
+                       Output(SYNC_ANSWER, "children", allow_duplicate=True),
+                       Input(DIGEST_JOB.done, "data"), prevent_initial_call=True)
+    def changed(done):
+        # The sentence is read from the job row, not trusted from the browser's copy.
+        user_id = require_user_id()
+        job = runner.job_status(done["id"], user_id) if isinstance(done, dict) and done.get("id") else None
+        if job is None:
+            raise PreventUpdate
+        if job["status"] != "succeeded":
+            return digest_view(user_id), job_sentence(job, "Changing your playlist", "")
+        return digest_view(user_id), (job.get("result") or {}).get("message") or ""
 
     @dash_app.callback(Output(SYNC_SONGS, "children"), Output(SYNC_MESSAGE, "children", allow_duplicate=True),
                        Input({"type": SPLIT, "index": ALL}, "n_clicks"), prevent_initial_call=True)
@@ -202,23 +228,28 @@ def register_callbacks(dash_app) -> None:
         return songs_view(user_id), "Split: that version is its own song from the next sort and sync on."
 
 
+def start_change(user_id: int, kind: str, index: Any) -> tuple[str, str | None]:
+    """Start the `sync-digest` job for a button that changes Spotify: the sentence to show, and the job id."""
+    try:
+        number = int(index)
+    except (TypeError, ValueError):
+        raise PreventUpdate from None
+    try:
+        job_id = start_job(user_id, DIGEST_KIND, {"action": JOB_ACTIONS[kind], "index": number},
+                           "A change to your playlists")
+    except JobRefused as exc:
+        return str(exc), None
+    return "Changing your playlist on Spotify; it is read back before this says done.", job_id
+
+
 def act(user_id: int, kind: str, index: Any) -> str:
-    """Carry out one digest button; the sentence to show."""
+    """Carry out one digest button that stays in contextify (leave out, make again); the sentence to show."""
     try:
         if kind == DISMISS:
             return dismiss_queued(db.session, user_id, int(index))
         if kind == RECREATE:
             ask_recreate(db.session, user_id, str(index))
             return "It will be made again, with what contextify last wrote to it, at the next sync."
-        client = spotify_for_user(user_id)
-        if kind == UNDO_ITEM:
-            return undo_item(db.session, user_id, int(index), client)
-        if kind == UNDO_RUN:
-            return undo_run(db.session, user_id, int(index), client)
-        if kind == ACCEPT:
-            return accept_queued(db.session, user_id, int(index), client)
     except (DigestError, ValueError, TypeError) as exc:
         return str(exc)
-    except NeedsLogin:
-        return "Spotify needs you to log in again before contextify can change your playlists."
     raise PreventUpdate

@@ -10,23 +10,23 @@ from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
-from app.models.compare import (
-    MAX_MAP_POINTS, OWNER, CompareInputError, compare, least_sure, network_settings, two_libraries,
+from app.models.whose_song import (
+    MAX_MAP_POINTS, OWNER, CompareInputError, least_sure, network_settings, two_libraries,
 )
-from app.pipeline.clients.base import NotFound, ServiceError
+from app.models import whose_song
+from app.pipeline.clients.base import ServiceError
 from app.pipeline.features_table import feature_frame
 from app.pipeline.library import import_liked, import_spotify_library, match_and_enrich
+from app.pipeline.playlist_writer import PlaylistWriter
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
-from app.services import compare as data
-from app.services.save import service_problem, verify, write_items
-from app.storage.models import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User, utcnow
-from app.storage.ownership import owned
+from app.runs.summary import RunSummary
+from app.services import compare
+from app.services.save import service_problem, write_exported
+from app.storage.tables import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User
 
 SIZE = (5, 100)          # bounds of the "both" list's length
 MAP_POINTS = (100, 5000)  # bounds of how many songs the map may show
 DEFAULT_SIZE = 25
-PLAYLIST_CONTEXT = "compare:both"  # the ExportedPlaylist key: re-saving updates the same playlist
 PLAYLIST_NAME = "contextify · Both of us"
 DESCRIPTION = "Songs two tastes might share, picked by contextify's Compare page."
 
@@ -59,21 +59,21 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
 
     with ctx.session_factory() as session:
         other = _other(session, owner_id, params.get("other"))
-        owner_name = data.display_name(session, owner_id)
-        other_ids = data.other_track_ids(session, owner_id, other)
+        owner_name = compare.display_name(session, owner_id)
+        other_ids = compare.other_track_ids(session, owner_id, other)
     if not other_ids and other.guest_id is not None:
         _import_from_spotify(ctx, other.guest_id, other.name, summary, own=False)
         with ctx.session_factory() as session:
-            other_ids = data.other_track_ids(session, owner_id, other)
+            other_ids = compare.other_track_ids(session, owner_id, other)
     with ctx.session_factory() as session:
-        owner_ids = data.owner_track_ids(session, owner_id)
+        owner_ids = compare.owner_track_ids(session, owner_id)
     if len(other_ids) < minimum:
         raise TaskError(f"{_cap(other.library)} has {len(other_ids)} tracks, fewer than the {minimum} a "
                         f"comparison needs (your Liked Songs have {len(owner_ids)}). Compare with a bigger library.")
     if not owner_ids:
         _import_from_spotify(ctx, owner_id, "your", summary, own=True)
         with ctx.session_factory() as session:
-            owner_ids = data.owner_track_ids(session, owner_id)
+            owner_ids = compare.owner_track_ids(session, owner_id)
     if len(owner_ids) < minimum:
         raise TaskError(f"Your Liked Songs have {len(owner_ids)} tracks, fewer than the {minimum} a comparison "
                         f"needs ({other.library} has {len(other_ids)}). Import your library on the Library page "
@@ -99,7 +99,7 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
     try:
         libraries = two_libraries(features, owner_ids, other_ids)
         shared = features.loc[libraries.shared] if libraries.shared else None
-        result = compare(libraries, settings, max_map_points=map_points, shared_features=shared)
+        result = whose_song.compare(libraries, settings, max_map_points=map_points, shared_features=shared)
     except CompareInputError as exc:
         raise TaskError(str(exc)) from None
     ctx.progress.advance("network trained")
@@ -116,11 +116,11 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
             "shared": len(libraries.shared), "both": size, **summary.as_dict()}
 
 
-def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: data.Other, settings, libraries,
+def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: compare.Other, settings, libraries,
            result, size: int, seconds: float) -> tuple[int, int]:
     """One TrainedModel (the comparison's identity), one ModelRun (parameters, metrics, the map) and the "both"
     list as Suggestion rows."""
-    names = data.track_names(session, [p["track_id"] for p in result.points] + list(result.probabilities.index))
+    names = compare.track_names(session, [p["track_id"] for p in result.points] + list(result.probabilities.index))
     params = {"other": other.key, "other_name": other.name, "owner_name": owner_name, **settings.as_dict(),
               "size": size}
     model = TrainedModel(user_id=owner_id, kind="compare", name=f"you and {other.name}", params=params,
@@ -137,16 +137,16 @@ def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: data
         held_by = "your Liked Songs" if whose[track_id] == OWNER else other.library
         reasons = [f"The network cannot tell whose it is: {p:.0%} yours, {1 - p:.0%} {other.name}'s.",
                    f"It is in {held_by}."]
-        session.add(Suggestion(user_id=owner_id, mode="compare", model_id=model.id, target=data.BOTH,
+        session.add(Suggestion(user_id=owner_id, mode="compare", model_id=model.id, target=compare.BOTH,
                                track_id=int(track_id), probability=float(p), rank=rank, reasons=reasons))
     session.commit()
     return run.id, model.id
 
 
-def _other(session, owner_id: int, value: Any) -> data.Other:
+def _other(session, owner_id: int, value: Any) -> compare.Other:
     try:
-        return data.resolve_other(session, owner_id, value)
-    except data.CompareError as exc:
+        return compare.resolve_other(session, owner_id, value)
+    except compare.CompareError as exc:
         raise TaskError(str(exc)) from None
 
 
@@ -197,24 +197,23 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
     """
     owner_id = ctx.require_user()
     with ctx.session_factory() as session:
-        run = data.latest_run(session, owner_id)
+        run = compare.latest_run(session, owner_id)
         if run is None:
             raise TaskError("There is no comparison to save yet: run one first.")
-        tracks = data.both_tracks(session, owner_id, run.model_id)
+        tracks = compare.both_tracks(session, owner_id, run.model_id)
     uris = [f"spotify:track:{t.spotify_id}" for t in tracks if t.spotify_id]
     if not uris:
         raise TaskError("None of the songs in the list is on Spotify, so there is nothing to save.")
     client = ctx.spotify("save playlists", owner_id)
     ctx.progress.stage("playlist saved", total=1)
     with ctx.session_factory() as session:
-        row = session.scalar(owned(ExportedPlaylist, owner_id).where(ExportedPlaylist.context == PLAYLIST_CONTEXT))
+        row = compare.saved_playlist(session, owner_id)
         if row is None:
-            row = ExportedPlaylist(user_id=owner_id, context=PLAYLIST_CONTEXT, name=PLAYLIST_NAME, track_uris=[])
+            row = ExportedPlaylist(user_id=owner_id, context=compare.PLAYLIST_CONTEXT, name=PLAYLIST_NAME, track_uris=[])
             session.add(row)
             session.commit()
         try:
-            playlist_id = _write(session, row, client, uris)
-            problem = verify(client, playlist_id, uris)
+            problem = write_exported(session, row, uris, PlaylistWriter(client), description=DESCRIPTION)
         except ServiceError as exc:
             row.status = "failed"
             session.commit()
@@ -223,30 +222,9 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
             row.status = "failed"
             session.commit()
             raise TaskError(problem)
-        row.track_uris, row.status, row.saved_at = uris, "saved", utcnow()
-        row.snapshot_id = client.playlist(playlist_id).get("snapshot_id")
-        session.commit()
+        playlist_id = row.spotify_playlist_id
     ctx.progress.advance("playlist saved")
     skipped = len(tracks) - len(uris)
     ctx.note(f"{PLAYLIST_NAME}: {len(uris)} songs written, read back and checked"
              + (f"; {skipped} had no Spotify id and were left out." if skipped else "."))
     return {"playlist_id": playlist_id, "uris": uris, "without_spotify_id": skipped}
-
-
-def _write(session, row: ExportedPlaylist, client, uris: list[str]) -> str:
-    """Create the playlist once (its id committed at once, so a retry never makes a second), then replace its items."""
-    if row.spotify_playlist_id is None:
-        _create(session, row, client)
-    try:
-        write_items(client, row.spotify_playlist_id, uris)
-    except NotFound:  # deleted on Spotify since: make it again, once
-        _create(session, row, client)
-        write_items(client, row.spotify_playlist_id, uris)
-    return row.spotify_playlist_id
-
-
-def _create(session, row: ExportedPlaylist, client) -> None:
-    created = client.create_playlist(PLAYLIST_NAME, public=False, description=DESCRIPTION)
-    row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
-    session.commit()
-

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.jobs.registry import JobContext, TaskError, task
-from app.services.enhance import AddOutcome, EnhanceError, add_accepted, train_and_suggest
+from app.services.enhance import EnhanceError, train_and_suggest
+from app.services.enhance_add import AddOutcome, add_accepted
 
 ADD_STAGE = "playlists updated"
 

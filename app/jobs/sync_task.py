@@ -1,4 +1,5 @@
-"""The `sync` job: keep a user's saved playlists sorted (import new likes, sort them, append what passes, verify)."""
+"""The `sync` job (keep a user's saved playlists sorted: import new likes, sort, append what passes, verify) and
+`sync-digest` (the digest's undo and add buttons)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth.errors import NeedsLogin
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.jobs.registry import JobContext, TaskError, task
 from app.pipeline.library import import_liked, match_and_enrich
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services.sync import PAUSED_LOGIN, base_sort, pause, sync_user
-from app.storage.models import LibraryItem, SyncRun, TrainedModel, utcnow
+from app.services.sync_digest import DigestError, accept_queued, undo_item, undo_run
+from app.storage.tables import LibraryItem, SyncRun, TrainedModel, utcnow
 from app.storage.ownership import get_owned, owned
 
 FALLBACK_PROVIDERS = ("deezer", "reccobeats")
+#: The digest's buttons that change a Spotify playlist, each run as a `sync-digest` job.
+DIGEST_ACTIONS = {"undo-item": undo_item, "undo-run": undo_run, "accept": accept_queued}
+DIGEST_STAGE = "playlist changed"
 
 
 @task("sync")
@@ -33,6 +38,31 @@ def sync_task(ctx: JobContext) -> dict[str, Any]:
                          check_stop=ctx.check_cancelled)
     ctx.note(result["message"])
     return result
+
+
+@task("sync-digest")
+def sync_digest_task(ctx: JobContext) -> dict[str, Any]:
+    """One digest button that changes Spotify: undo a synced track ("undo-item") or a whole sync ("undo-run"), or
+    add a queued track ("accept"); params: action, index (the item's or run's id). Result: {"message": the
+    sentence the digest shows}, also for a refusal in plain words (nothing to undo, too old)."""
+    user_id = ctx.require_user()
+    action = DIGEST_ACTIONS.get(ctx.params.get("action"))
+    try:
+        index = int(ctx.params.get("index"))
+    except (TypeError, ValueError):
+        index = None
+    if action is None or index is None:
+        raise TaskError("That is not a button of your digest. Reload the page.")
+    client = ctx.spotify("change your playlists")
+    ctx.progress.stage(DIGEST_STAGE, total=1)
+    with ctx.session_factory() as session:
+        try:
+            message = action(session, user_id, index, client)
+        except DigestError as exc:
+            message = str(exc)
+    ctx.progress.advance(DIGEST_STAGE)
+    ctx.note(message)
+    return {"message": message}
 
 
 def run_claimed(session_factory: Callable[[], Session], config: Mapping[str, Any], user_id: int, sync_run_id: int,

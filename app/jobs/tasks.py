@@ -33,10 +33,10 @@ from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client
-from app.pipeline.summary import RunSummary
-from app.storage.models import Track, User
+from app.runs.summary import RunSummary
+from app.services.library import upload_dir
+from app.storage.tables import Track, User
 
-UPLOADS = "uploads"
 
 
 @contextlib.contextmanager
@@ -105,6 +105,8 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
                                        ctx.progress, full=bool(params.get("full")), check_stop=ctx.check_cancelled)
             else:
                 import_file(ctx.session_factory, user_id, path, summary, ctx.progress, ctx.check_cancelled)
+                # Its rows are stored now; the user's file is not kept longer than it is needed.
+                path.unlink(missing_ok=True)
             ctx.check_cancelled()
             with ctx.session_factory() as session:
                 track_ids = library_track_ids(session, user_id)
@@ -210,11 +212,6 @@ def providers(params: Mapping[str, Any]) -> tuple[str, ...]:
         raise TaskError(f"Unknown feature provider(s): {', '.join(map(str, unknown))}. "
                         f"Choose from {', '.join(PROVIDER_CLASSES)}.")
     return names
-
-
-def upload_dir(config: Mapping[str, Any], user_id: int) -> Path:
-    """Where a page stores a user's uploaded library files; import jobs read files only from here."""
-    return Path(config["INSTANCE_DIR"]) / UPLOADS / str(user_id)
 
 
 def uploaded_file(config: Mapping[str, Any], user_id: int, name: str) -> Path:

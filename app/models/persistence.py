@@ -11,6 +11,7 @@ import platform
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import joblib
 
@@ -68,6 +69,19 @@ def save_model(model: ContextModel, path: str | Path, metadata: dict | None = No
         handle.write(json.dumps(header).encode() + b"\n")
         joblib.dump(model, handle)
     return header
+
+
+def save_payload(payload: Any, path: str | Path) -> Path:
+    """Write another mode's fitted payload (a dict of its pipeline, columns and versions) as a plain joblib file,
+    making its folder; a file left half-written by a failure is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        joblib.dump(payload, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def read_header(path: str | Path) -> dict:

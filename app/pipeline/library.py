@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
-from app.jobs.registry import JobCancelled
+from app.runs.progress import Progress
+from app.runs.records import JobCancelled
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, Forbidden, SpotifyClient
 from app.pipeline.catalog import spotify_track_row, upsert_spotify_rows
@@ -34,8 +34,9 @@ from app.pipeline.enrich import enrich_tracks, upsert_rows
 from app.pipeline.files import FileTrack, parse_file
 from app.pipeline.matching import match_tracks, normalise
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
+from app.runs.summary import RunSummary
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
+from app.storage.ownership import get_owned, owned
 
 
 FULL_SYNC_EVERY = timedelta(days=7)
@@ -113,7 +114,7 @@ def import_liked(session_factory: Callable[[], Session], user_id: int, spotify: 
     with session_factory() as session:
         if full:
             removed = _remove_unseen(session, user_id, LIKED, seen)
-        job = session.get(LibraryImport, import_id)
+        job = get_owned(session, LibraryImport, user_id, import_id)
         job.status, job.finished_at = "done", utcnow()
         job.cursor = {"newest_added_at": newest, "total": total,
                       "full_sync_at": utcnow().isoformat() if full else cursor.get("full_sync_at")}
@@ -139,14 +140,14 @@ def import_playlists(session_factory: Callable[[], Session], user_id: int, spoti
     for meta in listing:
         check()
         owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
-        owned = owner.get("id") == spotify_user_id or meta.get("collaborative") is True
+        users_own = owner.get("id") == spotify_user_id or meta.get("collaborative") is True
         ref = meta.get("items") if isinstance(meta.get("items"), dict) else meta.get("tracks")
         with session_factory() as session:
-            playlist = _upsert_playlist(session, user_id, meta, owned, ref)
+            playlist = _upsert_playlist(session, user_id, meta, users_own, ref)
             session.commit()
             unchanged = playlist.snapshot_id == meta.get("snapshot_id") and playlist.synced_at is not None
             playlist_id = playlist.id
-        if not owned:
+        if not users_own:
             counts["not_owned"] += 1
         elif unchanged:
             counts["unchanged"] += 1
@@ -156,15 +157,15 @@ def import_playlists(session_factory: Callable[[], Session], user_id: int, spoti
         progress.advance("playlists imported")
     with session_factory() as session:
         keys = {f"spotify:{p['id']}" for p in listing}
-        gone = session.scalars(select(LibraryPlaylist).where(
-            LibraryPlaylist.user_id == user_id, LibraryPlaylist.external_key.like("spotify:%"))).all()
+        gone = session.scalars(owned(LibraryPlaylist, user_id).where(
+            LibraryPlaylist.external_key.like("spotify:%"))).all()
         for playlist in gone:
             if playlist.external_key not in keys:
                 session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id,
                                                           LibraryItem.collection == f"playlist:{playlist.id}"))
                 session.delete(playlist)
                 counts["deleted"] = counts.get("deleted", 0) + 1
-        job = session.get(LibraryImport, import_id)
+        job = get_owned(session, LibraryImport, user_id, import_id)
         job.status, job.finished_at, job.counts = "done", utcnow(), counts
         session.commit()
     for key, value in counts.items():
@@ -195,21 +196,21 @@ def _read_playlist(session_factory: Callable[[], Session], user_id: int, playlis
         seen = _store_items(session, user_id, collection, wrapped, import_id, summary, positions=True,
                             playlist_id=playlist_id)
         _remove_unseen(session, user_id, collection, set(seen))
-        playlist = session.get(LibraryPlaylist, playlist_id)
+        playlist = get_owned(session, LibraryPlaylist, user_id, playlist_id)
         # The snapshot is stored only with its items: a run killed before this commit reads them again.
         playlist.snapshot_id, playlist.synced_at, playlist.track_count = meta.get("snapshot_id"), utcnow(), len(seen)
         session.commit()
 
 
-def _upsert_playlist(session: Session, user_id: int, meta: dict[str, Any], owned: bool, ref: Any) -> LibraryPlaylist:
+def _upsert_playlist(session: Session, user_id: int, meta: dict[str, Any], users_own: bool,
+                     ref: Any) -> LibraryPlaylist:
     key = f"spotify:{meta['id']}"
-    playlist = session.scalar(select(LibraryPlaylist).where(LibraryPlaylist.user_id == user_id,
-                                                            LibraryPlaylist.external_key == key))
+    playlist = session.scalar(owned(LibraryPlaylist, user_id).where(LibraryPlaylist.external_key == key))
     if playlist is None:
         playlist = LibraryPlaylist(user_id=user_id, external_key=key, spotify_id=meta["id"], name="")
         session.add(playlist)
     playlist.name = str(meta.get("name") or "")[:512] or "(no name)"
-    playlist.owned_by_user = owned
+    playlist.owned_by_user = users_own
     total = ref.get("total") if isinstance(ref, dict) else None
     playlist.track_count = total if isinstance(total, int) else playlist.track_count
     session.flush()
@@ -275,8 +276,8 @@ def _ids_by_spotify_id(session: Session, spotify_ids: Sequence[str]) -> dict[str
 
 
 def _remove_unseen(session: Session, user_id: int, collection: str, seen: set[int]) -> int:
-    held = session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id,
-                                                              LibraryItem.collection == collection)).all()
+    held = session.scalars(owned(LibraryItem, user_id).where(LibraryItem.collection == collection)
+                           .with_only_columns(LibraryItem.track_id)).all()
     gone = [track_id for track_id in held if track_id not in seen]
     for start in range(0, len(gone), 500):
         session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id, LibraryItem.collection == collection,
@@ -285,13 +286,13 @@ def _remove_unseen(session: Session, user_id: int, collection: str, seen: set[in
 
 
 def _count(session: Session, user_id: int, collection: str) -> int:
-    return session.scalar(select(func.count()).select_from(LibraryItem).where(
-        LibraryItem.user_id == user_id, LibraryItem.collection == collection)) or 0
+    return session.scalar(owned(LibraryItem, user_id).where(LibraryItem.collection == collection)
+                          .with_only_columns(func.count()).select_from(LibraryItem)) or 0
 
 
 def _last_done(session: Session, user_id: int, kind: str) -> LibraryImport | None:
-    return session.scalar(select(LibraryImport).where(
-        LibraryImport.user_id == user_id, LibraryImport.kind == kind, LibraryImport.status == "done")
+    return session.scalar(owned(LibraryImport, user_id).where(LibraryImport.kind == kind,
+                                                              LibraryImport.status == "done")
         .order_by(LibraryImport.id.desc()).limit(1))
 
 
@@ -332,15 +333,15 @@ def import_file(session_factory: Callable[[], Session], user_id: int, path: str 
                                    collection.tracks, summary, progress, check_stop, written)
     except BaseException as exc:
         written = written[0]
-        _finish_file_import(session_factory, import_id, "cancelled" if isinstance(exc, JobCancelled) else "failed",
-                            parsed, written)
+        _finish_file_import(session_factory, user_id, import_id,
+                            "cancelled" if isinstance(exc, JobCancelled) else "failed", parsed, written)
         summary.count("tracks imported", written)
         summary.notes.append(f"{path.name}: stopped after {written:,} of {parsed.n_tracks:,} tracks; those "
                              "stay in your library, the rest were not imported. Import the file again to finish.")
         raise
     with session_factory() as session, session.begin():
         _forget_earlier_file(session, user_id, path.name, import_id)
-    _finish_file_import(session_factory, import_id, "done", parsed, written[0])
+    _finish_file_import(session_factory, user_id, import_id, "done", parsed, written[0])
     summary.count("tracks imported", parsed.n_tracks)
     for reason, n in parsed.skipped.items():
         summary.count(f"skipped: {reason}", n)
@@ -351,19 +352,19 @@ def import_file(session_factory: Callable[[], Session], user_id: int, path: str 
 FILE_BATCH = 500  # tracks written per transaction by a file import: each holds the write lock well under a second
 
 
-def _finish_file_import(session_factory: Callable[[], Session], import_id: int, status: str, parsed: Any,
-                        written: int) -> None:
+def _finish_file_import(session_factory: Callable[[], Session], user_id: int, import_id: int, status: str,
+                        parsed: Any, written: int) -> None:
     with session_factory() as session, session.begin():
-        job = session.get(LibraryImport, import_id)
+        job = get_owned(session, LibraryImport, user_id, import_id)
         job.status, job.finished_at = status, utcnow()
         job.counts = {"format": parsed.format, "tracks": written, "listed": parsed.n_tracks,
                       "skipped": dict(parsed.skipped), "playlists": sum(1 for c in parsed.collections if c.name)}
 
 
 def _forget_earlier_file(session: Session, user_id: int, filename: str, import_id: int) -> None:
-    earlier = session.scalars(select(LibraryImport.id).where(
-        LibraryImport.user_id == user_id, LibraryImport.kind == "file", LibraryImport.filename == filename,
-        LibraryImport.id != import_id)).all()
+    earlier = session.scalars(owned(LibraryImport, user_id).where(
+        LibraryImport.kind == "file", LibraryImport.filename == filename, LibraryImport.id != import_id)
+        .with_only_columns(LibraryImport.id)).all()
     for old in earlier:
         session.execute(delete(LibraryItem).where(LibraryItem.user_id == user_id,
                                                   LibraryItem.collection == f"file:{old}"))
@@ -378,8 +379,7 @@ def _store_file_collection(session_factory: Callable[[], Session], user_id: int,
     if name is not None:
         key = f"file:{filename}:{name}"[:128]
         with session_factory() as session, session.begin():
-            playlist = session.scalar(select(LibraryPlaylist).where(LibraryPlaylist.user_id == user_id,
-                                                                    LibraryPlaylist.external_key == key))
+            playlist = session.scalar(owned(LibraryPlaylist, user_id).where(LibraryPlaylist.external_key == key))
             if playlist is None:
                 playlist = LibraryPlaylist(user_id=user_id, external_key=key, name=name[:512])
                 session.add(playlist)
@@ -452,7 +452,7 @@ def _file_track_ids(session: Session, tracks: Sequence[FileTrack], summary: RunS
 
 def library_track_ids(session: Session, user_id: int) -> list[int]:
     """Every track in any of the user's collections."""
-    return sorted(set(session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id)).all()))
+    return sorted(set(session.scalars(owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id)).all()))
 
 
 def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.storage.models import (
-    LibraryImport, LibraryItem, ModelRun, Suggestion, TasteInvite, Track, TrainedModel, User, utcnow,
+from app.storage.tables import (
+    ExportedPlaylist, LibraryImport, LibraryItem, ModelRun, Suggestion, TasteInvite, Track, TrainedModel, User, utcnow,
 )
 from app.storage.ownership import get_owned, owned
 
@@ -20,6 +20,7 @@ OTHER_INVITE = "invite"
 OTHER_FILE = "file"
 BOTH = "both"
 LIKED = "liked"  # LibraryItem.collection of Liked Songs
+PLAYLIST_CONTEXT = "compare:both"  # the ExportedPlaylist key: re-saving updates the same playlist
 
 
 class InviteError(LookupError):
@@ -235,6 +236,11 @@ def track_names(session: Session, track_ids: list[int]) -> dict[int, str]:
 
 
 # ------------------------------------------------------------------------------------------ results
+
+
+def saved_playlist(session: Session, owner_id: int) -> ExportedPlaylist | None:
+    """The "songs you would both like" playlist contextify saved for the owner, if any."""
+    return session.scalar(owned(ExportedPlaylist, owner_id).where(ExportedPlaylist.context == PLAYLIST_CONTEXT))
 
 
 def latest_run(session: Session, owner_id: int) -> ModelRun | None:

@@ -1,8 +1,7 @@
 """Enhance from the store: learn the user's own playlists, suggest liked songs for each, and add the accepted ones.
 
-Every read of user rows goes through ``owned``/``get_owned``. Only playlists the user owns (as Spotify
-reported at import) are ever written, and only by appending the tracks the user accepted: nothing is removed
-or reordered. A suggestion becomes "added" only when reading the playlist back shows the track in it.
+Every read of user rows goes through ``owned``/``get_owned``. Adding accepted suggestions to the user's
+playlists is app/services/enhance_add.py.
 """
 
 from __future__ import annotations
@@ -23,19 +22,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from app.jobs.progress import Progress
-from app.models import enhance as ml
+from app.runs.progress import Progress
+from app.models import playlist_classifier
 from app.models.enhance_reasons import profiles
 from app.models.features import FeatureSpec
 from app.models.persistence import library_versions
 from app.models.store_dataset import usable_columns
-from app.pipeline.clients.base import NotFound, ServiceError
-from app.pipeline.clients.spotify import SpotifyClient
-from app.pipeline.enrich import upsert_rows
 from app.pipeline.features_table import CATEGORICAL, feature_frame
-from app.services.save import read_uris, service_problem
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
-    TrainedModel, utcnow
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, TrainedModel
 from app.storage.ownership import get_owned, owned
 
 MODE = "enhance"
@@ -97,7 +91,7 @@ class Library:
     memberships: dict[int, list[str]]        # track id -> playlist keys holding it
     liked: list[int]
     names: dict[str, str]                    # playlist key -> name
-    data: ml.EnhanceData
+    data: playlist_classifier.EnhanceData
     notes: list[str] = field(default_factory=list)
 
 
@@ -130,15 +124,15 @@ def load_library(session: Session, user_id: int) -> Library:
                        categorical=tuple(c for c in columns if c in CATEGORICAL))
     artists = dict(session.execute(select(Track.id, func.lower(Track.artist)).where(Track.id.in_(track_ids))).all())
     try:
-        data = ml.assemble(frame, memberships, artists, spec, list(keys), names)
-    except ml.EnhanceDataError as exc:
+        data = playlist_classifier.assemble(frame, memberships, artists, spec, list(keys), names)
+    except playlist_classifier.EnhanceDataError as exc:
         raise EnhanceError(str(exc)) from None
     return Library(frame[spec.columns], memberships, sorted(set(liked)), names, data, [*data.notes, *notes])
 
 
 def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = None,
                       progress: Progress = _NO_PROGRESS, check: Callable[[], None] = lambda: None,
-                      estimators: Sequence[str] = ml.ESTIMATOR_NAMES) -> TrainedModel:
+                      estimators: Sequence[str] = playlist_classifier.ESTIMATOR_NAMES) -> TrainedModel:
     """The study, the comparison, the chosen model and its suggestions, all recorded for this user.
 
     Writes one ModelRun per evaluated run (mode "enhance"), a TrainedModel (kind "enhance") holding the
@@ -148,10 +142,10 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
     library = load_library(session, user_id)
     data = library.data
     progress.advance(STAGES[0])
-    results: list[tuple[ml.RunResult, dict]] = []
+    results: list[tuple[playlist_classifier.RunResult, dict]] = []
 
-    def record(stage: str) -> Callable[[ml.RunResult], None]:
-        def after(result: ml.RunResult) -> None:
+    def record(stage: str) -> Callable[[playlist_classifier.RunResult], None]:
+        def after(result: playlist_classifier.RunResult) -> None:
             results.append((result, {}))
             progress.advance(stage)
             check()
@@ -159,22 +153,22 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
 
     # Scikit-learn's native threads fight the other jobs on a small machine; one thread each is faster here.
     with threadpool_limits(limits=1), _quiet():
-        progress.stage(STAGES[1], total=len(ml.STUDY_RUNS))
-        study = ml.imbalance_study(data, after_each=record(STAGES[1]))
+        progress.stage(STAGES[1], total=len(playlist_classifier.STUDY_RUNS))
+        study = playlist_classifier.imbalance_study(data, after_each=record(STAGES[1]))
         progress.stage(STAGES[2], total=len(estimators))
-        compared = ml.compare_models(data, estimators, after_each=record(STAGES[2]), done=study)
+        compared = playlist_classifier.compare_models(data, estimators, after_each=record(STAGES[2]), done=study)
         progress.stage(STAGES[3], total=3)
-        chosen = ml.choose(compared)
+        chosen = playlist_classifier.choose(compared)
         name, balance = chosen.params["estimator"], chosen.params["balance"]
         started = time.perf_counter()
-        importance = ml.feature_importance(data, name, balance)
+        importance = playlist_classifier.feature_importance(data, name, balance)
         progress.advance(STAGES[3])
-        model = ml.fit_final(data, name, balance)
+        model = playlist_classifier.fit_final(data, name, balance)
         progress.advance(STAGES[3])
         chosen_seconds = time.perf_counter() - started
     classes = data.classes
     labels = [library.names.get(c, "in none of your playlists") for c in classes]
-    details = {"chosen": True, "classes": labels, "confusion": ml.confusion(chosen, classes),
+    details = {"chosen": True, "classes": labels, "confusion": playlist_classifier.confusion(chosen, classes),
                "importance": importance}
     row = _store_model(session, user_id, library, chosen, details, model, job_id)
     for result, _ in results:
@@ -194,7 +188,7 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
     return row
 
 
-def _store_model(session: Session, user_id: int, library: Library, chosen: ml.RunResult, details: dict,
+def _store_model(session: Session, user_id: int, library: Library, chosen: playlist_classifier.RunResult, details: dict,
                  model: Any, job_id: str | None) -> TrainedModel:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
@@ -217,8 +211,8 @@ def _suggest(session: Session, user_id: int, row: TrainedModel, library: Library
     liked = [t for t in library.liked if t in frame.index]
     if not liked:
         return 0
-    playlists = [c for c in library.data.classes if c != ml.NONE]
-    proba = ml.class_probabilities(model, frame.loc[liked], playlists)
+    playlists = [c for c in library.data.classes if c != playlist_classifier.NONE]
+    proba = playlist_classifier.class_probabilities(model, frame.loc[liked], playlists)
     members = {key: [t for t, held in library.memberships.items() if key in held] for key in playlists}
     explain = profiles(frame, members, library.data.spec, {r["feature"]: r["importance"] for r in importance})
     count = 0
@@ -288,104 +282,6 @@ def model_runs(session: Session, user_id: int, model_id: int) -> list[ModelRun]:
     """The runs recorded by the job that made this model, in the order they ran."""
     return list(session.scalars(owned(ModelRun, user_id).where(ModelRun.mode == MODE, ModelRun.model_id == model_id)
                                 .order_by(ModelRun.id)))
-
-
-# -------------------------------------------------------------------------------------------- adding
-
-
-def accept(session: Session, user_id: int, suggestion_ids: Sequence[Any]) -> list[int]:
-    """Mark the user's pending suggestions among ``suggestion_ids`` accepted; returns the ids to add.
-
-    Raises EnhanceError when none of the ids is one of the user's Enhance suggestions still to add.
-    """
-    wanted = sorted({int(i) for i in suggestion_ids if str(i).isdigit()})
-    rows = session.scalars(owned(Suggestion, user_id).where(Suggestion.mode == MODE, Suggestion.id.in_(wanted),
-                                                           Suggestion.decision.in_(("pending", "accepted")))).all()
-    if not rows:
-        raise EnhanceError("Tick at least one suggested song that is not in its playlist yet.")
-    for row in rows:
-        row.decision = "accepted"
-    session.commit()
-    return [row.id for row in rows]
-
-
-@dataclass
-class AddOutcome:
-    playlist: str
-    status: str          # added | failed | partial
-    added: int
-    message: str
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def add_accepted(session: Session, user_id: int, client: SpotifyClient, suggestion_ids: Sequence[int] | None = None,
-                 after_each: Callable[[AddOutcome], None] | None = None,
-                 planned: Callable[[int], None] | None = None) -> list[AddOutcome]:
-    """Append the user's accepted suggestions to their Spotify playlists, one playlist at a time, and read back.
-
-    A suggestion is marked "added" (and its track put in the playlist's library collection) only when the
-    playlist read back holds it. Tracks already in the playlist are not added twice. ``planned`` hears how many
-    playlists will be updated, before the first one.
-    """
-    query = owned(Suggestion, user_id).where(Suggestion.mode == MODE, Suggestion.decision == "accepted")
-    if suggestion_ids is not None:
-        query = query.where(Suggestion.id.in_([int(i) for i in suggestion_ids]))
-    by_target: dict[str, list[Suggestion]] = {}
-    for row in session.scalars(query.order_by(Suggestion.target, Suggestion.rank)):
-        by_target.setdefault(row.target, []).append(row)
-    if not by_target:
-        raise EnhanceError("There are no accepted suggestions to add.")
-    if planned is not None:
-        planned(len(by_target))
-    outcomes = []
-    for target, rows in by_target.items():
-        outcome = _add_to_playlist(session, user_id, client, target, rows)
-        outcomes.append(outcome)
-        if after_each is not None:
-            after_each(outcome)
-    return outcomes
-
-
-def _add_to_playlist(session: Session, user_id: int, client: SpotifyClient, target: str,
-                     rows: list[Suggestion]) -> AddOutcome:
-    playlist_id = int(target.partition(":")[2]) if target.startswith("playlist:") else None
-    playlist = get_owned(session, LibraryPlaylist, user_id, playlist_id) if playlist_id else None
-    if playlist is None or not playlist.owned_by_user or not playlist.spotify_id:
-        return AddOutcome(playlist.name if playlist else target, "failed", 0,
-                          "This is not a Spotify playlist of yours any more (import your library again), so nothing "
-                          "was added.")
-    uris = dict(session.execute(select(Track.id, Track.spotify_id).where(
-        Track.id.in_([r.track_id for r in rows]))).all())
-    wanted = {r.id: f"spotify:track:{uris[r.track_id]}" for r in rows if uris.get(r.track_id)}
-    try:
-        current = set(read_uris(client, playlist.spotify_id))
-        new = list(dict.fromkeys(uri for uri in wanted.values() if uri not in current))
-        if new:
-            client.add_items(playlist.spotify_id, new)
-        after = set(read_uris(client, playlist.spotify_id))
-    except NotFound:
-        return AddOutcome(playlist.name, "failed", 0, "Spotify no longer has this playlist; nothing was added.")
-    except ServiceError as exc:
-        session.rollback()
-        return AddOutcome(playlist.name, "failed", 0, service_problem(exc) + ".")
-    confirmed = [r for r in rows if wanted.get(r.id) in after]
-    for row in confirmed:
-        row.decision = "added"
-    upsert_rows(session, LibraryItem, [{"user_id": user_id, "collection": collection(playlist.id),
-                                        "track_id": r.track_id, "library_playlist_id": playlist.id,
-                                        "added_at": utcnow()} for r in confirmed],
-                key=("user_id", "collection", "track_id"), update=())
-    session.commit()
-    missing = len(rows) - len(confirmed)
-    added = len(confirmed)
-    if not missing:
-        return AddOutcome(playlist.name, "added", added,
-                          f"Added {added} song{'s' if added != 1 else ''}; read back and checked.")
-    return AddOutcome(playlist.name, "partial" if added else "failed", added,
-                      f"{added} of {len(rows)} songs are in the playlist when read back; {missing} did not land "
-                      "(a song without a Spotify id cannot be added). Try again to retry them.")
 
 
 # ------------------------------------------------------------------------------------------- helpers

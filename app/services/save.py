@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.errors import human_duration
 from app.pipeline.clients.base import NotFound, RateLimited, ServiceError
-from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
+from app.pipeline.clients.spotify import SpotifyClient
+from app.pipeline.playlist_writer import PlaylistWriter
 from app.services.selection import KeptTrack, display_context, kept_tracks, owned_run, run_contexts
-from app.storage.models import ExportedPlaylist, SortRun, utcnow
+from app.storage.tables import ExportedPlaylist, SortRun, utcnow
 from app.storage.ownership import owned
 
 NAME_PREFIX = "contextify · "
@@ -25,7 +26,7 @@ DESCRIPTION = "Sorted from your Liked Songs by contextify ({context})."
 #: A playlist the user asked for although its context cannot keep the target precision says so.
 BEST_EFFORT_DESCRIPTION = ("Best effort, not promised: sorted from your Liked Songs by contextify ({context}), "
                            "which could not keep its target precision for this context.")
-SHOWN_IN_DIFFERENCE = 3
+SHOWN_WITHOUT_URI = 5
 
 ReadItems = Callable[[str], list[str]]
 
@@ -71,6 +72,15 @@ def plan_save(session: Session, user_id: int, sort_run_id: int | None, read_item
     rows = exported(session, user_id)
     kept = kept_tracks(session, user_id, run.id)
     return [_plan(context, kept.get(context, []), rows.get(context), read_items) for context in run_contexts(run)]
+
+
+def plan_summary(plan: PlaylistPlan) -> dict:
+    """What the Save page shows of a plan: counts, not the URIs (a playlist runs to thousands), and at most
+    SHOWN_WITHOUT_URI of the tracks Spotify cannot take."""
+    return {"context": plan.context, "name": plan.name, "action": plan.action, "tracks": len(plan.wanted),
+            "add": len(plan.add), "remove": len(plan.remove), "reordered": plan.reordered,
+            "without_uri": plan.without_uri[:SHOWN_WITHOUT_URI], "without_uri_count": len(plan.without_uri),
+            "note": plan.note}
 
 
 def _plan(context: str, tracks: Sequence[KeptTrack], row: ExportedPlaylist | None,
@@ -173,86 +183,40 @@ def save_one(session: Session, user_id: int, run: SortRun, plan: PlaylistPlan, c
     session.commit()
     best_effort = bool((run.params or {}).get("cutoffs", {}).get(plan.context, {}).get("best_effort"))
     try:
-        playlist_id = _write(session, row, plan, client, public, best_effort)
-        problem = verify(client, playlist_id, plan.wanted)
+        problem = write_exported(session, row, plan.wanted, PlaylistWriter(client), public=public,
+                                 description=(BEST_EFFORT_DESCRIPTION if best_effort else DESCRIPTION).format(
+                                     context=plan.context))
     except RateLimited:
         raise
     except ServiceError as exc:
         return _failed(session, user_id, plan, service_problem(exc))
     if problem:
         return _failed(session, user_id, plan, problem)
-    row.status, row.track_uris, row.saved_at = "saved", plan.wanted, utcnow()
-    row.snapshot_id = client.playlist(playlist_id).get("snapshot_id")
-    session.commit()
     verb = "Created" if plan.action == "create" else "Updated"
-    return SaveOutcome(plan.context, row.name, "saved", playlist_id, len(plan.wanted),
+    return SaveOutcome(plan.context, row.name, "saved", row.spotify_playlist_id, len(plan.wanted),
                        f"{verb} with {_tracks(len(plan.wanted))}; read back and checked.")
 
 
-def _write(session: Session, row: ExportedPlaylist, plan: PlaylistPlan, client: SpotifyClient,
-           public: bool, best_effort: bool = False) -> str:
-    """Create the playlist when there is none (its id committed at once, so a retry never makes a second),
-    then replace its items."""
-    if row.spotify_playlist_id is None:
-        _create(session, row, plan.context, client, public, best_effort)
-    try:
-        write_items(client, row.spotify_playlist_id, plan.wanted)
-    except NotFound:  # deleted on Spotify since: make it again, once
-        _create(session, row, plan.context, client, public, best_effort)
-        write_items(client, row.spotify_playlist_id, plan.wanted)
-    return row.spotify_playlist_id
+def write_exported(session: Session, row: ExportedPlaylist, uris: Sequence[str], writer: PlaylistWriter, *,
+                   public: bool = False, description: str = "") -> str | None:
+    """Make the playlist of one of contextify's own `exported_playlists` rows hold exactly `uris`, read it back,
+    and mark the row saved; the difference in words when the read-back differs (the row is left for the caller).
 
-
-def _create(session: Session, row: ExportedPlaylist, context: str, client: SpotifyClient, public: bool,
-            best_effort: bool = False) -> None:
-    template = BEST_EFFORT_DESCRIPTION if best_effort else DESCRIPTION
-    created = client.create_playlist(row.name, public=public, description=template.format(context=context))
-    row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
-    session.commit()
-
-
-def write_items(client: SpotifyClient, playlist_id: str, uris: Sequence[str]) -> str | None:
-    """Make the playlist hold exactly `uris`: PUT replaces with the first 100, POST appends the rest by 100.
-
-    Returns the last snapshot id. Idempotent: running it again after a failure half-way gives the same list.
+    A new playlist's id is committed at once, so a retry never makes a second; one deleted on Spotify is made
+    again, once. Used by Save, Discover and Compare.
     """
-    snapshot = client.call(client.sp.playlist_replace_items, playlist_id, list(uris[:ITEMS_PER_WRITE]))
-    snapshots = client.add_items(playlist_id, list(uris[ITEMS_PER_WRITE:])) if len(uris) > ITEMS_PER_WRITE else []
-    return snapshots[-1] if snapshots else (snapshot or {}).get("snapshot_id")
+    def make() -> str:
+        row.spotify_playlist_id, row.snapshot_id = writer.create(row.name, public=public, description=description)
+        session.commit()
+        return row.spotify_playlist_id
 
-
-def read_uris(client: SpotifyClient, playlist_id: str) -> list[str]:
-    """The URIs a playlist holds, in order (local files and unavailable items have none and are left out)."""
-    uris = []
-    for item in client.playlist_items(playlist_id):
-        track = (item.get("item") or item.get("track")) if isinstance(item, dict) else None
-        if isinstance(track, dict) and track.get("uri"):
-            uris.append(track["uri"])
-    return uris
-
-
-def verify(client: SpotifyClient, playlist_id: str, wanted: Sequence[str]) -> str | None:
-    """None when the playlist reads back exactly as `wanted`; else the difference in words."""
-    actual = read_uris(client, playlist_id)
-    return None if actual == list(wanted) else difference(list(wanted), actual)
-
-
-def difference(wanted: list[str], actual: list[str]) -> str:
-    """What reading back found, compared with what was written, in a sentence."""
-    missing = [uri for uri in wanted if uri not in set(actual)]
-    extra = [uri for uri in actual if uri not in set(wanted)]
-    doubled = sorted({uri for uri in actual if actual.count(uri) > 1})
-    parts = []
-    if missing:
-        parts.append(f"{_tracks(len(missing))} did not land ({_some(missing)})")
-    if extra:
-        parts.append(f"{_tracks(len(extra))} that contextify did not write are in it ({_some(extra)})")
-    if doubled:
-        parts.append(f"{_tracks(len(doubled))} appear more than once ({_some(doubled)})")
-    if not parts:
-        parts.append("the tracks are all there but in a different order")
-    return (f"Reading the playlist back found {len(actual)} of {len(wanted)} tracks: " + "; ".join(parts)
-            + ". Save again to fix it.")
+    playlist_id, problem = writer.write_exactly(row.spotify_playlist_id, uris, make)
+    if problem:
+        return problem
+    row.status, row.track_uris, row.saved_at = "saved", list(uris), utcnow()
+    row.snapshot_id = writer.snapshot(playlist_id)
+    session.commit()
+    return None
 
 
 def service_problem(exc: ServiceError) -> str:
@@ -278,8 +242,3 @@ def _failed(session: Session, user_id: int, plan: PlaylistPlan, message: str) ->
 
 def _tracks(n: int) -> str:
     return f"{n:,} track{'s' if n != 1 else ''}"
-
-
-def _some(uris: list[str]) -> str:
-    shown = ", ".join(uris[:SHOWN_IN_DIFFERENCE])
-    return shown + (f" and {len(uris) - SHOWN_IN_DIFFERENCE} more" if len(uris) > SHOWN_IN_DIFFERENCE else "")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.pipeline.matching import normalise, split_title
-from app.storage.models import LibraryItem, SongSplit, Track
+from app.storage.tables import LibraryItem, SongSplit, Track
 from app.storage.ownership import owned
 
 SAME_DURATION_MS = 3000
@@ -142,3 +142,9 @@ def split_song(session: Session, user_id: int, track_id: int) -> bool:
     session.add(SongSplit(user_id=user_id, track_id=track_id))
     session.commit()
     return True
+
+
+def song_names(session: Session, track_ids: list[int]) -> dict[int, str]:
+    """'Artist – Title' per track id (the global catalog), as the list of songs kept once shows them."""
+    return dict(session.execute(select(Track.id, Track.artist + " – " + Track.title)
+                                .where(Track.id.in_(track_ids))).all())

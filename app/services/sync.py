@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 from app.auth.errors import NeedsLogin
 from app.models.service import REVIEW_FLOOR, ReviewError, load_owned_model
 from app.pipeline.clients.base import RateLimited, ServiceError
-from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
+from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.features_table import feature_frame
-from app.services.save import DESCRIPTION, difference, read_uris, service_problem
+from app.pipeline.playlist_writer import PlaylistWriter
+from app.services.save import DESCRIPTION, service_problem
 from app.services.songs import library_songs
-from app.storage.models import (
+from app.storage.tables import (
     Context,
     ContextPlaylist,
     ExportedPlaylist,
@@ -335,11 +336,11 @@ def _sync(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClie
 
 def recreate(session: Session, row: ExportedPlaylist, client: SpotifyClient, settings: SyncSetting) -> None:
     """Make a deleted playlist again with what contextify last wrote to it (the user asked for it)."""
-    created = client.create_playlist(row.name, public=False, description=DESCRIPTION.format(context=row.context))
-    row.spotify_playlist_id, row.snapshot_id = created["id"], created.get("snapshot_id")
+    writer = PlaylistWriter(client)
+    row.spotify_playlist_id, row.snapshot_id = writer.create(row.name, public=False,
+                                                             description=DESCRIPTION.format(context=row.context))
     session.commit()
-    for start in range(0, len(row.track_uris or []), ITEMS_PER_WRITE):
-        client.add_items(row.spotify_playlist_id, list(row.track_uris[start:start + ITEMS_PER_WRITE]))
+    writer.append(row.spotify_playlist_id, list(row.track_uris or []))
     settings.recreate_contexts = [c for c in settings.recreate_contexts or [] if c != row.context]
     session.commit()
 
@@ -348,15 +349,12 @@ def append_verified(session: Session, user_id: int, sync_run: SyncRun, row: Expo
                     wanted: list[Placement], client: SpotifyClient) -> list[str] | str:
     """Append the placements the playlist lacks, read it back, and record what landed; the difference in words
     when the read-back is not the playlist as it was plus the new tracks at its end."""
-    before = read_uris(client, row.spotify_playlist_id)
-    present = set(before)
-    fresh = [p for p in wanted if p.uri not in present]
-    for start in range(0, len(fresh), ITEMS_PER_WRITE):
-        client.add_items(row.spotify_playlist_id, [p.uri for p in fresh[start:start + ITEMS_PER_WRITE]])
-    expected = before + [p.uri for p in fresh]
-    after = read_uris(client, row.spotify_playlist_id) if fresh else before
-    if after != expected:
-        return difference(expected, after)
+    writer = PlaylistWriter(client)
+    change = writer.append_new(row.spotify_playlist_id, [p.uri for p in wanted])
+    if change.problem:
+        return change.problem
+    written = set(change.written)
+    fresh = [p for p in wanted if p.uri in written]
     for p in wanted:  # already there (a cut-off earlier sync, or the user added it): recorded as placed too
         session.add(SortAssignment(user_id=user_id, sort_run_id=sync_run.sort_run_id, track_id=p.track_id,
                                    context=p.context, probability=p.probability, assigned=True, decision="pending",
@@ -364,8 +362,8 @@ def append_verified(session: Session, user_id: int, sync_run: SyncRun, row: Expo
         session.add(SyncItem(user_id=user_id, sync_run_id=sync_run.id, context=p.context, track_id=p.track_id,
                              uri=p.uri, probability=p.probability, status="added" if p in fresh else "present",
                              note=None if p in fresh else "It was already in the playlist, so nothing was written."))
-    row.track_uris, row.saved_at = after, utcnow()
-    row.snapshot_id = client.playlist(row.spotify_playlist_id).get("snapshot_id")
+    row.track_uris, row.saved_at = change.after, utcnow()
+    row.snapshot_id = writer.snapshot(row.spotify_playlist_id)
     session.commit()
     return [p.uri for p in fresh]
 

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.pipeline.clients.base import ServiceError
-from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
-from app.services.save import difference, read_uris, service_problem
+from app.pipeline.clients.spotify import SpotifyClient
+from app.pipeline.playlist_writer import PlaylistWriter
+from app.services.save import service_problem
 from app.services.sync import sync_settings
-from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, utcnow
+from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, utcnow
 from app.storage.ownership import get_owned, owned
 
 UNDO_FOR = timedelta(days=7)
@@ -120,17 +121,11 @@ def _undo(session: Session, user_id: int, items: list[SyncItem], client: Spotify
             raise DigestError("contextify no longer has that playlist.")
         uris = [i.uri for i in mine]
         try:
-            before = read_uris(client, row.spotify_playlist_id)
-            for start in range(0, len(uris), ITEMS_PER_WRITE):
-                client.call(client.sp.playlist_remove_all_occurrences_of_items, row.spotify_playlist_id,
-                            uris[start:start + ITEMS_PER_WRITE])
-            after = read_uris(client, row.spotify_playlist_id)
+            change = PlaylistWriter(client).remove_verified(row.spotify_playlist_id, uris)
         except ServiceError as exc:
             return f"Undo stopped: {service_problem(exc)}. {done} track(s) were removed and checked."
-        gone = set(uris)
-        expected = [u for u in before if u not in gone]
-        if after != expected:
-            return f"{row.name}: " + difference(expected, after)
+        if change.problem:
+            return f"{row.name}: " + change.problem
         for item in mine:
             item.status, item.undone_at = "undone", utcnow()
             # Rejected in the sort, so neither a later save nor the next sync puts it back.
@@ -138,7 +133,7 @@ def _undo(session: Session, user_id: int, items: list[SyncItem], client: Spotify
                     SortAssignment.sort_run_id == session.get(SyncRun, item.sync_run_id).sort_run_id,
                     SortAssignment.track_id == item.track_id, SortAssignment.context == item.context)):
                 assignment.decision = "rejected"
-        row.track_uris = after
+        row.track_uris = change.after
         session.commit()
         done += len(mine)
     return f"Removed {done} track{'s' if done != 1 else ''} and read the playlist back: nothing else changed."
@@ -176,3 +171,10 @@ def dismiss_queued(session: Session, user_id: int, item_id: int) -> str:
     item.status = "dismissed"
     session.commit()
     return "Left out; the sync will not offer it again."
+
+
+def deleted_playlists(session: Session, user_id: int) -> list[ExportedPlaylist]:
+    """contextify's playlists that the user's last sync found deleted on Spotify."""
+    last = session.scalar(owned(SyncRun, user_id).order_by(SyncRun.id.desc()).limit(1))
+    deleted = set(((last.counts or {}).get("deleted") or []) if last else [])
+    return [row for row in session.scalars(owned(ExportedPlaylist, user_id)) if row.context in deleted]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.dash_views import harvests
-from app.dash_views.harvests import SettingsError, StageRow
+from app.dash_views.harvests import StageRow
+from app.services import contexts
+from app.services.contexts import SettingsError
 
 
 @pytest.mark.parametrize(("chips", "typed", "expected"), [
@@ -16,7 +18,7 @@ from app.dash_views.harvests import SettingsError, StageRow
     ([], "<script>alert(1)</script>", ["<script>alert(1)</script>"]),  # kept as text; Dash escapes it
 ])
 def test_names_that_become_chips(chips, typed, expected):
-    assert harvests.add_contexts(chips, typed) == (expected, None)
+    assert contexts.add_contexts(chips, typed) == (expected, None)
 
 
 @pytest.mark.parametrize(("chips", "typed", "message"), [
@@ -28,16 +30,16 @@ def test_names_that_become_chips(chips, typed, expected):
     ([], "work\x00out", "A name contains a control character (an invisible code)"),
 ])
 def test_names_refused_in_plain_words(chips, typed, message):
-    kept, error = harvests.add_contexts(chips, typed)
+    kept, error = contexts.add_contexts(chips, typed)
     assert kept == chips and message in error and error.endswith(".") and not error[0].islower()
 
 
 def test_removing_a_chip():
-    assert harvests.remove_context(["a", "b", "c"], 1) == ["a", "c"]
+    assert contexts.remove_context(["a", "b", "c"], 1) == ["a", "c"]
 
 
 def test_settings_become_the_cli_parameters():
-    assert harvests.harvest_params(["workout"], "auto", "12", 50.0, refresh=True) == {
+    assert contexts.harvest_params(["workout"], "auto", "12", 50.0, refresh=True) == {
         "contexts": ["workout"], "source": "auto", "playlists_per_context": 12, "tracks_per_playlist": 50,
         "refresh": True, "enrich": True}
 
@@ -53,7 +55,7 @@ def test_settings_become_the_cli_parameters():
 ])
 def test_settings_refused_in_plain_words(chips, source, playlists, tracks, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(".", r"\.")):
-        harvests.harvest_params(chips, source, playlists, tracks)
+        contexts.harvest_params(chips, source, playlists, tracks)
 
 
 def test_stage_rows_show_counts_fraction_and_eta():

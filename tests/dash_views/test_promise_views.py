@@ -1,10 +1,10 @@
 """The Model and Sort pages say what each playlist promises, the library's share, and why there is no playlist."""
 
 from app.dash_views import sort as sort_page
-from app.dash_views.model_view import (
+from app.services.training import (
     grouping_sentence, holdout_rows, promise_lines, reliability_frame, reliability_sentence,
 )
-from app.dash_views.sort_view import PlaylistReview
+from app.services.sort_review import PlaylistReview
 
 METRICS = {
     "data": {"grouping": "whole artists are held out", "background_tracks": 1200,
@@ -58,7 +58,7 @@ def test_the_sort_page_says_why_a_context_has_no_playlist_and_labels_best_effort
 def test_best_effort_is_an_explicit_opt_in_on_the_model_page():
     from app.dash_views import ids
     from app.dash_views.model_page import _train_card
-    from app.dash_views.model_view import BEST_EFFORT, train_params
+    from app.services.training import BEST_EFFORT, train_params
 
     assert train_params(["study", "party"], 0.85)["best_effort"] is False
     assert train_params(["study", "party"], 0.85, [])["best_effort"] is False

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import ExportedPlaylist, LibraryItem, SortAssignment, SortRun, Track, TrainedModel, User
+from app.storage.tables import ExportedPlaylist, LibraryItem, SortAssignment, SortRun, Track, TrainedModel, User
 from tests.auth.helpers import login, sandbox_app
-from tests.dash_views.helpers import call, outputs
+from tests.dash_views.helpers import call, outputs, texts
 
 LIBRARY_JOB = f"{ids.LIBRARY_JOB_STORE}.data"
 SAVE_JOB = f"{ids.SAVE_JOB_STORE}.data"
@@ -133,6 +133,18 @@ def test_import_review_save_update_and_a_quota_cut_save(site, monkeypatch):
 
     # Reject one more and save again: the same playlist is updated, not duplicated.
     decide(app, run_id, "workout", 2, "rejected")
+    # First the dry run against Spotify: a job the page starts and follows (no Spotify call inside a callback),
+    # its result read from the job row, not from the browser's copy.
+    check_id = outputs(call(me, f"{ids.SAVE_CHECK_JOB_STORE}.data",
+                            changed=[f"{ids.SAVE_CHECK}.n_clicks"]))[f"{ids.SAVE_CHECK_JOB_STORE}.data"]
+    assert "finished" in follow(me, ids.SAVE_CHECK_STATUS, ids.SAVE_CHECK_JOB_STORE, check_id)
+    done = {f"{ids.SAVE_CHECK_DONE_STORE}.data": {"id": check_id, "status": "succeeded", "result": {"plans": []}}}
+    preview = outputs(call(me, f"{ids.SAVE_PREVIEW}.children", done, changed=[f"{ids.SAVE_CHECK_DONE_STORE}.data"]))
+    shown = " ".join(texts(preview[f"{ids.SAVE_PREVIEW}.children"]))
+    assert "Update" in shown and "1 to remove" in shown and "Already up to date" in shown, shown
+    assert outputs(call(other, f"{ids.SAVE_PREVIEW}.children", done,
+                        changed=[f"{ids.SAVE_CHECK_DONE_STORE}.data"])) == {}, "another user's job shows nothing"
+    assert sandbox_playlist(sandbox, first["workout"].spotify_playlist_id) == first["workout"].track_uris
     assert "finished" in save(me)
     second = exports(app, mira)
     assert second["workout"].spotify_playlist_id == first["workout"].spotify_playlist_id

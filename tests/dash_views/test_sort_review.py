@@ -10,13 +10,13 @@ import pytest
 from flask import current_app
 from sqlalchemy import select, update
 
-from app.dash_views import sort_view
-from app.dash_views.model_view import loaded_model
-from app.dash_views.sort_view import library_state, review, sanity, unsorted_tracks
+from app.services import sort_review
+from app.services.training import loaded_model
+from app.services.sort_review import library_state, review, sanity, unsorted_tracks
 from app.extensions import db
 from app.models.cutoffs import CutoffChoice
 from app.models.service import adapted_model, decide, library_frame, set_cutoff, sort_for_user, train_for_user
-from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, User
+from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, User
 from tests.models.conftest import small_grid  # noqa: F401  (fixture)
 from tests.models.test_store import store  # noqa: F401  (fixture)
 
@@ -100,12 +100,12 @@ def test_the_centroid_check_matches_a_full_sort_at_every_cutoff(app, sorted_run)
 def test_the_library_scores_are_read_again_after_an_import_or_new_features(app, sorted_run, monkeypatch):
     user_id, run = sorted_run
     built = []
-    real = sort_view.library_frame
-    monkeypatch.setattr(sort_view, "library_frame", lambda *args: built.append(1) or real(*args))
+    real = sort_review.library_frame
+    monkeypatch.setattr(sort_review, "library_frame", lambda *args: built.append(1) or real(*args))
     sanity(db.session, user_id, run)
     sanity(db.session, user_id, run)
     assert len(built) == 1, "a second review re-uses the scores"
-    current_app.extensions[sort_view.SCORES]._items.clear()  # another worker process: nothing in its memory
+    current_app.extensions[sort_review.SCORES]._items.clear()  # another worker process: nothing in its memory
     assert sanity(db.session, user_id, run) and len(built) == 1, "it reads them from the user's model folder"
     folder = Path(app.config["INSTANCE_DIR"]) / "models" / str(user_id) / "scores"
     assert len(list(folder.glob("*.pickle"))) == 1
@@ -128,7 +128,7 @@ def test_the_library_scores_are_read_again_after_an_import_or_new_features(app, 
     db.session.commit()
     assert library_state(db.session, other.id) != library_state(db.session, user_id)
     assert sanity(db.session, other.id, run) == {}, "no scores for a library that is not theirs"
-    assert current_app.extensions[sort_view.SCORES]
+    assert current_app.extensions[sort_review.SCORES]
 
 
 def test_unsorted_counts_every_library_track_no_playlist_keeps(app, sorted_run):
@@ -140,4 +140,4 @@ def test_unsorted_counts_every_library_track_no_playlist_keeps(app, sorted_run):
     library = set(db.session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id)))
     left = sorted(db.session.execute(select(Track.artist, Track.title).where(Track.id.in_(library - kept))).all())
     count, shown = unsorted_tracks(db.session, user_id, run.id)
-    assert count == len(left) > 0 and shown == [tuple(row) for row in left[:sort_view.SHOWN_UNSORTED]]
+    assert count == len(left) > 0 and shown == [tuple(row) for row in left[:sort_review.SHOWN_UNSORTED]]

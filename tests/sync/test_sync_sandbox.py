@@ -11,24 +11,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from app.auth.spotify import spotify_for_user
-from app.dash_views.sort_view import review
+from app.services.sort_review import review
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.jobs.sync_schedule import InProcessScheduler
 from app.models.service import load_owned_model, sort_for_user, sort_summary, train_for_user
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services.save import save_playlists
 from app.services.songs import library_songs
 from app.services.sync import base_sort, set_sync
-from app.services.sync_digest import digest, undo_item
-from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
+from app.services.sync_digest import digest
+from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
 from tests.auth.helpers import login, sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST, PROVIDERS, fast_clients
+from tests.jobs.conftest import wait_for
 
 USER = "ana.k"
 CONTEXTS = ["rock", "chill", "classical", "edm"]  # rock is much of ana.k's library
@@ -169,10 +170,15 @@ def test_the_scheduler_keeps_saved_playlists_sorted_with_one_entry_per_song_and_
             one = added[0]
             row = db.session.scalar(select(ExportedPlaylist).where(ExportedPlaylist.context == one.context))
             pid, uri = row.spotify_playlist_id, one.uri
-            spotify = spotify_for_user(user_id, app.config, sessionmaker(bind=db.engine))
-            message = undo_item(db.session, user_id, one.id, spotify)
-            assert "nothing else changed" in message
+            # Undo runs as the `sync-digest` job the digest's button starts (no Spotify call inside a callback).
+            job_id = runner.submit("sync-digest", {"action": "undo-item", "index": one.id}, user_id)
+        job = wait_for(app, job_id, user_id, timeout=60)
+        assert job["status"] == "succeeded" and "nothing else changed" in job["result"]["message"], job
+        with app.app_context():
             assert db.session.get(SyncItem, one.id).status == "undone"
+            again = runner.submit("sync-digest", {"action": "undo-item", "index": one.id}, user_id)
+        refused = wait_for(app, again, user_id, timeout=60)
+        assert refused["status"] == "succeeded" and "not added" in refused["result"]["message"], refused
         undone = every_playlist(sandbox)
         assert undone[pid] == [u for u in after[pid] if u != uri], "undo removed exactly that one track"
         assert {p: u for p, u in undone.items() if p != pid} == {p: u for p, u in after.items() if p != pid}

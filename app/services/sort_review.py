@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.analysis.cache import FolderCache, TTLCache
-from app.dash_views.model_view import loaded_model, user_models
+from app.services.training import loaded_model, user_models
 from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
 from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError
@@ -22,7 +22,7 @@ from app.models.persistence import ArtifactError
 from app.models.service import MODELS_DIR, ReviewError, adapted_model, decide, library_frame, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
 from app.services.songs import SongIndex, library_songs
-from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
+from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned
 
 KIND = "sort"

@@ -6,25 +6,30 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
-from app.dash_views.jobs_view import job_sentence
-from app.jobs.tasks import upload_dir
 from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track
+from app.storage.tables import Context, Label, LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 
 KIND = "import-library"
+UPLOADS = "uploads"
 ACCEPTED = ".json,.csv"
 TOP_REASONS = 5
 
 
 class UploadError(ValueError):
     """An uploaded file the page refuses before saving it; plain words naming line or field."""
+
+
+def upload_dir(config: Mapping[str, Any], user_id: int) -> Path:
+    """Where a page stores a user's uploaded library files; import jobs read files only from here."""
+    return Path(config["INSTANCE_DIR"]) / UPLOADS / str(user_id)
 
 
 def save_upload(config: Mapping[str, Any], user_id: int, filename: str | None, contents: str | None) -> str:
@@ -52,6 +57,11 @@ def save_upload(config: Mapping[str, Any], user_id: int, filename: str | None, c
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
     return name
+
+
+def discard_upload(config: Mapping[str, Any], user_id: int, name: str) -> None:
+    """Remove a stored upload that will not be imported (its job was refused)."""
+    (upload_dir(config, user_id) / name).unlink(missing_ok=True)
 
 
 @dataclass
@@ -95,7 +105,10 @@ def library_summary(session: Session, user_id: int) -> LibrarySummary:
     return summary
 
 
-def import_sentence(job: Mapping[str, Any] | None) -> str:
-    """What the page says about the library import it follows."""
-    what = f"Import of {job['params']['file']}" if job and job["params"].get("file") else "Import from Spotify"
-    return job_sentence(job, what, "No import yet. Import your Liked Songs from Spotify, or upload a file.")
+def catalog_counts(session: Session) -> dict[str, int]:
+    """Sizes of the shared catalog (shown on Home): tracks, contexts and labels."""
+    return {
+        "tracks": session.scalar(select(func.count()).select_from(Track)) or 0,
+        "contexts": session.scalar(select(func.count()).select_from(Context)) or 0,
+        "labels": session.scalar(select(func.count()).select_from(Label)) or 0,
+    }
