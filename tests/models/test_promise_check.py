@@ -28,9 +28,8 @@ SHIFT_TOLERANCE = 0.05
 #: Measured on branch promise (see BENCHMARKS.md 4b): at 0.85 edm promises 0.860 and realises 0.657 on 67
 #: held-out tracks. The shortfall is one held-out playlist: "Latin Village 2019" (labelled latin) is dance
 #: music by sound, and 25 of edm's most confident tracks come from it, all "wrong". No training playlist
-#: is like it, so no bound computed on the training playlists foresees it (on holdout seeds 1 and 2 an
-#: earlier step of this branch realised 0.98-1.00 where it promised 0.85). Rock holds (0.852 promised,
-#: 0.822 realised).
+#: is like it, so no bound computed on the training playlists foresees it (on holdout seed 2 rock realises
+#: 1.000 of 0.854 promised, and edm gets no playlist). Rock holds here (0.852 promised, 0.822 realised).
 GENRE_SHORT = pytest.mark.xfail(strict=True, reason="one held-out latin playlist that sounds like edm "
                                 "(Latin Village 2019) sinks edm: 0.860 promised, 0.657 realised at 0.85")
 
