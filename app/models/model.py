@@ -1,4 +1,5 @@
 """A trained context model: the fitted pipeline, its cutoffs, and sorting a library with reasons."""
+# Over 400 lines: the decision rule, the library-mix adaptation and the sort that uses both read as one.
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ assigned tracks plus the near misses a reviewer can pull in by lowering a cutoff
 page; tracks below the floor are too unlikely to show. Each row carries its reasons in plain words
 and starts "pending".
 """
+# Over 400 lines: training, sorting and the review's cutoff moves share the owned-row helpers here.
 
 from __future__ import annotations
 
