@@ -19,7 +19,7 @@ from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.files import FileImportError
 from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
-from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
+from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client, spotify_user_client
 from app.pipeline.summary import RunSummary
@@ -40,7 +40,7 @@ def build_clients(config: Mapping[str, Any], spotify: SpotifyClient | None = Non
 
 def _providers(value: str | None) -> tuple[str, ...]:
     if not value:
-        return DEFAULT_PROVIDERS
+        return configured_providers(current_app.config)
     names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
@@ -59,7 +59,7 @@ def _providers(value: str | None) -> tuple[str, ...]:
               help="Read the library only: no Deezer matching, no features. A later import without it does both, "
                    "paying only for tracks not matched yet.")
 @click.option("--full", is_flag=True, help="Re-read every page of Liked Songs (drops likes removed on Spotify).")
-@click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
+@click.option("--providers", default=None, help="Comma list (default: CONTEXTIFY_PROVIDERS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
 @with_appcontext
 def import_library_command(user_name: str, path: str | None, no_enrich: bool, no_match: bool, full: bool,
@@ -105,7 +105,7 @@ def import_library_command(user_name: str, path: str | None, no_enrich: bool, no
 
 
 @click.command("enrich")
-@click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
+@click.option("--providers", default=None, help="Comma list (default: CONTEXTIFY_PROVIDERS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
 @with_appcontext
 def enrich_command(providers: str | None, as_json: bool) -> None:

@@ -13,7 +13,6 @@ import importlib.util
 import re
 from pathlib import Path
 
-import librosa
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from threadpoolctl import threadpool_limits
@@ -78,6 +77,8 @@ def log_mel_patches(y: np.ndarray, sr: int) -> np.ndarray:
     non-overlapping 3-s patches (the tail shorter than a patch is dropped). A clip shorter than one
     patch is repeated to fill it, the way the network was trained ("repeat-pad").
     """
+    import librosa  # here, not at the top: config asks weights_prefix() without paying for librosa's import
+
     y = np.asarray(y, dtype=np.float32)
     if sr != SR:
         y = librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")
@@ -98,6 +99,8 @@ def log_mel_patches(y: np.ndarray, sr: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _mel_filterbank() -> np.ndarray:
+    import librosa
+
     return librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS)
 
 

@@ -145,6 +145,8 @@ class RunClients:
     downloads: SharedDownloads = field(default_factory=SharedDownloads)
     analysis_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     reccobeats_audio: bool = False  # the deployment allows uploading previews to ReccoBeats (opt-in)
+    # The providers of a run that names none: config's CONTEXTIFY_PROVIDERS (a bare client set: the built-ins).
+    default_providers: tuple[str, ...] = ("deezer", "preview", "reccobeats")
     answers: DeezerAnswers = field(init=False)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False)
 
@@ -156,9 +158,12 @@ class RunClients:
                     **client_options: Any) -> RunClients:
         from app.pipeline.services import deezer_client, reccobeats_client
 
+        from app.pipeline.providers import configured_providers
+
         return cls(deezer=deezer_client(config, **client_options),
                    reccobeats=reccobeats_client(config, **client_options), spotify=spotify,
-                   reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")))
+                   reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")),
+                   default_providers=configured_providers(config))
 
     def call_counts(self) -> dict[str, int]:
         """Requests sent so far, by service, in the run summary's names."""
