@@ -25,8 +25,9 @@ EMOTIFY = ROOT.parent / "shared" / "data" / "audio" / "emotify_dev"
 # The audio README's coarse mood: the argmax of three factor means of the GEMS vote shares.
 MOOD_FACTORS = {"calm": ["amazement", "solemnity", "tenderness", "nostalgia", "calmness"],
                 "energetic": ["power", "joyful_activation"], "tense_sad": ["tension", "sadness"]}
+# "musicnn tags" alone is a reference row: the provider's whole output (tags + embedding) is what the targets judge.
 FEATURE_SETS = {"descriptors (preview)": ("preview_",), "musicnn tags + embedding": ("musicnn_",),
-                "combined": ("preview_", "musicnn_")}
+                "musicnn tags": ("musicnn_tag_",), "combined": ("preview_", "musicnn_")}
 TARGET_SPEED = 4.0
 TARGETS = {"genre_accuracy": 0.70, "mood_auc": 0.74, "genre_gain": 0.15}
 
