@@ -25,6 +25,7 @@ PATCH_FRAMES = 187          # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512
 BN_EPSILON = 1e-3           # tf.compat.v1.layers.batch_normalization's default
 MODEL = "MSD_musicnn"
 EMBEDDING_SIZE = 200
+DEAD_CHANNEL = 1e-6        # largest possible contribution of a skipped front-end filter
 PATCHES_PER_BATCH = 4      # the temporal layers unfold ~37 MB for 4 patches
 
 # musicnn/configuration.py, MSD_LABELS, in the network's output order.
@@ -151,29 +152,40 @@ class _FrontConv:
     every channel and the norm only touches the pooled (time, channel) array.
     """
 
-    def __init__(self, w: dict[str, np.ndarray], conv: str, bn: str) -> None:
+    def __init__(self, w: dict[str, np.ndarray], conv: str, bn: str, input_bound: float) -> None:
         kernel = w[f"{conv}/kernel"]
-        self.norm = _Affine(w, bn)
-        self.sign = np.where(w[f"{bn}/gamma"] >= 0, 1.0, -1.0).astype(np.float32)
-        self.kernel = np.ascontiguousarray(kernel.reshape(-1, kernel.shape[-1]) * self.sign)
-        self.bias = w[f"{conv}/bias"]
+        kernel = kernel.reshape(-1, kernel.shape[-1])
+        norm = _Affine(w, bn)
+        # Training left some filters with a batch-norm scale near 1e-12: their output is a constant to far
+        # below float32 resolution. A filter is skipped (its output set to the norm's shift) when scale x the
+        # largest value its relu can reach stays under DEAD_CHANNEL; that bound is exact, not estimated.
+        reach = np.abs(kernel).sum(axis=0) * input_bound + np.abs(w[f"{conv}/bias"])
+        self.live = np.abs(norm.scale) * reach >= DEAD_CHANNEL
+        self.constant = norm.shift.copy()
+        self.sign = np.where(w[f"{bn}/gamma"][self.live] >= 0, 1.0, -1.0).astype(np.float32)
+        self.kernel = np.ascontiguousarray(kernel[:, self.live] * self.sign)
+        self.bias = w[f"{conv}/bias"][self.live]
+        self.norm = norm
+        self.channels = self.live.size
 
-    def __call__(self, windows: np.ndarray, frames: int, positions: int) -> np.ndarray:
-        """windows: (frames x positions, kernel values) -> (frames, channels)."""
-        z = (windows @ self.kernel).reshape(frames, positions, -1).max(axis=1)
+    def _finish(self, z: np.ndarray) -> np.ndarray:
+        """Pooled (rows, live channels) -> relu, batch norm -> (rows, channels) with the skipped ones constant."""
         z *= self.sign
         z += self.bias
         np.maximum(z, 0, out=z)
-        return self.norm(z)
+        out = np.empty((len(z), self.channels), np.float32)
+        out[:] = self.constant
+        out[:, self.live] = z * self.norm.scale[self.live] + self.norm.shift[self.live]
+        return out
+
+    def __call__(self, windows: np.ndarray, frames: int, positions: int) -> np.ndarray:
+        """windows: (frames x positions, kernel values) -> (frames, channels)."""
+        return self._finish((windows @ self.kernel).reshape(frames, positions, -1).max(axis=1))
 
     def over_bands(self, windows: np.ndarray, patches: int) -> np.ndarray:
         """windows: (patches x bands x frames, taps) -> (patches x frames, channels), max over the bands."""
         z = (windows @ self.kernel).reshape(patches, N_MELS, PATCH_FRAMES, -1).max(axis=1)
-        z = z.reshape(patches * PATCH_FRAMES, -1)
-        z *= self.sign
-        z += self.bias
-        np.maximum(z, 0, out=z)
-        return self.norm(z)
+        return self._finish(z.reshape(patches * PATCH_FRAMES, -1))
 
 
 class _DenseConv:
@@ -205,8 +217,11 @@ class _Network:
 
     def __init__(self, w: dict[str, np.ndarray]) -> None:
         self.input_norm = _Affine(w, "batch_normalization")
-        self.timbral = [(_FrontConv(w, conv, bn), width) for conv, bn, width in self.TIMBRAL]
-        self.temporal = [(_FrontConv(w, conv, bn), length) for conv, bn, length in self.TEMPORAL]
+        # The largest |input| the front end can see: the normalised log-mel of float16's largest power.
+        bound = float(np.abs(self.input_norm.scale * np.log10(10000 * 65504.0 + 1) + self.input_norm.shift).max()
+                      + np.abs(self.input_norm.shift).max())
+        self.timbral = [(_FrontConv(w, conv, bn, bound), width) for conv, bn, width in self.TIMBRAL]
+        self.temporal = [(_FrontConv(w, conv, bn, bound), length) for conv, bn, length in self.TEMPORAL]
         self.mid = [_DenseConv(w, f"conv2d_{i}", f"batch_normalization_{i + 1}") for i in (5, 6, 7)]
         self.pooled_norm = _Affine(w, "batch_normalization_9")
         self.dense = (w["dense/kernel"], w["dense/bias"], _Affine(w, "batch_normalization_10"))
@@ -215,7 +230,7 @@ class _Network:
     def forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = len(patches)
         x = self.input_norm(patches.copy())                                       # (p, 187, 96)
-        timbral = np.empty((p, PATCH_FRAMES, sum(conv.bias.size for conv, _ in self.timbral)), np.float32)
+        timbral = np.empty((p, PATCH_FRAMES, sum(conv.channels for conv, _ in self.timbral)), np.float32)
         for i, patch in enumerate(np.pad(x, ((0, 0), (3, 3), (0, 0)))):
             # One patch at a time: its unfolded windows (12 MB) stay in cache and the matrix
             # product is already big enough; unfolding a batch at once measured slower.
@@ -223,8 +238,8 @@ class _Network:
             for conv, width in self.timbral:
                 positions = N_MELS - width + 1
                 windows = sliding_window_view(patch, (7, width)).reshape(PATCH_FRAMES * positions, -1)
-                timbral[i, :, at:at + conv.bias.size] = conv(windows, PATCH_FRAMES, positions)
-                at += conv.bias.size
+                timbral[i, :, at:at + conv.channels] = conv(windows, PATCH_FRAMES, positions)
+                at += conv.channels
         front = [timbral.reshape(p * PATCH_FRAMES, -1)]
         for conv, length in self.temporal:
             before = (length - 1) // 2  # TensorFlow's "same" puts the odd sample of padding after
