@@ -90,10 +90,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CONTEXTIFY_SYNC_CHECK_SECONDS": (f"`{DEFAULT_SYNC_CHECK_SECONDS}`",
                                       "How often the scheduler looks for users whose daily or weekly sync is due."),
     "CONTEXTIFY_INSTANCE_DIR": ("`instance/`", "Folder for the SQLite database, the generated sandbox key and logs."),
-    "CONTEXTIFY_PROVIDERS": ("`deezer,preview,reccobeats`",
+    "CONTEXTIFY_PROVIDERS": ("`deezer,preview,reccobeats,musicnn` (without `musicnn` where its weights are not "
+                             "installed)",
                              "Feature providers an enrichment uses when none are named (`flask enrich`, harvests, "
-                             "imports). Add `musicnn` (the learned audio representation, about a core-second per "
-                             "preview) where the cores allow: `deezer,preview,reccobeats,musicnn`."),
+                             "imports, jobs). `musicnn`, the learned audio representation, works offline from the "
+                             "shared preview download and costs about half a core-second per preview; leave it out "
+                             "(`deezer,preview,reccobeats`) on a deployment short of cores. With "
+                             "`CONTEXTIFY_RECCOBEATS_AUDIO=1`, `reccobeats_audio` joins any list that has `preview`."),
     "LOG_LEVEL": ("`INFO`", "Python logging level of the app's log lines."),
     "FLASK_DEBUG": ("`0`", "Flask debug mode; also allows running without SECRET_KEY."),
 }
@@ -131,6 +134,7 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),
         "RATE_LIMIT_REDIS_URL": env.get("RATE_LIMIT_REDIS_URL"),
         "CONTEXTIFY_RECCOBEATS_AUDIO": _flag(env.get("CONTEXTIFY_RECCOBEATS_AUDIO")),
+        "CONTEXTIFY_PROVIDERS": _providers(env),
         "CONTEXTIFY_JOB_WORKERS": _positive_int(env, "CONTEXTIFY_JOB_WORKERS", DEFAULT_JOB_WORKERS),
         "CONTEXTIFY_COMPARE_MIN_TRACKS": _positive_int(env, "CONTEXTIFY_COMPARE_MIN_TRACKS",
                                                        DEFAULT_COMPARE_MIN_TRACKS),
@@ -150,6 +154,15 @@ def load_settings(environ: Mapping[str, Any] | None = None) -> dict[str, Any]:
     settings["SECRET_KEY"] = _secret_key(env, relaxed=sandbox_mode or debug,
                                          instance_dir=instance_dir)
     return settings
+
+
+def _providers(env: Mapping[str, Any]) -> tuple[str, ...]:
+    from app.pipeline.providers import default_providers
+
+    try:
+        return default_providers(env.get("CONTEXTIFY_PROVIDERS"), _flag(env.get("CONTEXTIFY_RECCOBEATS_AUDIO")))
+    except ValueError as exc:
+        raise ConfigError(f"{exc}.") from None
 
 
 def _flag(value: Any) -> bool:

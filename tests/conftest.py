@@ -45,6 +45,9 @@ def app_config(instance_dir) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{instance_dir}/test.db",
         "SECRET_KEY": "test-secret-key",
         "TESTING": "1",
+        # musicnn is on by default where its weights are installed; the generated world's tests keep to the
+        # cheaper descriptors so the suite stays fast (musicnn's own tests name it).
+        "CONTEXTIFY_PROVIDERS": "deezer,preview,reccobeats",
     }
 
 

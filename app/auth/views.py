@@ -27,7 +27,7 @@ from app.auth.errors import bad_state_page, denied_page, login_failed_page, logi
 from app.auth.session import current_user, current_user_id, log_in, log_out
 from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
-from app.jobs.tasks import upload_dir
+from app.services.library import upload_dir
 from app.models.service import MODELS_DIR
 from app.pipeline.services import spotify_user_client
 from app.security import limiter, login_limit

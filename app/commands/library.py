@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.jobs.local import run_here
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
-from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
+from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
 from app.pipeline.services import spotify_user_client
 from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
@@ -30,7 +30,7 @@ class CommandError(click.ClickException):
 
 def _providers(value: str | None) -> tuple[str, ...]:
     if not value:
-        return DEFAULT_PROVIDERS
+        return configured_providers(current_app.config)
     names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
@@ -49,7 +49,7 @@ def _providers(value: str | None) -> tuple[str, ...]:
               help="Read the library only: no Deezer matching, no features. A later import without it does both, "
                    "paying only for tracks not matched yet.")
 @click.option("--full", is_flag=True, help="Re-read every page of Liked Songs (drops likes removed on Spotify).")
-@click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
+@click.option("--providers", default=None, help="Comma list (default: CONTEXTIFY_PROVIDERS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
 @with_appcontext
 def import_library_command(user_name: str, path: str | None, no_enrich: bool, no_match: bool, full: bool,
@@ -76,7 +76,7 @@ def import_library_command(user_name: str, path: str | None, no_enrich: bool, no
 
 
 @click.command("enrich")
-@click.option("--providers", default=None, help=f"Comma list (default {','.join(DEFAULT_PROVIDERS)}).")
+@click.option("--providers", default=None, help="Comma list (default: CONTEXTIFY_PROVIDERS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON line at the end.")
 @with_appcontext
 def enrich_command(providers: str | None, as_json: bool) -> None:

@@ -86,7 +86,7 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
         clients = run_clients(ctx.config)
         try:
             match_and_enrich(ctx.session_factory, everything, ctx.config, summary, ctx.progress, clients,
-                             providers=providers(params))
+                             providers=providers(params, ctx.config))
         except ServiceError as exc:
             ctx.note(f"Some features could not be fetched ({exc}); comparing with what is known.")
         finally:

@@ -43,7 +43,7 @@ def run_discover(session_factory: Callable[[], Session], config: Mapping[str, An
                  params: Mapping[str, Any], progress: Progress, note: Callable[[str], None],
                  check_cancelled: Callable[[], None] = lambda: None, job_id: str | None = None) -> dict[str, Any]:
     """The discover job's work, shared with `flask discover`; refusals are TaskError in plain words."""
-    names = providers(params)
+    names = providers(params, config)
     with session_factory() as session:
         refusal = library_refusal(SavedIndex.for_user(session, user_id))
     if refusal:

@@ -47,7 +47,7 @@ def harvest_scaleout(ctx: JobContext) -> dict[str, Any]:
         chunk_size = int(params.get("chunk_size", DEFAULT_CHUNK))
     except (ContextNameError, TypeError, ValueError) as exc:
         raise TaskError(f"The scale-out settings are not valid: {exc}") from None
-    names = list(providers(params))
+    names = list(providers(params, ctx.config))
     harvest_params = {"source": "deezer", "enrich": False,
                       "playlists_per_context": params.get("playlists_per_context", DEFAULT_PLAYLISTS_PER_CONTEXT),
                       "tracks_per_playlist": params.get("tracks_per_playlist", DEFAULT_TRACKS_PER_PLAYLIST)}
@@ -69,7 +69,7 @@ def enrich_chunk(ctx: JobContext) -> dict[str, Any]:
     clients = RunClients.from_config(ctx.config)
     try:
         enrich_tracks(ctx.session_factory, ctx.params["track_ids"], ctx.config, summary, ctx.progress,
-                      providers=providers(ctx.params), clients=clients)
+                      providers=providers(ctx.params, ctx.config), clients=clients)
     finally:
         clients.close()
     return summary.as_dict()

@@ -29,7 +29,7 @@ from app.pipeline.harvest import (
 )
 from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.naming import ContextNameError, validate_contexts
-from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
+from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
 from app.pipeline.services import build_clients
 from app.runs.summary import RunSummary
 from app.services.library import upload_dir
@@ -84,7 +84,7 @@ def harvest_task(ctx: JobContext) -> dict[str, Any]:
         if params.get("enrich", True):
             ctx.check_cancelled()
             enrich_tracks(ctx.session_factory, result.track_ids, ctx.config, summary, ctx.progress,
-                          providers=providers(params), check_stop=ctx.check_cancelled)
+                          providers=providers(params, ctx.config), check_stop=ctx.check_cancelled)
     return summary.as_dict()
 
 
@@ -99,7 +99,7 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
     """
     params = ctx.params
     user_id = ctx.require_user()
-    names = providers(params)
+    names = providers(params, ctx.config)
     summary = ctx.local.setdefault("summary", RunSummary("import-library"))
     with plain_errors():
         path = ctx.local.get("file") or (uploaded_file(ctx.config, user_id, params["file"]) if params.get("file")
@@ -135,7 +135,7 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
 @task("enrich")
 def enrich_task(ctx: JobContext) -> dict[str, Any]:
     """Fetch features for every catalog track whose row is missing or stale. params: providers (optional list)."""
-    names = providers(ctx.params)
+    names = providers(ctx.params, ctx.config)
     summary = ctx.local.setdefault("summary", RunSummary("enrich"))
     with ctx.session_factory() as session:
         track_ids = list(session.scalars(select(Track.id).order_by(Track.id)))
@@ -218,8 +218,9 @@ def harvest_options(params: Mapping[str, Any]) -> HarvestOptions:
         raise TaskError(f"The harvest settings are not valid: {exc}.") from None
 
 
-def providers(params: Mapping[str, Any]) -> tuple[str, ...]:
-    names = tuple(params.get("providers") or DEFAULT_PROVIDERS)
+def providers(params: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The job's providers: its `providers` parameter, else the deployment's default (CONTEXTIFY_PROVIDERS)."""
+    names = tuple(params.get("providers") or configured_providers(config))
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
         raise TaskError(f"Unknown feature provider(s): {', '.join(map(str, unknown))}. "

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.runs.progress import Progress
 from app.runs.records import log_line
-from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES, with_opt_ins
+from app.pipeline.providers import PROVIDER_CLASSES, with_opt_ins
 from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
 from app.pipeline.providers.deezer import ALBUM_KEYS
 from app.pipeline.providers.run import RunClients
@@ -56,7 +56,7 @@ def enrich_tracks(session_factory: Callable[[], Session], track_ids: Iterable[in
     before = clients.call_counts()
     try:
         _enrich(session_factory, list(track_ids), summary, progress,
-                DEFAULT_PROVIDERS if providers is None else providers, clients, check_stop or (lambda: None))
+                clients.default_providers if providers is None else providers, clients, check_stop or (lambda: None))
     finally:
         for service, count in clients.call_counts().items():
             summary.add_calls(service, count - before.get(service, 0))

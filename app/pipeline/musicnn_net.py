@@ -13,7 +13,6 @@ import importlib.util
 import re
 from pathlib import Path
 
-import librosa
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from threadpoolctl import threadpool_limits
@@ -26,6 +25,8 @@ PATCH_FRAMES = 187          # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512
 BN_EPSILON = 1e-3           # tf.compat.v1.layers.batch_normalization's default
 MODEL = "MSD_musicnn"
 EMBEDDING_SIZE = 200
+DEAD_CHANNEL = 1e-6        # largest possible contribution of a skipped front-end filter
+PATCHES_PER_BATCH = 4      # the temporal layers unfold ~37 MB for 4 patches
 
 # musicnn/configuration.py, MSD_LABELS, in the network's output order.
 MSD_TAGS = (
@@ -77,10 +78,14 @@ def log_mel_patches(y: np.ndarray, sr: int) -> np.ndarray:
     non-overlapping 3-s patches (the tail shorter than a patch is dropped). A clip shorter than one
     patch is repeated to fill it, the way the network was trained ("repeat-pad").
     """
+    import librosa  # here, not at the top: config asks weights_prefix() without paying for librosa's import
+
     y = np.asarray(y, dtype=np.float32)
     if sr != SR:
         y = librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")
-    mel = librosa.feature.melspectrogram(y=y, sr=SR, hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS).T
+    # librosa.feature.melspectrogram's computation, with the filterbank built once per process.
+    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2
+    mel = (_mel_filterbank() @ power).T
     mel16 = mel.astype(np.float16)
     with np.errstate(over="ignore"):
         rep = np.log10(10000 * mel16 + 1)
@@ -93,12 +98,30 @@ def log_mel_patches(y: np.ndarray, sr: int) -> np.ndarray:
     return rep[:count * PATCH_FRAMES].reshape(count, PATCH_FRAMES, N_MELS)
 
 
+@functools.lru_cache(maxsize=1)
+def _mel_filterbank() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS)
+
+
 def run_network(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(tag probabilities (patches, 50), penultimate embedding (patches, 200)) of a batch of patches."""
-    w = load_weights()
+    """(tag probabilities (patches, 50), penultimate embedding (patches, 200)) of a batch of patches.
+
+    Patches go through the network a few at a time: the layers after the first take the batch in one
+    matrix product, and a bounded batch keeps the unfolded windows (about 9 MB per patch) small.
+    The cost is the first layers' matrix products (about 1.1 of 1.3 GMAC per patch after skipping
+    dead filters), which numpy's BLAS already runs near the core's peak.
+    """
+    net = _network()
+    patches = np.asarray(patches, dtype=np.float32)
+    tags, embeddings = [], []
     with threadpool_limits(limits=1, user_api="blas"):  # clips run in parallel worker processes
-        results = [_forward(w, patch) for patch in patches]
-    return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+        for start in range(0, len(patches), PATCHES_PER_BATCH):
+            t, e = net.forward(patches[start:start + PATCHES_PER_BATCH])
+            tags.append(t)
+            embeddings.append(e)
+    return np.concatenate(tags), np.concatenate(embeddings)
 
 
 def analyse(y: np.ndarray, sr: int) -> dict[str, float]:
@@ -109,55 +132,138 @@ def analyse(y: np.ndarray, sr: int) -> dict[str, float]:
     return values
 
 
-def _bn(w: dict[str, np.ndarray], name: str, x: np.ndarray) -> np.ndarray:
-    scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
-    return x * scale + (w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale)
+class _Affine:
+    """A batch norm with its moving statistics folded into one scale and shift per channel."""
+
+    def __init__(self, w: dict[str, np.ndarray], name: str) -> None:
+        self.scale = (w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)).astype(np.float32)
+        self.shift = (w[f"{name}/beta"] - w[f"{name}/moving_mean"] * self.scale).astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x *= self.scale
+        x += self.shift
+        return x
 
 
-def _conv_pool(w: dict[str, np.ndarray], conv: str, bn: str, windows: np.ndarray) -> np.ndarray:
-    """conv (as one matrix product over the windows) -> relu -> batch norm -> max over frequency.
+class _FrontConv:
+    """A front-end conv -> relu -> batch norm -> max over frequency, with the pooling done first.
 
-    windows: (time, freq positions, kernel values). Batch norm is a per-channel affine map, so its max
-    over frequency is the map of the max where the scale is positive and of the min where it is not:
-    pooling first spares the norm the big tensor.
+    Batch norm is a per-channel affine map and relu is monotone, so the max over frequency of the
+    normalised output is the map of the max of the conv where the norm's scale is positive and of the
+    min where it is negative. The min is taken as the max of the negated filter, so one max serves
+    every channel and the norm only touches the pooled (time, channel) array.
     """
-    kernel = w[f"{conv}/kernel"]
-    t, f = windows.shape[:2]
-    z = windows.reshape(t * f, -1) @ kernel.reshape(-1, kernel.shape[-1])
-    z = z.reshape(t, f, -1)
-    high, low = z.max(axis=1), z.min(axis=1)
-    bias = w[f"{conv}/bias"]
-    high, low = np.maximum(high + bias, 0), np.maximum(low + bias, 0)
-    positive = w[f"{bn}/gamma"] >= 0
-    return _bn(w, bn, np.where(positive, high, low))
+
+    def __init__(self, w: dict[str, np.ndarray], conv: str, bn: str, input_bound: float) -> None:
+        kernel = w[f"{conv}/kernel"]
+        kernel = kernel.reshape(-1, kernel.shape[-1])
+        norm = _Affine(w, bn)
+        # Training left some filters with a batch-norm scale near 1e-12: their output is a constant to far
+        # below float32 resolution. A filter is skipped (its output set to the norm's shift) when scale x the
+        # largest value its relu can reach stays under DEAD_CHANNEL; that bound is exact, not estimated.
+        reach = np.abs(kernel).sum(axis=0) * input_bound + np.abs(w[f"{conv}/bias"])
+        self.live = np.abs(norm.scale) * reach >= DEAD_CHANNEL
+        self.constant = norm.shift.copy()
+        self.sign = np.where(w[f"{bn}/gamma"][self.live] >= 0, 1.0, -1.0).astype(np.float32)
+        self.kernel = np.ascontiguousarray(kernel[:, self.live] * self.sign)
+        self.bias = w[f"{conv}/bias"][self.live]
+        self.norm = norm
+        self.channels = self.live.size
+
+    def _finish(self, z: np.ndarray) -> np.ndarray:
+        """Pooled (rows, live channels) -> relu, batch norm -> (rows, channels) with the skipped ones constant."""
+        z *= self.sign
+        z += self.bias
+        np.maximum(z, 0, out=z)
+        out = np.empty((len(z), self.channels), np.float32)
+        out[:] = self.constant
+        out[:, self.live] = z * self.norm.scale[self.live] + self.norm.shift[self.live]
+        return out
+
+    def __call__(self, windows: np.ndarray, frames: int, positions: int) -> np.ndarray:
+        """windows: (frames x positions, kernel values) -> (frames, channels)."""
+        return self._finish((windows @ self.kernel).reshape(frames, positions, -1).max(axis=1))
+
+    def over_bands(self, windows: np.ndarray, patches: int) -> np.ndarray:
+        """windows: (patches x bands x frames, taps) -> (patches x frames, channels), max over the bands."""
+        z = (windows @ self.kernel).reshape(patches, N_MELS, PATCH_FRAMES, -1).max(axis=1)
+        return self._finish(z.reshape(patches * PATCH_FRAMES, -1))
 
 
-def _forward(w: dict[str, np.ndarray], patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = _bn(w, "batch_normalization", patch)                                     # (187, 96)
-    padded = np.pad(x, ((3, 3), (0, 0)))
-    timbral = [_conv_pool(w, conv, bn, sliding_window_view(padded, (7, width)).reshape(
-        PATCH_FRAMES, N_MELS - width + 1, -1))
-        for conv, bn, width in (("conv2d", "batch_normalization_1", 38), ("conv2d_1", "batch_normalization_2", 67))]
-    temporal = []
-    for conv, bn, length in (("conv2d_2", "batch_normalization_3", 128), ("conv2d_3", "batch_normalization_4", 64),
-                             ("conv2d_4", "batch_normalization_5", 32)):
-        before = (length - 1) // 2  # TensorFlow's "same" puts the odd sample of padding after
-        padded_t = np.pad(x, ((before, length - 1 - before), (0, 0)))
-        windows = sliding_window_view(padded_t, length, axis=0)                 # (187, 96, length)
-        temporal.append(_conv_pool(w, conv, bn, windows))
-    front = np.concatenate(timbral + temporal, axis=1)                          # (187, 561)
+class _DenseConv:
+    """A mid-end conv over time across all front-end features (7 frames, "same") -> relu -> batch norm."""
 
-    def dense_conv(conv: str, bn: str, features: np.ndarray) -> np.ndarray:
-        windows = sliding_window_view(np.pad(features, ((3, 3), (0, 0))), 7, axis=0)  # (187, F, 7)
-        z = windows.transpose(0, 2, 1).reshape(PATCH_FRAMES, -1) @ w[f"{conv}/kernel"].reshape(-1, 64)
-        return _bn(w, bn, np.maximum(z + w[f"{conv}/bias"], 0))
+    def __init__(self, w: dict[str, np.ndarray], conv: str, bn: str) -> None:
+        kernel = w[f"{conv}/kernel"]                                  # (7, features, 1, 64)
+        self.kernel = np.ascontiguousarray(kernel.reshape(-1, kernel.shape[-1]))
+        self.bias, self.norm = w[f"{conv}/bias"], _Affine(w, bn)
 
-    mid1 = dense_conv("conv2d_5", "batch_normalization_6", front)
-    mid2 = dense_conv("conv2d_6", "batch_normalization_7", mid1) + mid1
-    mid3 = dense_conv("conv2d_7", "batch_normalization_8", mid2) + mid2
-    features = np.concatenate([front, mid1, mid2, mid3], axis=1)                # (187, 753)
-    pooled = np.stack([features.max(axis=0), features.mean(axis=0)], axis=1).reshape(-1)  # max, mean per feature
-    pooled = _bn(w, "batch_normalization_9", pooled)
-    penultimate = _bn(w, "batch_normalization_10", np.maximum(pooled @ w["dense/kernel"] + w["dense/bias"], 0))
-    logits = penultimate @ w["dense_1/kernel"] + w["dense_1/bias"]
-    return 1.0 / (1.0 + np.exp(-logits)), penultimate
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x: (patches, 187, features) -> (patches, 187, 64)."""
+        p, t, f = x.shape
+        padded = np.pad(x, ((0, 0), (3, 3), (0, 0)))
+        # (patches, time, features, 7) -> rows of 7 frames x features, in the kernel's (tap, feature) order
+        windows = sliding_window_view(padded, 7, axis=1).transpose(0, 1, 3, 2).reshape(p * t, 7 * f)
+        z = windows @ self.kernel
+        z += self.bias
+        np.maximum(z, 0, out=z)
+        return self.norm(z).reshape(p, t, -1)
+
+
+class _Network:
+    """MSD_musicnn's inference graph over prepared weights: front end, mid end, back end."""
+
+    TIMBRAL = (("conv2d", "batch_normalization_1", 38), ("conv2d_1", "batch_normalization_2", 67))
+    TEMPORAL = (("conv2d_2", "batch_normalization_3", 128), ("conv2d_3", "batch_normalization_4", 64),
+                ("conv2d_4", "batch_normalization_5", 32))
+
+    def __init__(self, w: dict[str, np.ndarray]) -> None:
+        self.input_norm = _Affine(w, "batch_normalization")
+        # The largest |input| the front end can see: the normalised log-mel of float16's largest power.
+        bound = float(np.abs(self.input_norm.scale * np.log10(10000 * 65504.0 + 1) + self.input_norm.shift).max()
+                      + np.abs(self.input_norm.shift).max())
+        self.timbral = [(_FrontConv(w, conv, bn, bound), width) for conv, bn, width in self.TIMBRAL]
+        self.temporal = [(_FrontConv(w, conv, bn, bound), length) for conv, bn, length in self.TEMPORAL]
+        self.mid = [_DenseConv(w, f"conv2d_{i}", f"batch_normalization_{i + 1}") for i in (5, 6, 7)]
+        self.pooled_norm = _Affine(w, "batch_normalization_9")
+        self.dense = (w["dense/kernel"], w["dense/bias"], _Affine(w, "batch_normalization_10"))
+        self.output = (w["dense_1/kernel"], w["dense_1/bias"])
+
+    def forward(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = len(patches)
+        x = self.input_norm(patches.copy())                                       # (p, 187, 96)
+        timbral = np.empty((p, PATCH_FRAMES, sum(conv.channels for conv, _ in self.timbral)), np.float32)
+        for i, patch in enumerate(np.pad(x, ((0, 0), (3, 3), (0, 0)))):
+            # One patch at a time: its unfolded windows (12 MB) stay in cache and the matrix
+            # product is already big enough; unfolding a batch at once measured slower.
+            at = 0
+            for conv, width in self.timbral:
+                positions = N_MELS - width + 1
+                windows = sliding_window_view(patch, (7, width)).reshape(PATCH_FRAMES * positions, -1)
+                timbral[i, :, at:at + conv.channels] = conv(windows, PATCH_FRAMES, positions)
+                at += conv.channels
+        front = [timbral.reshape(p * PATCH_FRAMES, -1)]
+        for conv, length in self.temporal:
+            before = (length - 1) // 2  # TensorFlow's "same" puts the odd sample of padding after
+            # Bands first, so each band's windows over time are read from contiguous memory.
+            bands = np.pad(x, ((0, 0), (before, length - 1 - before), (0, 0))).transpose(0, 2, 1).copy()
+            windows = sliding_window_view(bands, length, axis=2).reshape(p * N_MELS * PATCH_FRAMES, length)
+            front.append(conv.over_bands(windows, p))
+        features = np.concatenate(front, axis=1).reshape(p, PATCH_FRAMES, -1)   # (p, 187, 561)
+        mids = [features]
+        for i, conv in enumerate(self.mid):
+            out = conv(mids[-1])
+            mids.append(out if i == 0 else out + mids[-1])
+        features = np.concatenate(mids, axis=2)                                  # (p, 187, 753)
+        pooled = np.stack([features.max(axis=1), features.mean(axis=1)], axis=2).reshape(p, -1)  # max, mean
+        pooled = self.pooled_norm(pooled)
+        kernel, bias, norm = self.dense
+        penultimate = norm(np.maximum(pooled @ kernel + bias, 0))
+        kernel, bias = self.output
+        logits = penultimate @ kernel + bias
+        return 1.0 / (1.0 + np.exp(-logits)), penultimate
+
+
+@functools.lru_cache(maxsize=1)
+def _network() -> _Network:
+    return _Network(load_weights())

@@ -14,6 +14,7 @@ import spotipy
 from flask import current_app, has_app_context
 
 from app.pipeline.clients.deezer import DEEZER_MAX_CALLS, DEEZER_WINDOW_S, DeezerClient
+from app.pipeline.providers import configured_providers
 from app.pipeline.providers.run import RunClients
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SPOTIFY_MAX_CALLS, SPOTIFY_WINDOW_S, SpotifyClient
@@ -75,7 +76,8 @@ def build_clients(config: Mapping[str, Any], spotify: SpotifyClient | None = Non
         spotify = spotify_app_client(config)
     return RunClients(deezer=deezer_client(config, **client_options),
                       reccobeats=reccobeats_client(config, **client_options), spotify=spotify,
-                      reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")))
+                      reccobeats_audio=bool(config.get("CONTEXTIFY_RECCOBEATS_AUDIO")),
+                      default_providers=configured_providers(config))
 
 
 def deezer_client(config: Mapping[str, Any], **options: Any) -> DeezerClient:

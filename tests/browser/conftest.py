@@ -119,7 +119,9 @@ def site(request) -> Iterator[Site]:
         "CONTEXTIFY_INSTANCE_DIR": str(instance), "DATABASE_URL": f"sqlite:///{instance}/contextify.db",
         "SECRET_KEY": "browser-test-secret", "CONTEXTIFY_SANDBOX_URL": sandbox.url,
         "SPOTIFY_REDIRECT_URI": f"http://127.0.0.1:{port}/callback", "CONTEXTIFY_JOB_WORKERS": "2",
-        "LOG_LEVEL": "WARNING", "CONTEXTIFY_SYNC_CHECK_SECONDS": "2"})  # the web process's sync scheduler, quick
+        "LOG_LEVEL": "WARNING", "CONTEXTIFY_SYNC_CHECK_SECONDS": "2",  # the web process's sync scheduler, quick
+        # musicnn (on by default where installed) would add about half a core-second per preview to every journey.
+        "CONTEXTIFY_PROVIDERS": "deezer,preview,reccobeats"})
     with flask_app.app_context():
         upgrade()
     server = make_server("127.0.0.1", port, flask_app, threaded=True, request_handler=QuietHandler)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.tasks import upload_dir
+from app.services.library import upload_dir
 from app.storage.tables import Label, LibraryItem, TrackFeatures
 from tests.auth.helpers import add_user, sandbox_app
 from tests.conftest import needs_service

@@ -72,9 +72,38 @@ def test_unreadable_audio_is_a_failed_track_not_a_crash():
 
 
 def test_contextify_providers_chooses_the_default_set_and_refuses_unknown_names():
-    from app.pipeline.providers import BUILTIN_DEFAULT_PROVIDERS, _default_providers
+    from app.pipeline.providers import default_providers
 
-    assert _default_providers(None) == BUILTIN_DEFAULT_PROVIDERS == ("deezer", "preview", "reccobeats")
-    assert _default_providers("deezer, preview,musicnn") == ("deezer", "preview", "musicnn")
+    assert default_providers("deezer, preview,musicnn") == ("deezer", "preview", "musicnn")
+    assert default_providers("deezer,preview", reccobeats_audio=True) == ("deezer", "preview", "reccobeats_audio")
     with pytest.raises(ValueError, match="unknown feature provider.*tensorflow"):
-        _default_providers("deezer,tensorflow")
+        default_providers("deezer,tensorflow")
+
+
+def test_musicnn_is_on_by_default_exactly_where_its_weights_are_installed(monkeypatch):
+    from app.pipeline.providers import BUILTIN_DEFAULT_PROVIDERS, default_providers
+
+    monkeypatch.setattr("app.pipeline.musicnn_net.weights_prefix", lambda: "/somewhere")
+    assert default_providers(None) == (*BUILTIN_DEFAULT_PROVIDERS, "musicnn")
+
+    def missing():
+        raise WeightsMissing("not installed")
+
+    monkeypatch.setattr("app.pipeline.musicnn_net.weights_prefix", missing)
+    assert default_providers(None) == BUILTIN_DEFAULT_PROVIDERS == ("deezer", "preview", "reccobeats")
+
+
+def test_the_default_providers_come_from_config_and_reach_the_run_clients(monkeypatch):
+    import config
+    from app.pipeline.providers import RunClients
+
+    monkeypatch.setattr("app.pipeline.musicnn_net.weights_prefix", lambda: "/somewhere")
+    settings = config.load_settings({"TESTING": "1"})
+    assert settings["CONTEXTIFY_PROVIDERS"] == ("deezer", "preview", "reccobeats", "musicnn")
+    opted_in = config.load_settings({"TESTING": "1", "CONTEXTIFY_PROVIDERS": "deezer,preview",
+                                     "CONTEXTIFY_RECCOBEATS_AUDIO": "1"})
+    assert opted_in["CONTEXTIFY_PROVIDERS"] == ("deezer", "preview", "reccobeats_audio")
+    clients = RunClients.from_config(opted_in)
+    assert clients.default_providers == ("deezer", "preview", "reccobeats_audio") and clients.reccobeats_audio
+    with pytest.raises(config.ConfigError, match="unknown feature provider"):
+        config.load_settings({"TESTING": "1", "CONTEXTIFY_PROVIDERS": "deezer,tensorflow"})

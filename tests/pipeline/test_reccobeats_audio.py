@@ -95,6 +95,20 @@ def test_previews_are_uploaded_and_analysed_values_stored_with_their_source(star
     assert summary.api_calls["previews"] == counters["previews"]["total"]
 
 
+def test_a_preview_analysed_and_uploaded_is_downloaded_once(start_sandbox, small_world, factory):
+    sandbox = start_sandbox(clip_seconds=4, **FAST)
+    ids = add_tracks(factory, on_deezer(small_world, 6))
+    summary = RunSummary("enrich")
+    clients = clients_for(sandbox)
+    enrich_tracks(factory, ids, {}, summary, Progress(), providers=["preview"], clients=clients)
+    clients.close()
+    uploaded = [r for r in stored(factory).values() if r.status != "unavailable"]
+    assert len(uploaded) >= 4
+    assert sandbox.counters()["reccobeats"]["total"] == len(uploaded)
+    assert summary.api_calls["previews"] == sandbox.counters()["previews"]["total"] == len(uploaded), \
+        "one download per preview although it is both analysed here and uploaded to ReccoBeats"
+
+
 def test_off_by_default_it_uploads_nothing_and_says_why(sandbox, small_world, factory):
     ids = add_tracks(factory, on_deezer(small_world, 3))
     summary = RunSummary("enrich")

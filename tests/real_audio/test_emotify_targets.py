@@ -3,7 +3,8 @@
 Runs only where ../shared/data/audio/emotify_dev exists (CI has it). It analyses the 200 clips with
 `flask analyse-audio` (about 1-2 minutes on 2 idle cores, more on a busy machine), then trains and sorts
 5 artist-grouped folds per feature set and task with `flask train --from-csv` / `flask sort`.
-Measured on 2026-12-06: musicnn genre accuracy 0.70, mood macro AUC 0.750; descriptors 0.50 and 0.675.
+Measured on 2026-12-06 (bench area 7): musicnn genre accuracy 0.700, mood macro AUC 0.750; descriptors
+0.570 and 0.693; the 50 tags alone 0.715 and 0.766.
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ def test_musicnn_meets_the_genre_and_mood_targets(scores):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 16 asks musicnn to beat the descriptors by 15 points of genre accuracy; the descriptors' own fix "
-    "(preview v2: tempo octaves, tuning, chroma statistics) raised them from 0.50 to 0.57 on these clips, so "
-    "musicnn's 0.70 is 13 points above: kept visible until the learned side improves"))
+    "issue 16 asks musicnn to beat the descriptors by 15 points of genre accuracy; through the CLI it is 13 "
+    "(0.700 against 0.570; paired over the 200 clips +0.130, SE 0.040, so the 15-point line is inside the noise "
+    "of this set). The 200-d embedding does not help on 160 training clips: the 50 tags alone reach 0.715 "
+    "(+0.145) through the same CLI, and plain LR is worse with the embedding at every C from 0.001 to 10; the "
+    "CLI already chooses C by grouped inner CV, which recovers most of that loss. Kept visible, not tuned away"))
 def test_musicnn_beats_the_descriptors_by_the_issues_margin(scores):
     learned, descriptors = scores
     assert learned["genre_accuracy"] - descriptors["genre_accuracy"] >= TARGETS["genre_gain"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
@@ -20,24 +20,37 @@ PROVIDER_CLASSES: dict[str, Any] = {
 
 # Spotify's terms forbid training models on Spotify content, so its audio features are opt-in
 # (`--providers ...,spotify`) for deployments that still have access and chose to use them.
-# `musicnn` (the learned audio representation) costs about a core-second per preview, so it is added by
-# a deployment that has the cores: CONTEXTIFY_PROVIDERS=deezer,preview,reccobeats,musicnn.
 BUILTIN_DEFAULT_PROVIDERS = ("deezer", "preview", "reccobeats")
 # Providers that need no outside service once the audio is at hand (`flask analyse-audio`).
 OFFLINE_PROVIDERS = ("preview", "musicnn")
 
 
-def _default_providers(value: str | None) -> tuple[str, ...]:
+def default_providers(value: str | None, reccobeats_audio: bool = False) -> tuple[str, ...]:
+    """The providers a run uses when it names none (config's CONTEXTIFY_PROVIDERS), from the variable's value.
+
+    Unset: deezer, preview, reccobeats, and musicnn wherever its weights are installed (it needs nothing
+    else: the preview download is shared). With the ReccoBeats upload opt-in, `reccobeats_audio` rides
+    along with `preview`. Unknown names are a ValueError naming them.
+    """
+    from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
+
     names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
         raise ValueError(f"CONTEXTIFY_PROVIDERS names unknown feature provider(s): {', '.join(unknown)}; "
                          f"known: {', '.join(PROVIDER_CLASSES)}")
-    return names or BUILTIN_DEFAULT_PROVIDERS
+    if not names:
+        try:
+            weights_prefix()
+            names = BUILTIN_DEFAULT_PROVIDERS + (MusicnnProvider.name,)
+        except WeightsMissing:
+            names = BUILTIN_DEFAULT_PROVIDERS
+    return with_opt_ins(names, reccobeats_audio)
 
 
-# Read from the environment once, like the rest of config.py's variables (see config.VARIABLES).
-DEFAULT_PROVIDERS = _default_providers(os.environ.get("CONTEXTIFY_PROVIDERS"))
+def configured_providers(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The run's default providers as config.py resolved them (a bare mapping without them: the built-in set)."""
+    return tuple(config.get("CONTEXTIFY_PROVIDERS") or BUILTIN_DEFAULT_PROVIDERS)
 
 
 def with_opt_ins(names: tuple[str, ...] | list[str], reccobeats_audio: bool) -> tuple[str, ...]:
@@ -48,5 +61,6 @@ def with_opt_ins(names: tuple[str, ...] | list[str], reccobeats_audio: bool) -> 
     return names
 
 
-__all__ = ["DEFAULT_PROVIDERS", "OFFLINE_PROVIDERS", "PROVIDER_CLASSES", "FeatureProvider", "FeatureResult",
-           "ProviderUnavailable", "RunClients", "TrackRef", "with_opt_ins"]
+__all__ = ["BUILTIN_DEFAULT_PROVIDERS", "OFFLINE_PROVIDERS", "PROVIDER_CLASSES", "FeatureProvider", "FeatureResult",
+           "ProviderUnavailable", "RunClients", "TrackRef", "configured_providers", "default_providers",
+           "with_opt_ins"]

@@ -1,7 +1,7 @@
 """The `preview` provider: audio descriptors computed locally from a track's Deezer preview, in worker processes.
 
 `PreviewAnalysis` is the download-and-analyse machinery every audio provider shares (`musicnn` too):
-a preview is downloaded once per run whichever of them analyse it (`RunClients.downloads`).
+a preview is downloaded once per run whichever of them analyse it or upload it (`RunClients.downloads`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import random
 import struct
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -71,15 +72,26 @@ class PreviewAnalysis:
         pending_tracks = list(tracks)
         if not pending_tracks:
             return
-        self.reserve(pending_tracks)
-        untaken = {t.deezer_id for t in pending_tracks}
-        try:
+        with self.sharing(pending_tracks) as untaken:
             yield from self._fetch(pending_tracks, untaken)
-        finally:  # stopped early or crashed: the other analysers need not keep these previews for us
-            self.clients.downloads.release(untaken & self._reserved)
-            self._reserved -= {t.deezer_id for t in pending_tracks}
 
-    def _shared_download(self, track: TrackRef, untaken: set) -> bytes:
+    @contextmanager
+    def sharing(self, tracks: list[TrackRef]) -> Iterator[set]:
+        """Reserve the tracks' previews for one fetch; yields the ids not taken yet (`shared_download` takes them).
+
+        On leaving (done, stopped early, crashed, switched off) the previews never taken are given up,
+        so the other analysers need not keep them in memory for this one.
+        """
+        self.reserve(tracks)
+        untaken = {t.deezer_id for t in tracks}
+        try:
+            yield untaken
+        finally:
+            self.clients.downloads.release(untaken & self._reserved)
+            self._reserved -= {t.deezer_id for t in tracks}
+
+    def shared_download(self, track: TrackRef, untaken: set) -> bytes:
+        """The track's preview from the run's shared downloads (fetched once for every analyser), or Broken."""
         def download() -> bytes | Broken:
             try:
                 return self.download(track)
@@ -104,7 +116,7 @@ class PreviewAnalysis:
                     track = next(queue, None)
                     if track is None:
                         break
-                    running[downloads.submit(self._shared_download, track, untaken)] = ("download", track)
+                    running[downloads.submit(self.shared_download, track, untaken)] = ("download", track)
                 if not running:
                     return
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

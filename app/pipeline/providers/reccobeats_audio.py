@@ -31,24 +31,30 @@ class ReccoBeatsAudioProvider:
 
     def __init__(self, clients: RunClients) -> None:
         self.clients = clients
-        # The preview provider's download: fresh signed links, a retry on 403, cut-short detection.
+        # The preview provider's download (fresh signed links, a retry on 403, cut-short detection), through
+        # the run's shared downloads: a preview `preview` or `musicnn` also analyses is fetched once.
         self.previews = PreviewProvider(clients)
 
     def can_fetch(self, track: TrackRef) -> bool:
         return track.deezer_id is not None
 
+    def reserve(self, tracks: Iterable[TrackRef]) -> None:
+        """Announce the previews this run will upload, before any analyser starts (see PreviewAnalysis)."""
+        self.previews.reserve(tracks)
+
     def fetch(self, tracks: Iterable[TrackRef]) -> Iterator[FeatureResult]:
         tracks = list(tracks)
         if not tracks:
             return
-        if not self.clients.reccobeats_audio:
-            raise ProviderUnavailable(OFF)
-        with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="reccobeats-audio") as pool:
-            yield from bounded_map(pool, self._one, tracks, UPLOAD_THREADS)
+        with self.previews.sharing(tracks) as untaken:
+            if not self.clients.reccobeats_audio:
+                raise ProviderUnavailable(OFF)
+            with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="reccobeats-audio") as pool:
+                yield from bounded_map(pool, lambda track: self._one(track, untaken), tracks, UPLOAD_THREADS)
 
-    def _one(self, track: TrackRef) -> FeatureResult:
+    def _one(self, track: TrackRef, untaken: set) -> FeatureResult:
         try:
-            audio = self.previews.download(track)
+            audio = self.previews.shared_download(track, untaken)
         except Broken as exc:
             return FeatureResult(track.id, exc.status, None, str(exc))
         try:

@@ -145,6 +145,8 @@ class RunClients:
     downloads: SharedDownloads = field(default_factory=SharedDownloads)
     analysis_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     reccobeats_audio: bool = False  # the deployment allows uploading previews to ReccoBeats (opt-in)
+    # The providers of a run that names none: config's CONTEXTIFY_PROVIDERS (a bare client set: the built-ins).
+    default_providers: tuple[str, ...] = ("deezer", "preview", "reccobeats")
     answers: DeezerAnswers = field(init=False)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False)
 
