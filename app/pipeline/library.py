@@ -35,6 +35,7 @@ from app.pipeline.files import FileTrack, parse_file
 from app.pipeline.matching import match_tracks, normalise
 from app.pipeline.providers.run import RunClients
 from app.runs.summary import RunSummary
+from app.storage import ownership
 from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
 
 
@@ -451,8 +452,9 @@ def _file_track_ids(session: Session, tracks: Sequence[FileTrack], summary: RunS
 
 
 def library_track_ids(session: Session, user_id: int) -> list[int]:
-    """Every track in any of the user's collections."""
-    return sorted(set(session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id)).all()))
+    """Every track in any of the user's collections, once each, in track-id order."""
+    query = ownership.owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id).distinct()
+    return sorted(session.scalars(query))
 
 
 def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],
