@@ -21,7 +21,7 @@ from app.models.store_dataset import user_id_for
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
-from app.pipeline.services import deezer_client
+from app.pipeline.clients.factory import deezer_client
 from app.runs.summary import RunSummary
 from app.services.discover import (
     DEFAULT_CHART_LIMIT, DEFAULT_LIMIT, DEFAULT_MIN_CATALOG, DEFAULT_PLAYLIST_SIZE, DiscoverError, SavedIndex,

@@ -32,7 +32,7 @@ from app.pipeline.library import import_file, import_spotify_library, library_tr
 from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
-from app.pipeline.services import spotify_app_client
+from app.pipeline.clients.factory import spotify_app_client
 from app.runs.summary import RunSummary
 from app.storage.tables import Track, User
 

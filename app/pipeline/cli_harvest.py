@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.runs.progress import Progress, terminal_stream
 from app.runs.records import fail_job, finish_job, log_line, start_job
-from app.pipeline import services
+from app.pipeline.clients import factory
 from app.pipeline.harvest import (
     DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES, Clients, HarvestError, HarvestOptions,
     HarvestResult, harvest,

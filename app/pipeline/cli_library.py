@@ -21,7 +21,7 @@ from app.pipeline.files import FileImportError
 from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
-from app.pipeline.services import spotify_app_client, spotify_user_client
+from app.pipeline.clients.factory import spotify_app_client, spotify_user_client
 from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
 from app.storage.tables import OAuthToken, Track, User

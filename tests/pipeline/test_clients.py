@@ -127,7 +127,7 @@ def test_spotify_user_not_allow_listed_is_named(sandbox, token_for):
 def test_clients_built_from_config_reach_the_sandbox(sandbox):
     from config import load_settings
 
-    from app.pipeline import services
+    from app.pipeline.clients import factory
 
     settings = load_settings({"CONTEXTIFY_SANDBOX_URL": sandbox.url, "SECRET_KEY": "k",
                               "CONTEXTIFY_INSTANCE_DIR": "/tmp"})

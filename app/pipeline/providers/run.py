@@ -154,7 +154,7 @@ class RunClients:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], spotify: SpotifyClient | None = None,
                     **client_options: Any) -> RunClients:
-        from app.pipeline.services import deezer_client, reccobeats_client
+        from app.pipeline.clients.factory import deezer_client, reccobeats_client
 
         return cls(deezer=deezer_client(config, **client_options),
                    reccobeats=reccobeats_client(config, **client_options), spotify=spotify,
