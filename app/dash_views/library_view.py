@@ -54,6 +54,11 @@ def save_upload(config: Mapping[str, Any], user_id: int, filename: str | None, c
     return name
 
 
+def discard_upload(config: Mapping[str, Any], user_id: int, name: str) -> None:
+    """Remove a stored upload that will not be imported (its job was refused)."""
+    (upload_dir(config, user_id) / name).unlink(missing_ok=True)
+
+
 @dataclass
 class LibrarySummary:
     liked: int = 0

@@ -347,16 +347,17 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
               focus=panel)
     cutoff = float(panel.locator("input.dash-range-slider-input").last.input_value())
     set_slider(panel, max(cutoff - 0.25, 0.05))   # a lower cutoff keeps more tracks
-    expect(page.locator("#sort-review-message")).not_to_be_empty()
+    expect(page.locator("#sort-review-message")).not_to_be_empty(timeout=45_000)
     assert "cutoff" in page.locator("#sort-review-message").inner_text(), \
         page.locator("#sort-review-message").inner_text()
-    expect(kept_text).not_to_have_text(before, timeout=15_000)
+    # A review answer took 6-10 s on an idle machine (issue 21); CI's busy 2 cores need more room.
+    expect(kept_text).not_to_have_text(before, timeout=45_000)
     first_drop = panel.locator("button", has_text="Drop").first
     drop_id = first_drop.get_attribute("id")  # read before the click redraws the list
     dropped = dash_id(drop_id)["assignment"]
     dropped_title = panel.locator("tbody tr").first.locator("td").first.inner_text()
     first_drop.click()
-    expect(page.locator("#sort-review-message")).to_contain_text("left out")
+    expect(page.locator("#sort-review-message")).to_contain_text("left out", timeout=45_000)
     dropped_button = page.locator(f"button[id='{drop_id}']")
     expect(dropped_button).to_have_class(re.compile(r"\bactive\b"))
     expect(dropped_button).to_have_attribute("aria-pressed", "true")

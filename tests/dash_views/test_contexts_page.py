@@ -161,3 +161,13 @@ def test_a_harvest_is_cancelled_from_the_page(site):
 def _user_id(app, spotify_id: str) -> int:
     with app.app_context():
         return db.session.scalar(select(User.id).where(User.spotify_id == spotify_id))
+
+
+def test_the_page_says_that_context_names_are_shared_and_the_library_is_not(app):
+    """Context names typed by one user are listed for everyone (issue 17, Info): the page says so plainly."""
+    user_id = add_user(app, "mira.s")
+    with app.test_request_context("/app/contexts"):
+        from app.auth.session import log_in
+        log_in(user_id)
+        note = " ".join(texts(find(contexts.layout(), ids.CONTEXT_SHARED_NOTE).to_plotly_json()))
+    assert "shared" in note and "every contextify user" in note and "stay yours" in note
