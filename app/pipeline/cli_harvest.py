@@ -23,8 +23,8 @@ from app.runs.summary import RunSummary
 
 def build_clients(config: Mapping[str, Any], source: str) -> Clients:
     """Deezer always; Spotify (the app's own client-credentials client) only when it may be used."""
-    spotify = services.spotify_app_client(config) if source != "deezer" else None
-    return Clients(deezer=services.deezer_client(config), spotify=spotify)
+    spotify = factory.spotify_app_client(config) if source != "deezer" else None
+    return Clients(deezer=factory.deezer_client(config), spotify=spotify)
 
 
 def _contexts(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> list[str]:
