@@ -348,8 +348,8 @@ def genres():
     listing = {0: "All", **DEEZER_GENRES}
     data = []
     for gid, name in listing.items():
-        pictures = picture_urls("misc", md5_of(f"genre:{gid}"))
-        data.append({"id": gid, "name": name, **{f"picture{k}": v for k, v in pictures.items()}, "type": "genre"})
+        images = picture_urls("misc", md5_of(f"genre:{gid}"))
+        data.append({"id": gid, "name": name, **{f"picture{k}": v for k, v in images.items()}, "type": "genre"})
     return jsonify(data=data)
 
 
