@@ -14,7 +14,7 @@ from limits import parse_many
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from app.pipeline.files import MAX_BYTES
-from app.pipeline.services import limiter_store
+from app.pipeline.clients.factory import limiter_store
 
 log = logging.getLogger("contextify.security")
 

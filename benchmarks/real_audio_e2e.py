@@ -73,7 +73,7 @@ def _in_process_cli(sandbox: SandboxServer, env: dict[str, str]) -> Iterator[Cal
     """The same commands through Flask's CLI runner in this process, with the clients' limits raised."""
     from flask_migrate import upgrade
 
-    import app.pipeline.services as services
+    import app.pipeline.clients.factory as services
     from app import create_app
     from app.extensions import db
 

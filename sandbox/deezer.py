@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, jsonify, request
 
 from .deezer_json import (
-    album_ref, api_url, artist_json, artist_ref, envelope, full_date, listed, md5_of, pictures, track_full,
+    album_ref, api_url, artist_json, artist_ref, envelope, full_date, listed, md5_of, picture_urls, track_full,
     track_summary,
 )
 from .faults import throttled_response
@@ -176,7 +176,7 @@ def playlist_ref(playlist: Playlist) -> dict:
     md5 = md5_of(f"playlist:{playlist.id}")
     body = {"id": int(playlist.id), "title": playlist.title, "public": playlist.public,
             "nb_tracks": len(playlist.track_ids), "link": f"https://www.deezer.com/playlist/{playlist.id}"}
-    body.update({f"picture{k}": v for k, v in pictures("playlist", md5).items()})
+    body.update({f"picture{k}": v for k, v in picture_urls("playlist", md5).items()})
     body.update(checksum=_checksum(playlist), tracklist=api_url(f"playlist/{playlist.id}/tracks"),
                 creation_date=f"{playlist.created[:10]} 12:00:00", md5_image=md5, picture_type="playlist",
                 type="playlist")
@@ -348,7 +348,7 @@ def genres():
     listing = {0: "All", **DEEZER_GENRES}
     data = []
     for gid, name in listing.items():
-        images = pictures("misc", md5_of(f"genre:{gid}"))
+        images = picture_urls("misc", md5_of(f"genre:{gid}"))
         data.append({"id": gid, "name": name, **{f"picture{k}": v for k, v in images.items()}, "type": "genre"})
     return jsonify(data=data)
 

@@ -35,7 +35,7 @@ def md5_of(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def pictures(kind: str, md5: str) -> dict:
+def picture_urls(kind: str, md5: str) -> dict:
     base = f"https://cdn-images.dzcdn.net/images/{kind}/{md5}"
     return {"": f"{base}/120x120-000000-80-0-0.jpg", "_small": f"{base}/56x56-000000-80-0-0.jpg",
             "_medium": f"{base}/250x250-000000-80-0-0.jpg", "_big": f"{base}/500x500-000000-80-0-0.jpg",
@@ -50,7 +50,7 @@ def full_date(date: str) -> str:
 def artist_json(artist: Artist) -> dict:
     md5 = md5_of(f"artist:{artist.deezer_id}")
     body = {"id": artist.deezer_id, "name": artist.name, "link": f"https://www.deezer.com/artist/{artist.deezer_id}"}
-    body.update({f"picture{k}": v for k, v in pictures("artist", md5).items()})
+    body.update({f"picture{k}": v for k, v in picture_urls("artist", md5).items()})
     body.update(tracklist=api_url(f"artist/{artist.deezer_id}/top?limit=50"), type="artist")
     return body
 
@@ -58,7 +58,7 @@ def artist_json(artist: Artist) -> dict:
 def album_ref(album: Album) -> dict:
     md5 = md5_of(f"cover:{album.deezer_id}")
     body = {"id": album.deezer_id, "title": album.title}
-    body.update({f"cover{k}": v for k, v in pictures("cover", md5).items()})
+    body.update({f"cover{k}": v for k, v in picture_urls("cover", md5).items()})
     body.update(md5_image=md5, tracklist=api_url(f"album/{album.deezer_id}/tracks"), type="album")
     return body
 

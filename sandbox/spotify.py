@@ -1,4 +1,5 @@
 """Spotify Web API emulation (development mode, after the February-2026 changes) under /spotify/v1."""
+# Over 400 lines on purpose: one blueprint per emulated service, its endpoints sharing one gate (counts, limits, faults, token).
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """Deterministic generation of the sandbox's music world: catalogue, hidden truth, public playlists and users."""
+# Over 400 lines on purpose: `WorldBuilder` draws one consistent world in order (each step reads the random state the last one left).
 
 from __future__ import annotations
 
@@ -520,7 +521,7 @@ def load_world(seed: int = 42, scale: str = "full", csv_path: str | os.PathLike 
             with path.open("rb") as fh:
                 return pickle.load(fh).index()
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            pass  # a corrupt or outdated cache (or one pickled under the old app.sandbox path) is regenerated below
+            pass  # a corrupt or outdated cache (or one pickled before the sandbox left the app package) is regenerated below
     if csv_path is not None:
         from sandbox.csv_world import world_from_csv  # pandas is only needed for this path
         world = world_from_csv(csv_path, seed=seed, scale=scale)

@@ -17,7 +17,7 @@ from app.auth.errors import NeedsLogin
 from app.auth.tokens import StoredTokenCache, TokenStore
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import SpotifyClient
-from app.pipeline.services import shared_limiter
+from app.pipeline.clients.factory import shared_limiter
 from app.storage.encryption import TokenCipher
 
 __all__ = ["NeedsLogin", "SCOPES", "oauth_manager", "spotify_for_user", "token_store"]

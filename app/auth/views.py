@@ -29,7 +29,7 @@ from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
 from app.services.library import upload_dir
 from app.models.service import MODELS_DIR
-from app.pipeline.services import spotify_user_client
+from app.pipeline.clients.factory import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
 from app.services.local_accounts import SpotifyTaken, connect_spotify

@@ -14,7 +14,7 @@ from app.models.discover import DEFAULT_RF_GRID, DiscoverModelError
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
-from app.pipeline.services import deezer_client
+from app.pipeline.clients.factory import deezer_client
 from app.runs.summary import RunSummary
 from app.services.discover import DEFAULT_LIMIT, train_discover
 from app.services.discover_data import (

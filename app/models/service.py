@@ -27,7 +27,8 @@ from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError
 from app.models.model import ContextModel, ModelInputError, SortResult
 from app.models.persistence import library_versions, load_model, save_model
 from app.models.report import TrainingReport
-from app.models.store_dataset import MIN_COVERAGE, dataset_from_store, library_track_ids
+from app.models.store_dataset import MIN_COVERAGE, dataset_from_store
+from app.pipeline.library import library_track_ids
 from app.models.training import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, train_context_model
 from app.pipeline.features_table import feature_frame
 from app.pipeline.providers import PROVIDER_CLASSES

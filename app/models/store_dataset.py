@@ -15,9 +15,9 @@ from app.models.features import FeatureSpec
 from app.pipeline.features_table import (
     CATEGORICAL, common_feature_columns, dropped_sentences, feature_frame, readiness,
 )
+from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
 from app.storage.tables import Context, Label, LibraryItem, Track, User
-from app.storage.ownership import owned
 
 #: The enrichment rule's share: a feature must be present for this much of both sides.
 MIN_COVERAGE = 0.8
@@ -31,12 +31,6 @@ class UnharvestedContexts(DatasetError):
         quoted = " ".join(f'"{n}"' if " " in n else n for n in names)
         super().__init__(f"no harvested playlists for {', '.join(repr(n) for n in names)}: "
                          f"run `flask harvest {quoted}` first")
-
-
-def library_track_ids(session: Session, user_id: int) -> list[int]:
-    """Every track in any of the user's collections, once each, in track-id order."""
-    query = owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id).distinct()
-    return sorted(session.scalars(query))
 
 
 def user_id_for(session: Session, spotify_id: str) -> int:

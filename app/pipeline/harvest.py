@@ -1,4 +1,5 @@
 """Label harvesting: find public playlists named after each context, choose the best, and label their tracks."""
+# Over 400 lines on purpose: one run (`_Harvest`) keeps its search, fetch and write steps in one class, which shares their state.
 
 from __future__ import annotations
 

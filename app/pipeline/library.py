@@ -35,6 +35,7 @@ from app.pipeline.files import FileTrack, parse_file
 from app.pipeline.matching import match_tracks, normalise
 from app.pipeline.providers.run import RunClients
 from app.runs.summary import RunSummary
+from app.storage import ownership
 from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
 from app.storage.ownership import get_owned, owned
 

@@ -20,7 +20,7 @@ from app.pipeline.catalog import upsert_deezer_tracks
 from app.pipeline.clients.base import NotFound, ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
-from app.pipeline.services import deezer_client
+from app.pipeline.clients.factory import deezer_client
 from app.runs.summary import RunSummary
 from app.storage.tables import Context, Label, ModelRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned

@@ -1,4 +1,5 @@
 """The whole product's schema: a global catalog and label store, and per-user rows that always carry their owner."""
+# Over 400 lines on purpose: the whole schema in one module, so readers and Alembic's autogenerate see every table together.
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def site(request) -> Iterator[Site]:
     werkzeug on free 127.0.0.1 ports."""
     from flask_migrate import upgrade
 
-    import app.pipeline.services as services
+    import app.pipeline.clients.factory as services
     from app import create_app
     from app.extensions import db
     from app.jobs import runner

@@ -32,8 +32,8 @@ GRID = {"n_estimators": [15, 40], "min_samples_leaf": [1, 5], "max_features": ["
 
 @pytest.fixture
 def site(app_config, start_sandbox, monkeypatch):
-    monkeypatch.setattr(services, "LIMITS", {name: (5000, 1.0) for name in services.LIMITS})
-    services._limiter.cache_clear()
+    monkeypatch.setattr(factory, "LIMITS", {name: (5000, 1.0) for name in factory.LIMITS})
+    factory._limiter.cache_clear()
     sandbox = start_sandbox(**FAST)
     app = sandbox_app(app_config, sandbox)
     me, other = app.test_client(), app.test_client()
@@ -41,7 +41,7 @@ def site(app_config, start_sandbox, monkeypatch):
     login(other, "jonas.b")
     yield app, sandbox, me, other
     runner.shutdown(app)
-    services._limiter.cache_clear()
+    factory._limiter.cache_clear()
     with app.app_context():
         db.engine.dispose()
 

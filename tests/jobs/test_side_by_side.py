@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import runner
-from app.pipeline import services
+from app.pipeline.clients import factory
 from app.storage.tables import Context, Label, LibraryItem, SourcePlaylist, Track, TrackFeatures, User
 from tests.auth.helpers import login, sandbox_app
 from tests.jobs.conftest import wait_for
@@ -41,8 +41,8 @@ def database_url(request, app_config):
 def site(app_config, start_sandbox, monkeypatch, tmp_path):
     """`site(name)` -> (app, user ids): a fresh store and sandbox, both users logged in, the discoverer's
     library imported (Discover refuses without one)."""
-    monkeypatch.setattr(services, "LIMITS", {name: (5000, 1.0) for name in services.LIMITS})
-    services._limiter.cache_clear()
+    monkeypatch.setattr(factory, "LIMITS", {name: (5000, 1.0) for name in factory.LIMITS})
+    factory._limiter.cache_clear()
     apps = []
 
     def make(name: str, database_url: str | None):
@@ -65,7 +65,7 @@ def site(app_config, start_sandbox, monkeypatch, tmp_path):
         runner.shutdown(app)
         with app.app_context():
             db.engine.dispose()
-    services._limiter.cache_clear()
+    factory._limiter.cache_clear()
 
 
 def submit(app, kind: str, params: dict, user_id: int) -> str:

@@ -127,12 +127,12 @@ def test_spotify_user_not_allow_listed_is_named(sandbox, token_for):
 def test_clients_built_from_config_reach_the_sandbox(sandbox):
     from config import load_settings
 
-    from app.pipeline import services
+    from app.pipeline.clients import factory
 
     settings = load_settings({"CONTEXTIFY_SANDBOX_URL": sandbox.url, "SECRET_KEY": "k",
                               "CONTEXTIFY_INSTANCE_DIR": "/tmp"})
-    app_client = services.spotify_app_client(settings)
+    app_client = factory.spotify_app_client(settings)
     found = app_client.call(app_client.sp.search, q="workout", type="playlist", limit=10)
     assert found["playlists"]["items"], "client-credentials token works for search"
-    assert services.deezer_client(settings).search_playlists("workout")
-    assert services.deezer_client(settings).limiter is services.deezer_client(settings).limiter
+    assert factory.deezer_client(settings).search_playlists("workout")
+    assert factory.deezer_client(settings).limiter is factory.deezer_client(settings).limiter

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from app.pipeline.ratelimit_redis import RedisSlidingWindowLimiter
-from app.pipeline.services import LIMITS, limiter_store, shared_limiter
+from app.pipeline.clients.factory import LIMITS, limiter_store, shared_limiter
 
 pytestmark = pytest.mark.redis
 

@@ -1,4 +1,5 @@
 """Contract: spotipy 2.26 and requests cannot tell the sandbox's Spotify (Accounts + Web API) from the real one."""
+# Over 400 lines on purpose: one contract module per emulated service, read side by side with the service's own docs.
 
 from __future__ import annotations
 

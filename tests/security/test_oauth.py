@@ -124,7 +124,7 @@ def test_no_token_code_or_secret_reaches_a_log_line_through_a_login_and_a_job(ap
     Migrations (alembic.ini) put a plain stderr handler on the root logger of the process that runs them:
     `flask db upgrade`, a process of its own in production. It is taken off here, as it is not there.
     """
-    import app.pipeline.services as services
+    import app.pipeline.clients.factory as services
     from tests.auth.helpers import sandbox_app
 
     # Deezer's real 50-per-5-seconds limit would make matching the library take a minute: lift it on both sides.
