@@ -16,7 +16,7 @@ from app.jobs.local import run_here
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
 from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
-from app.pipeline.services import spotify_user_client
+from app.pipeline.clients.factory import spotify_user_client
 from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
 from app.storage.tables import OAuthToken, User

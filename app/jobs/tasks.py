@@ -30,7 +30,7 @@ from app.pipeline.harvest import (
 from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
-from app.pipeline.services import build_clients
+from app.pipeline.clients.factory import build_clients
 from app.runs.summary import RunSummary
 from app.services.library import upload_dir
 from app.storage.tables import Track, User

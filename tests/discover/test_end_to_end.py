@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.pipeline import services
+from app.pipeline.clients import factory
 from app.services.discover import CHART_REASON, DISCOVER_KEY
 from app.services.discover_data import name_key
 from app.storage.tables import (

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.jobs import tasks
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.services import build_clients
+from app.pipeline.clients.factory import build_clients
 from app.storage.tables import Job, LibraryItem, Track, User
 
 

@@ -156,7 +156,7 @@ class RunClients:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], spotify: SpotifyClient | None = None,
                     **client_options: Any) -> RunClients:
-        from app.pipeline.services import build_clients  # the one client factory; services imports this module
+        from app.pipeline.clients.factory import build_clients  # the one client factory; it imports this module
 
         return build_clients(config, spotify=spotify, **client_options)
 
