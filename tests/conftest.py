@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -48,10 +52,48 @@ def app_config(instance_dir) -> dict[str, str]:
     }
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _migrated_template() -> Path:
+    """A SQLite file the real migrations brought to head, made once per test process."""
+    if not _TEMPLATE:
+        from flask_migrate import upgrade
+
+        from app.extensions import db
+
+        folder = Path(tempfile.mkdtemp(prefix="contextify-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = create_app({"CONTEXTIFY_INSTANCE_DIR": str(folder),
+                               "DATABASE_URL": f"sqlite:///{folder}/template.db",
+                               "SECRET_KEY": "test-secret-key", "TESTING": "1"})
+        with template.app_context():
+            upgrade()
+            db.engine.dispose()  # closes the file, so the copy holds every page
+        _TEMPLATE.append(folder / "template.db")
+    return _TEMPLATE[0]
+
+
+def seed_migrated_database(database_url: str) -> None:
+    """Start a new SQLite database file as a copy of the migrated template.
+
+    Running the migrations takes most of a second per test (hundreds of tests make an app); the copy takes
+    milliseconds, and the `upgrade()` the callers still run then finds the file at head and does nothing.
+    Other URLs (PostgreSQL, in-memory SQLite) and files that already exist are left alone.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    if not path.exists():
+        shutil.copyfile(_migrated_template(), path)
+
+
 @pytest.fixture
 def app(app_config):
     from flask_migrate import upgrade
 
+    seed_migrated_database(app_config["DATABASE_URL"])
     app = create_app(app_config)
     with app.app_context():
         upgrade()
