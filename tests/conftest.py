@@ -169,3 +169,69 @@ def start_sandbox(small_world):
 def sandbox(start_sandbox) -> SandboxServer:
     """A small-world sandbox in the default profile."""
     return start_sandbox()
+
+
+# ------------------------------------------------------------------------------ pytest-xdist (make test: -n 2)
+# pytest-xdist 3.8's own grouping (`--dist loadgroup`) renames node ids, which pytest 9.2 no longer reads, so the
+# units of work are named from node ids here, by a scheduler of our own for `--dist loadscope`.
+
+# Files whose tests share one Redis database (a Celery queue, the login limiter's keys): one worker runs them all.
+SHARED_REDIS_FILES = ("tests/jobs/test_pipeline_jobs.py", "tests/production/test_health.py",
+                      "tests/production/test_ratelimit_redis.py", "tests/production/test_scaleout.py",
+                      "tests/reliability/test_kills.py", "tests/security/test_limits.py",
+                      "tests/sync/test_exactly_once_services.py")
+_REDIS_FIXTURES = {"redis_url", "celery_worker"}
+# Files whose module-scoped fixture is parametrised by a world: each world is its own unit of work.
+_SPLIT_BY_PARAM = ("tests/browser/test_journey.py",)
+# Units that take minutes go out first, so that no worker is handed one of them at the end.
+LONG_FIRST: tuple[str, ...] = ()
+
+
+def work_unit(nodeid: str) -> str:
+    """A test's unit of work: its file (so module-scoped fixtures are set up once), one world of a split file, or
+    the shared-Redis unit."""
+    path, _, rest = nodeid.partition("::")
+    if path in SHARED_REDIS_FILES:
+        return "shared-redis"
+    if path in _SPLIT_BY_PARAM and rest.endswith("]"):
+        return f"{path}[{rest.rsplit('[', 1)[1].split('-')[0]}"
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class UnitScheduling(LoadScopeScheduling):
+            """`--dist loadscope` over `work_unit`s instead of modules."""
+
+            def _split_scope(self, nodeid: str) -> str:
+                return work_unit(nodeid)
+
+        config.pluginmanager.register(_Units(UnitScheduling), "contextify-units")
+
+
+class _Units:
+    def __init__(self, scheduling: type) -> None:
+        self.scheduling = scheduling
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):  # noqa: ANN001, ANN201
+        return self.scheduling(config, log) if config.getoption("dist") == "loadscope" else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the long units first (every worker sorts alike, as xdist requires), and a check that
+    each Redis test is in the shared unit."""
+    if not hasattr(config, "workerinput"):
+        return
+    strays = sorted({item.nodeid.split("::")[0] for item in items
+                     if _REDIS_FIXTURES & set(getattr(item, "fixturenames", ()))} - set(SHARED_REDIS_FILES))
+    if strays:
+        raise pytest.UsageError(f"add to SHARED_REDIS_FILES in tests/conftest.py (they use Redis): {strays}")
+
+    def rank(item: pytest.Item) -> int:
+        unit = work_unit(item.nodeid)
+        return next((i for i, prefix in enumerate(LONG_FIRST) if unit.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: tests keep their order within a unit
