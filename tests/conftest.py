@@ -184,7 +184,10 @@ _REDIS_FIXTURES = {"redis_url", "celery_worker"}
 # Files whose module-scoped fixture is parametrised by a world: each world is its own unit of work.
 _SPLIT_BY_PARAM = ("tests/browser/test_journey.py",)
 # Units that take minutes go out first, so that no worker is handed one of them at the end.
-LONG_FIRST: tuple[str, ...] = ()
+LONG_FIRST = ("tests/browser/test_journey.py:real-audio", "shared-redis", "tests/e2e/test_real_audio_end_to_end.py",
+              "tests/browser/test_journey.py:generated", "tests/test_bench_smoke.py", "tests/real_audio/",
+              "tests/e2e/", "tests/sync/test_sync_", "tests/pipeline/test_descriptors_real_audio.py",
+              "tests/reliability/", "tests/test_demo.py")
 
 
 def work_unit(nodeid: str) -> str:
@@ -194,7 +197,7 @@ def work_unit(nodeid: str) -> str:
     if path in SHARED_REDIS_FILES:
         return "shared-redis"
     if path in _SPLIT_BY_PARAM and rest.endswith("]"):
-        return f"{path}[{rest.rsplit('[', 1)[1].split('-')[0]}"
+        return f"{path}:{rest.rsplit('[', 1)[1].rstrip(']')}"
     return path
 
 
