@@ -181,13 +181,17 @@ SHARED_REDIS_FILES = ("tests/jobs/test_pipeline_jobs.py", "tests/production/test
                       "tests/reliability/test_kills.py", "tests/security/test_limits.py",
                       "tests/sync/test_exactly_once_services.py")
 _REDIS_FIXTURES = {"redis_url", "celery_worker"}
-# Files whose module-scoped fixture is parametrised by a world: each world is its own unit of work.
-_SPLIT_BY_PARAM = ("tests/browser/test_journey.py",)
+# Long files whose tests' parameters share nothing (the journey's module fixture is per world; side by side is
+# per database): each parameter is its own unit of work.
+_SPLIT_BY_PARAM = ("tests/browser/test_journey.py", "tests/jobs/test_side_by_side.py")
 # Units that take minutes go out first, so that no worker is handed one of them at the end.
-LONG_FIRST = ("tests/browser/test_journey.py:real-audio", "shared-redis", "tests/e2e/test_real_audio_end_to_end.py",
-              "tests/browser/test_journey.py:generated", "tests/test_bench_smoke.py", "tests/real_audio/",
-              "tests/e2e/", "tests/sync/test_sync_", "tests/pipeline/test_descriptors_real_audio.py",
-              "tests/reliability/", "tests/test_demo.py")
+# Measured on main (2026-12-06, a busy machine): promise check 211 s, context-model e2e 209 s, descriptors 176 s,
+# real-audio e2e 157 s, side by side 182 s, journeys 135 s and 100 s, bench smoke 133 s (CI).
+LONG_FIRST = ("tests/models/test_promise_check.py", "tests/e2e/test_context_model_end_to_end.py",
+              "tests/jobs/test_side_by_side.py", "tests/pipeline/test_descriptors_real_audio.py",
+              "tests/e2e/test_real_audio_end_to_end.py", "tests/browser/test_journey.py:real-audio", "shared-redis",
+              "tests/test_bench_smoke.py", "tests/browser/test_journey.py:generated", "tests/real_audio/",
+              "tests/enhance/test_enhance_flow.py", "tests/sync/test_sync_", "tests/reliability/", "tests/test_demo.py")
 
 
 def work_unit(nodeid: str) -> str:
