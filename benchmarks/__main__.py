@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.sandbox.runner import SandboxServer, cached_world
+from sandbox.runner import SandboxServer, cached_world
 from benchmarks import audio, models, pipeline, real_audio, real_audio_e2e, web, whole_wait
 from benchmarks.common import ROOT, Table, machine
 

@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from app.pipeline.providers.preview import analyse_clip
-from app.sandbox.audio import render_preview
-from app.sandbox.runner import cached_world
+from sandbox.audio import render_preview
+from sandbox.runner import cached_world
 from benchmarks.common import Table, median
 
 TARGET_TRACKS_PER_S = 8.0

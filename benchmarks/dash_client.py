@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from app.sandbox.runner import consent
+from sandbox.runner import consent
 
 UPDATE = "/app/_dash-update-component"
 ROUTER = "_pages_content.children"

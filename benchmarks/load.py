@@ -30,7 +30,7 @@ def run(sessions: int, seconds: float, seed_tracks: int = 4_000, world_scale: st
     `database_url`: an empty PostgreSQL database to use (a test's fresh one); by default one is created on
     the server of TEST_DATABASE_URL (else 127.0.0.1:5432) and dropped afterwards.
     """
-    from app.sandbox.runner import SandboxServer, cached_world
+    from sandbox.runner import SandboxServer, cached_world
 
     world = cached_world(42, world_scale)
     folder = Path(tempfile.mkdtemp(prefix="contextify-load-"))
@@ -79,7 +79,7 @@ def _seed(world, database_url: str, folder: Path, tracks: int) -> None:
 
 def _jobs(database_url: str) -> dict[str, int]:
     """Jobs the run left in the database, by "kind status"."""
-    from app.storage.models import Job
+    from app.storage.tables import Job
 
     engine = create_engine(database_url)
     with engine.connect() as conn:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from app.sandbox.runner import SandboxServer, consent
+from sandbox.runner import SandboxServer, consent
 from benchmarks.common import Table, fresh_instance, median, migrate, run_cli
 from benchmarks.naive import naive_enrich
 

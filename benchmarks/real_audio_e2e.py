@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import requests
 
-from app.sandbox.runner import SandboxServer
+from sandbox.runner import SandboxServer
 from benchmarks.common import Table, fresh_instance, migrate, run_cli
 from benchmarks.pipeline import _access_token
 

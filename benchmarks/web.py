@@ -66,7 +66,7 @@ def web_latency(scale: dict[str, Any], checks: list[list]) -> list[Table]:
     subprocess, does the same with 20 concurrent sessions. Times are measured at the client on loopback, so they
     are the server's time plus a fraction of a millisecond.
     """
-    from app.sandbox.runner import SandboxServer, cached_world
+    from sandbox.runner import SandboxServer, cached_world
 
     world = cached_world(42, scale["world"])
     folder = Path(tempfile.mkdtemp(prefix="contextify-bench-web-"))

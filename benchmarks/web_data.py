@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 
 from app.pipeline.providers.deezer import album_values, track_values
 from app.pipeline.providers.reccobeats import feature_values
-from app.sandbox.model import DEEZER_GENRES, World
-from app.storage.models import (
+from sandbox.model import DEEZER_GENRES, World
+from app.storage.tables import (
     Context, ContextPlaylist, Job, Label, LibraryImport, LibraryItem, LibraryPlaylist, SourcePlaylist, Track,
     TrackFeatures, User,
 )
@@ -64,7 +64,7 @@ def build(session, world: World, user: str, n_tracks: int, model_contexts: list[
     - The model is trained and the library sorted by the product's own `train_for_user` and `sort_for_user`.
     """
     from app.models.service import sort_for_user, train_for_user
-    from app.storage.models import SortAssignment
+    from app.storage.tables import SortAssignment
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()

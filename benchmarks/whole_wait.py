@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.pipeline.clients.spotify import SPOTIFY_MAX_CALLS, SPOTIFY_WINDOW_S
-from app.sandbox.runner import SandboxServer, consent
+from sandbox.runner import SandboxServer, consent
 from benchmarks.common import Table
 
 DEEZER_PER_S = 50 / 5  # Deezer's documented quota: 50 requests per 5 s
@@ -33,7 +33,7 @@ def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists
     from app import create_app
     from app.extensions import db
     from app.jobs import runner
-    from app.storage.models import User
+    from app.storage.tables import User
 
     folder = tempfile.mkdtemp(prefix="contextify-wait-")
     app = create_app({"CONTEXTIFY_INSTANCE_DIR": folder, "DATABASE_URL": f"sqlite:///{folder}/wait.db",

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 import config
 from app import create_app
-from app.sandbox.runner import SandboxServer, cached_world
+from sandbox.runner import SandboxServer, cached_world
 
 # Variables a developer may have exported that would change what the app under test does.
 _APP_VARIABLES = (*config.VARIABLES, "CONTEXTIFY_INSTANCE_DIR", "TESTING")

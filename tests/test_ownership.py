@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.storage import models as m
+from app.storage import tables as m
 from app.storage.ownership import OwnershipError, delete_all_user_data, get_owned, owned
 
 

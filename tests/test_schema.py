@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import create_app
 from app.extensions import db
-from app.storage import models as m
+from app.storage import tables as m
 
 
 def _populate(session) -> dict[str, int]:

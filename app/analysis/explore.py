@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.pipeline.features_table import CATEGORICAL, feature_frame
 from app.pipeline.naming import context_key
-from app.storage.models import Context, Label, TrackFeatures
+from app.storage.tables import Context, Label, TrackFeatures
 
 MIN_COVERAGE = 0.5        # a feature known for fewer tracks than this says more about the provider than the music
 TSNE_SAMPLE = 3000        # t-SNE is quadratic-ish: it runs on a sample, never on 50,000 tracks

@@ -12,7 +12,7 @@ from werkzeug.exceptions import Unauthorized
 
 from app.pipeline.clients.base import RateLimited, ServiceError
 from app.pipeline.clients.spotify import NotAllowListed
-from app.storage.models import utcnow
+from app.storage.tables import utcnow
 
 log = logging.getLogger("contextify.errors")
 

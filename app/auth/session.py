@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.storage.models import User
+from app.storage.tables import User
 
 log = logging.getLogger("contextify.auth")
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.errors import NeedsLogin
 from app.storage.encryption import TokenCipher, TokenDecryptionError
-from app.storage.models import OAuthToken, utcnow
+from app.storage.tables import OAuthToken, utcnow
 from app.storage.ownership import owned
 
 PROVIDER = "spotify"

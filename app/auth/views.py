@@ -32,7 +32,7 @@ from app.models.service import MODELS_DIR
 from app.pipeline.services import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
-from app.storage.models import USER_OWNED_MODELS, OAuthToken, User, utcnow
+from app.storage.tables import USER_OWNED_MODELS, OAuthToken, User, utcnow
 from app.storage.ownership import delete_all_user_data, owned
 
 log = logging.getLogger("contextify.auth")

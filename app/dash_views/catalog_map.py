@@ -12,13 +12,13 @@ from flask import current_app
 from app.analysis.cache import FolderCache, TTLCache
 from app.auth.session import require_user_id
 from app.dash_views import ids
-from app.dash_views import catalog_map_view as view
+from app.dash_views import catalog_map_view
 from app.dash_views.components import chart_card, empty_state, page_header
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
 from app.jobs import runner
-from app.models import catalog_map as clusters
-from app.services import catalog_map as service
+from app.models import clustering
+from app.services import catalog_map
 
 PAGE = {"path": "/map", "name": "Map", "title": "contextify · Map", "order": 9}
 CACHE = "contextify.map_cache"
@@ -36,23 +36,23 @@ NO_RUN = "No clustering yet: choose a method and cluster the catalog."
 def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
     catalog = load_catalog()
-    columns = service.numeric_columns(catalog)
-    x, y = service.default_axes(columns)
-    run = service.cluster_run(db.session, user_id)
+    columns = catalog_map.numeric_columns(catalog)
+    x, y = catalog_map.default_axes(columns)
+    run = catalog_map.cluster_run(db.session, user_id)
     header = page_header("Map", "The harvested catalog as a map of its features: which tracks sit together, what "
                          "genres each cluster holds, and what genre a model trained on the catalog hears in a track.")
     if catalog.empty:
-        return html.Div([header, empty_state(service.EMPTY_CATALOG, "Go to Contexts", "/app/contexts",
+        return html.Div([header, empty_state(catalog_map.EMPTY_CATALOG, "Go to Contexts", "/app/contexts",
                                              id=ids.MAP_EMPTY)], className="page map-page")
     return html.Div([
         header,
         chart_card("The catalog", ids.MAP_SCATTER, ids.MAP_SCATTER_TEXT, controls=[html.Div([
-            _dropdown("Across", ids.MAP_X, view.feature_options(columns), x),
-            _dropdown("Up", ids.MAP_Y, view.feature_options(columns), y),
-            _dropdown("Colour", ids.MAP_COLOUR, view.colour_options(columns), "genre"),
-            _dropdown("Size", ids.MAP_SIZE, view.size_options(columns), "none"),
+            _dropdown("Across", ids.MAP_X, catalog_map_view.feature_options(columns), x),
+            _dropdown("Up", ids.MAP_Y, catalog_map_view.feature_options(columns), y),
+            _dropdown("Colour", ids.MAP_COLOUR, catalog_map_view.colour_options(columns), "genre"),
+            _dropdown("Size", ids.MAP_SIZE, catalog_map_view.size_options(columns), "none"),
         ], className="map-controls")]),
-        html.Div(view.player(None, "Click a point to hear its 30-second preview."), id=ids.MAP_PLAYER,
+        html.Div(catalog_map_view.player(None, "Click a point to hear its 30-second preview."), id=ids.MAP_PLAYER,
                  **{"aria-live": "polite"}),
         _cluster_card(),
         job_card("Clustering", CLUSTER_JOB, current_job(user_id, CLUSTER_KIND)),
@@ -82,17 +82,17 @@ def _cluster_card() -> html.Section:
         html.H2("Cluster the catalog"),
         dcc.RadioItems(id=ids.MAP_METHOD, value="kmeans", className="radio-list", options=[
             {"label": " k-means (fast, any size: you choose the number of clusters)", "value": "kmeans"},
-            {"label": f" Affinity propagation (finds the number itself; up to {clusters.AP_MAX_TRACKS:,} tracks)",
+            {"label": f" Affinity propagation (finds the number itself; up to {clustering.AP_MAX_TRACKS:,} tracks)",
              "value": "ap"}]),
         html.Div([html.Label("Clusters for k-means", htmlFor=ids.MAP_K),
-                  dcc.Slider(id=ids.MAP_K, min=2, max=20, step=1, value=clusters.DEFAULT_K,
+                  dcc.Slider(id=ids.MAP_K, min=2, max=20, step=1, value=clustering.DEFAULT_K,
                              marks={n: str(n) for n in (2, 5, 10, 15, 20)})], className="slider-field"),
         html.Div([html.Label("Preference for affinity propagation (percentile of the similarities: higher gives "
                              "more clusters)", htmlFor=ids.MAP_PREFERENCE),
-                  dcc.Slider(id=ids.MAP_PREFERENCE, min=0, max=95, step=5, value=clusters.DEFAULT_PERCENTILE,
+                  dcc.Slider(id=ids.MAP_PREFERENCE, min=0, max=95, step=5, value=clustering.DEFAULT_PERCENTILE,
                              marks={n: str(n) for n in (0, 25, 50, 75, 95)})], className="slider-field"),
         dcc.Checklist(id=ids.MAP_SAMPLE, value=[], className="checkbox", options=[{
-            "label": f" Let affinity propagation use a random sample of {clusters.AP_MAX_TRACKS:,} tracks when the "
+            "label": f" Let affinity propagation use a random sample of {clustering.AP_MAX_TRACKS:,} tracks when the "
                      "catalog is larger", "value": "sample"}]),
         html.Button("Cluster", id=ids.MAP_CLUSTER_START, className="button"),
         html.P(id=ids.MAP_CLUSTER_MESSAGE, className="form-error", role="alert"),
@@ -126,10 +126,10 @@ def load_catalog() -> pd.DataFrame:
     """The catalog frame, kept in memory and in the instance folder (shared by the server's workers); global
     data, so keyed by the catalog's version only, which changes with every label or feature row written."""
     cache: TTLCache[pd.DataFrame] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=2, ttl_s=3600))
-    version = service.catalog_version(db.session)
+    version = catalog_map.catalog_version(db.session)
     shared: FolderCache[pd.DataFrame] = FolderCache(Path(current_app.instance_path) / SHARED_FOLDER)
     return cache.get(("catalog", version),
-                     lambda: shared.get("catalog", version, lambda: service.catalog_frame(db.session)))
+                     lambda: shared.get("catalog", version, lambda: catalog_map.catalog_frame(db.session)))
 
 
 def cluster_params(method: Any, preference: Any, k: Any, sample: Any) -> dict[str, Any]:
@@ -151,26 +151,26 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         catalog = load_catalog()
         if catalog.empty or not x or not y:
-            return view.empty_figure(service.EMPTY_CATALOG), service.EMPTY_CATALOG
-        labels = service.run_labels(service.cluster_run(db.session, user_id, run_id)) if colour == "cluster" else None
+            return catalog_map_view.empty_figure(catalog_map.EMPTY_CATALOG), catalog_map.EMPTY_CATALOG
+        labels = catalog_map.run_labels(catalog_map.cluster_run(db.session, user_id, run_id)) if colour == "cluster" else None
         try:
-            points = service.scatter_points(catalog, x, y, colour, None if size == "none" else size, labels)
-        except service.MapError as exc:
-            return view.empty_figure(str(exc)), str(exc)
-        sentence = service.points_sentence(points)
+            points = catalog_map.scatter_points(catalog, x, y, colour, None if size == "none" else size, labels)
+        except catalog_map.MapError as exc:
+            return catalog_map_view.empty_figure(str(exc)), str(exc)
+        sentence = catalog_map.points_sentence(points)
         if colour == "cluster" and labels is None:
             sentence += " You have no clustering yet, so no track has a cluster."
-        return view.scatter_figure(points), sentence
+        return catalog_map_view.scatter_figure(points), sentence
 
     @dash_app.callback(Output(ids.MAP_PLAYER, "children"), Input(ids.MAP_SCATTER, "clickData"),
                        prevent_initial_call=True)
     def play(click):
         require_user_id()
-        track_id = view.clicked_track(click)
+        track_id = catalog_map_view.clicked_track(click)
         if track_id is None:
-            return view.player(None, "Click a point to hear its 30-second preview.")
-        url, message = service.preview_url(db.session, current_app.config, track_id)
-        return view.player(url, message)
+            return catalog_map_view.player(None, "Click a point to hear its 30-second preview.")
+        url, message = catalog_map.preview_url(db.session, current_app.config, track_id)
+        return catalog_map_view.player(url, message)
 
     @dash_app.callback(
         Output(ids.MAP_CLUSTER_JOB_STORE, "data"), Output(ids.MAP_CLUSTER_MESSAGE, "children"),
@@ -199,15 +199,15 @@ def register_callbacks(dash_app) -> None:
         Output(ids.MAP_COMPOSITION, "figure"), Output(ids.MAP_COMPOSITION_TEXT, "children"),
         Input(ids.MAP_RUN_STORE, "data"))
     def show_run(run_id):
-        run = service.cluster_run(db.session, require_user_id(), run_id)
+        run = catalog_map.cluster_run(db.session, require_user_id(), run_id)
         if run is None:
-            blank = view.empty_figure(NO_RUN)
+            blank = catalog_map_view.empty_figure(NO_RUN)
             return NO_RUN, None, blank, "", blank, ""
         result = run.result or {}
         chosen = (run.params or {}).get("preference_percentile")
-        return (service.run_summary(run), view.sentences_list(result.get("sentences")),
-                view.sweep_figure(result.get("sweep") or [], chosen), view.sweep_sentence(result.get("sweep") or []),
-                view.composition_figure(result.get("composition")),
+        return (catalog_map.run_summary(run), catalog_map_view.sentences_list(result.get("sentences")),
+                catalog_map_view.sweep_figure(result.get("sweep") or [], chosen), catalog_map_view.sweep_sentence(result.get("sweep") or []),
+                catalog_map_view.composition_figure(result.get("composition")),
                 "Each bar is one cluster; its colours are the shares of its tracks per Deezer album genre.")
 
     @dash_app.callback(
@@ -222,7 +222,7 @@ def register_callbacks(dash_app) -> None:
 
     @dash_app.callback(Output(ids.MAP_GENRE_MODEL_TEXT, "children"), Input(ids.MAP_GENRE_DONE_STORE, "data"))
     def show_genre_model(_done):
-        return service.genre_model_sentence(service.genre_model_row(db.session, require_user_id()))
+        return catalog_map.genre_model_sentence(catalog_map.genre_model_row(db.session, require_user_id()))
 
     @dash_app.callback(
         Output(ids.MAP_SEARCH_RESULTS, "options"), Output(ids.MAP_SEARCH_RESULTS, "value"),
@@ -232,8 +232,8 @@ def register_callbacks(dash_app) -> None:
     def search(_clicks, _submit, query):
         require_user_id()
         try:
-            found = service.search_tracks(current_app.config, query)
-        except service.MapError as exc:
+            found = catalog_map.search_tracks(current_app.config, query)
+        except catalog_map.MapError as exc:
             return [], None, str(exc)
         if not found:
             return [], None, "Deezer found no track for that search."
@@ -247,7 +247,7 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         if not isinstance(deezer_id, int) or isinstance(deezer_id, bool):
             return no_update, "Search for a track and pick one first."
-        if service.genre_model_row(db.session, user_id) is None:
+        if catalog_map.genre_model_row(db.session, user_id) is None:
             return no_update, "Train the genre model first (the button above)."
         try:
             return start_job(user_id, PREDICT_KIND, {"deezer_id": deezer_id}, "A prediction"), ""
@@ -261,4 +261,4 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         job = runner.job_status(done["id"], user_id) if done and done.get("id") else None
         result = job.get("result") if job and job["status"] == "succeeded" else None
-        return view.prediction_panel(result), view.probability_figure(result)
+        return catalog_map_view.prediction_panel(result), catalog_map_view.probability_figure(result)

@@ -12,7 +12,7 @@ from dash import html
 
 from app.analysis.explore import feature_label
 from app.dash_views.figures import LAYOUT, PALETTE, empty_figure
-from app.models.catalog_map import SWEEP_SAMPLE
+from app.models.clustering import SWEEP_SAMPLE
 
 MIN_SIZE, MAX_SIZE = 4.0, 16.0
 COLOUR_GROUPS = {"genre": "Genre (Deezer album)", "context": "Context", "cluster": "Cluster (your latest run)"}

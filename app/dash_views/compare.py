@@ -17,9 +17,9 @@ from app.dash_views.components import page_header
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
 from app.jobs.compare_task import DEFAULT_SIZE, PLAYLIST_CONTEXT, SIZE
-from app.models.compare import ACTIVATIONS, DEFAULTS, LAYERS, UNITS, CompareInputError, network_settings
-from app.services import compare as data
-from app.storage.models import ExportedPlaylist
+from app.models.whose_song import ACTIVATIONS, DEFAULTS, LAYERS, UNITS, CompareInputError, network_settings
+from app.services import compare
+from app.storage.tables import ExportedPlaylist
 from app.storage.ownership import owned
 
 PAGE = {"path": "/compare", "name": "Compare", "title": "contextify · Compare", "order": 10}
@@ -32,8 +32,8 @@ SAVE_JOB = JobIds(ids.COMPARE_SAVE_JOB_STORE, ids.COMPARE_SAVE_DONE_STORE, ids.C
 
 def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
-    others = data.choices(db.session, user_id)
-    run = data.latest_run(db.session, user_id)
+    others = compare.choices(db.session, user_id)
+    run = compare.latest_run(db.session, user_id)
     return html.Div([
         page_header("Compare", "Two libraries, yours and someone else's: a small neural network learns whose song "
                     "a track is, and shows where your tastes meet."),
@@ -43,7 +43,7 @@ def layout(**_query: Any) -> html.Div:
                    "tracks in their library, nothing else."),
             html.Button("Create an invite link", id=ids.COMPARE_INVITE_CREATE, n_clicks=0, className="button"),
             html.Div(id=ids.COMPARE_INVITE_LINK),
-            html.Div(invites_view(data.invite_rows(db.session, user_id)), id=ids.COMPARE_INVITES),
+            html.Div(invites_view(compare.invite_rows(db.session, user_id)), id=ids.COMPARE_INVITES),
         ], className="card"),
         html.Section([
             html.H2("Compare"),
@@ -64,7 +64,7 @@ def layout(**_query: Any) -> html.Div:
                       html.P(id=ids.COMPARE_MESSAGE, className="form-error", role="alert")], className="actions"),
         ], className="card"),
         job_card("Comparing", JOB, current_job(user_id, KIND)),
-        html.Div(results_view(run, data.both_tracks(db.session, user_id, run.model_id) if run else []),
+        html.Div(results_view(run, compare.both_tracks(db.session, user_id, run.model_id) if run else []),
                  id=ids.COMPARE_RESULTS),
         html.Section([
             html.H2("Save 'songs you would both like'"),
@@ -95,7 +95,7 @@ def start_params(user_id: int, other: Any, layers: Any, units: Any, activation: 
                  enrich: Any) -> dict[str, Any]:
     """The job's parameters, checked here so a bad form is answered at once (the job checks them again)."""
     settings = network_settings({"layers": layers, "units": units, "activation": activation})
-    chosen = data.resolve_other(db.session, user_id, other)
+    chosen = compare.resolve_other(db.session, user_id, other)
     return {"other": chosen.key, **settings.as_dict(), "size": size if size is not None else DEFAULT_SIZE,
             "enrich": "enrich" in (enrich or [])}
 
@@ -114,17 +114,17 @@ def register_callbacks(dash_app) -> None:
         trigger = ctx.triggered_id
         link = no_update
         if trigger == ids.COMPARE_INVITE_CREATE:
-            _invite, token = data.create_invite(db.session, user_id)
+            _invite, token = compare.create_invite(db.session, user_id)
             link = invite_link(request.host_url, token)
         elif isinstance(trigger, dict) and trigger.get("type") == ids.COMPARE_REVOKE:
             if not ctx.triggered[0].get("value"):
                 raise PreventUpdate  # a button just drawn, not clicked
-            data.revoke_invite(db.session, user_id, int(trigger["invite"]))
+            compare.revoke_invite(db.session, user_id, int(trigger["invite"]))
             link = None
         else:
             raise PreventUpdate
-        return (link, invites_view(data.invite_rows(db.session, user_id)),
-                other_options(data.choices(db.session, user_id)))
+        return (link, invites_view(compare.invite_rows(db.session, user_id)),
+                other_options(compare.choices(db.session, user_id)))
 
     @dash_app.callback(
         Output(ids.COMPARE_JOB_STORE, "data"), Output(ids.COMPARE_MESSAGE, "children"),
@@ -137,22 +137,22 @@ def register_callbacks(dash_app) -> None:
         try:
             params = start_params(user_id, other, layers, units, activation, size, enrich)
             return start_job(user_id, KIND, params, "A comparison"), ""
-        except (CompareInputError, data.CompareError, JobRefused) as exc:
+        except (CompareInputError, compare.CompareError, JobRefused) as exc:
             return no_update, str(exc)
 
     @dash_app.callback(Output(ids.COMPARE_RESULTS, "children"), Input(ids.COMPARE_DONE_STORE, "data"),
                        prevent_initial_call=True)
     def results(_done):
         user_id = require_user_id()
-        run = data.latest_run(db.session, user_id)
-        return results_view(run, data.both_tracks(db.session, user_id, run.model_id) if run else [])
+        run = compare.latest_run(db.session, user_id)
+        return results_view(run, compare.both_tracks(db.session, user_id, run.model_id) if run else [])
 
     @dash_app.callback(
         Output(ids.COMPARE_SAVE_JOB_STORE, "data"), Output(ids.COMPARE_SAVE_MESSAGE, "children"),
         Input(ids.COMPARE_SAVE, "n_clicks"), prevent_initial_call=True)
     def save(_clicks):
         user_id = require_user_id()
-        if data.latest_run(db.session, user_id) is None:
+        if compare.latest_run(db.session, user_id) is None:
             return no_update, "There is no comparison to save yet: run one first."
         try:
             return start_job(user_id, SAVE_KIND, {}, "A save"), ""

@@ -52,6 +52,9 @@ def _names_card() -> html.Section:
         html.Ul(id=ids.CONTEXT_CHIPS, className="chips", **{"aria-label": "Contexts to harvest"}),
         html.P(f"Separate several with commas. Up to {MAX_CONTEXTS} contexts of at most {MAX_CONTEXT_CHARS} "
                "characters; names ignore case and spacing, and emoji or any script are fine.", className="hint"),
+        html.P("Context names and what was harvested for them are shared: every contextify user sees the names "
+               "anyone harvested and learns from the same public playlists. Your library, models, sorts and "
+               "playlists stay yours alone.", className="hint", id=ids.CONTEXT_SHARED_NOTE),
     ], className="card")
 
 

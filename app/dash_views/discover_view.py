@@ -15,7 +15,7 @@ from app.services.discover import (
     DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME, ShownSuggestion, discover_playlist, latest_model,
     model_runs, readiness, suggestions,
 )
-from app.storage.models import ExportedPlaylist, ModelRun, TrainedModel
+from app.storage.tables import ExportedPlaylist, ModelRun, TrainedModel
 
 KIND = "discover"
 SAVE_KIND = "discover-save"

@@ -14,7 +14,7 @@ from app.dash_views.enhance_view import analysis_view, suggestions_section
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, \
     start_job
 from app.extensions import db
-from app.services import enhance as service
+from app.services import enhance
 
 PAGE = {"path": "/enhance", "name": "Enhance", "title": "contextify · Enhance", "order": 7}
 KIND = "enhance"
@@ -28,8 +28,8 @@ ADD_JOB = JobIds(ids.ENHANCE_ADD_JOB_STORE, ids.ENHANCE_ADD_DONE_STORE, ids.ENHA
 def readiness(user_id: int) -> str | None:
     """None when Enhance can learn this user's playlists, else why not in plain words."""
     try:
-        service.check_ready(db.session, user_id)
-    except service.EnhanceError as exc:
+        enhance.check_ready(db.session, user_id)
+    except enhance.EnhanceError as exc:
         return str(exc)
     return None
 
@@ -37,7 +37,7 @@ def readiness(user_id: int) -> str | None:
 def layout(**_query: Any) -> html.Div:
     user_id = require_user_id()
     refusal = readiness(user_id)
-    model = service.latest_model(db.session, user_id)
+    model = enhance.latest_model(db.session, user_id)
     return html.Div([
         page_header("Enhance my playlists", "contextify learns what each of the playlists you made sounds like, and "
                     "suggests liked songs that belong in one but are not in it yet."),
@@ -66,12 +66,12 @@ def layout(**_query: Any) -> html.Div:
 
 
 def _suggestions(user_id: int, model) -> list:
-    return service.suggestions(db.session, user_id, model.id) if model else []
+    return enhance.suggestions(db.session, user_id, model.id) if model else []
 
 
 def _analysis(user_id: int, model) -> list:
-    runs = service.model_runs(db.session, user_id, model.id) if model else []
-    return analysis_view(model, runs, service.runs(db.session, user_id))
+    runs = enhance.model_runs(db.session, user_id, model.id) if model else []
+    return analysis_view(model, runs, enhance.runs(db.session, user_id))
 
 
 def _learn_sentence(job):
@@ -104,7 +104,7 @@ def register_callbacks(dash_app) -> None:
                        prevent_initial_call=True)
     def refresh(_learned, _added):
         user_id = require_user_id()
-        model = service.latest_model(db.session, user_id)
+        model = enhance.latest_model(db.session, user_id)
         return suggestions_section(model, _suggestions(user_id, model)), _analysis(user_id, model), model is None
 
     @dash_app.callback(Output(ids.ENHANCE_ADD_JOB_STORE, "data"), Output(ids.ENHANCE_ADD_MESSAGE, "children"),
@@ -114,7 +114,7 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         chosen = [value for values in picks or [] for value in values or []]
         try:
-            accepted = service.accept(db.session, user_id, chosen)
+            accepted = enhance.accept(db.session, user_id, chosen)
             return start_job(user_id, ADD_KIND, {"suggestion_ids": accepted}, "Adding songs"), ""
-        except (service.EnhanceError, JobRefused) as exc:
+        except (enhance.EnhanceError, JobRefused) as exc:
             return no_update, str(exc)

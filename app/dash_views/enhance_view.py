@@ -15,7 +15,7 @@ from app.dash_views.components import empty_state, table
 from app.dash_views.figures import LAYOUT, empty_figure
 from app.dash_views.harvests import format_when
 from app.services.enhance import PlaylistSuggestions
-from app.storage.models import ModelRun, TrainedModel
+from app.storage.tables import ModelRun, TrainedModel
 
 NO_MODEL = "Enhance has not learned your playlists yet. Press “Learn my playlists” to start."
 STUDY_TITLE = "Class weights or oversampling, and a score not to trust"

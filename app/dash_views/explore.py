@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, dcc, html
 from flask import current_app
 
-from app.analysis import explore as analysis
+from app.analysis import explore
 from app.analysis.cache import TTLCache
 from app.auth.session import require_user_id
 from app.dash_views import figures, ids
@@ -51,14 +51,14 @@ def layout(**_query: Any) -> html.Div:
                           html.P(id=ids.EXPLORE_VIF_TEXT, className="chart-reading")], className="card"),
             chart_card("Map of the tracks", ids.EXPLORE_MAP, ids.EXPLORE_MAP_TEXT, controls=[
                 dcc.Checklist(id=ids.EXPLORE_TSNE, value=[], className="checkbox", options=[{
-                    "label": f" Use t-SNE on a sample of up to {analysis.TSNE_SAMPLE:,} tracks (slower, "
+                    "label": f" Use t-SNE on a sample of up to {explore.TSNE_SAMPLE:,} tracks (slower, "
                              "shows clusters better)", "value": "tsne"}])]),
         ], id=ids.EXPLORE_CHARTS),
     ], className="page explore-page")
 
 
 def _available() -> list[tuple[str, int]]:
-    return analysis.harvested_contexts(db.session)
+    return explore.harvested_contexts(db.session)
 
 
 def default_contexts(latest: list[str], available: list[str]) -> list[str]:
@@ -78,7 +78,7 @@ def load_frame(contexts: list[str]) -> pd.DataFrame:
 
 def data_key(contexts: list[str]) -> tuple:
     """What the page's cached numbers depend on: the contexts (any order or case) and the store's data version."""
-    return tuple(sorted({context_key(name) for name in contexts})), analysis.data_version(db.session)
+    return tuple(sorted({context_key(name) for name in contexts})), explore.data_version(db.session)
 
 
 def _cache() -> TTLCache:
@@ -86,7 +86,7 @@ def _cache() -> TTLCache:
 
 
 def _frame(contexts: list[str], key: tuple) -> pd.DataFrame:
-    return _cache().get(("frame", *key), lambda: analysis.context_frame(db.session, contexts))
+    return _cache().get(("frame", *key), lambda: explore.context_frame(db.session, contexts))
 
 
 def cached_overview(contexts: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -102,32 +102,32 @@ def cached_overview(contexts: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 def overview(frame: pd.DataFrame) -> dict[str, Any]:
     """Everything the page shows that depends on the contexts only: figures, sentences, VIF rows, features."""
-    columns = analysis.feature_columns(frame)
-    sizes = analysis.class_sizes(frame)
-    means = analysis.feature_means(frame, columns)
-    jaccard = analysis.jaccard_matrix(frame)
-    corr = analysis.correlation(frame, columns)
-    vif = analysis.vif_table(frame, columns)
+    columns = explore.feature_columns(frame)
+    sizes = explore.class_sizes(frame)
+    means = explore.feature_means(frame, columns)
+    jaccard = explore.jaccard_matrix(frame)
+    corr = explore.correlation(frame, columns)
+    vif = explore.vif_table(frame, columns)
     return {
         "columns": columns,
-        "sizes": (figures.class_sizes_figure(sizes), analysis.sizes_sentence(sizes)),
-        "means": (figures.feature_means_figure(means), analysis.means_sentence(means)),
+        "sizes": (figures.class_sizes_figure(sizes), explore.sizes_sentence(sizes)),
+        "means": (figures.feature_means_figure(means), explore.means_sentence(means)),
         "overlap": (figures.jaccard_figure(jaccard),
-                    analysis.overlap_sentence(jaccard, analysis.multi_context_share(frame))),
-        "correlation": (figures.correlation_figure(corr), analysis.correlation_sentence(corr)),
-        "vif": (vif_rows(vif), analysis.vif_sentence(vif)),
+                    explore.overlap_sentence(jaccard, explore.multi_context_share(frame))),
+        "correlation": (figures.correlation_figure(corr), explore.correlation_sentence(corr)),
+        "vif": (vif_rows(vif), explore.vif_sentence(vif)),
     }
 
 
 def vif_rows(vif: pd.DataFrame) -> list[dict[str, str]]:
-    return [{"feature": analysis.feature_label(row.feature),
-             "vif": analysis.format_vif(row.vif), "r2": f"{row.r2:.3f}"}
+    return [{"feature": explore.feature_label(row.feature),
+             "vif": explore.format_vif(row.vif), "r2": f"{row.r2:.3f}"}
             for row in vif.itertuples()]
 
 
 def default_feature(columns: list[str], frame: pd.DataFrame) -> str | None:
     """The feature whose per-context means differ most: the most telling one to show first."""
-    means = analysis.feature_means(frame, columns)
+    means = explore.feature_means(frame, columns)
     if means.empty:
         return None
     spread = (means.max() - means.min()).dropna()
@@ -136,9 +136,9 @@ def default_feature(columns: list[str], frame: pd.DataFrame) -> str | None:
 
 def map_points(frame: pd.DataFrame, columns: list[str], tsne: bool) -> pd.DataFrame:
     if not tsne:
-        return analysis.pca_map(frame, columns)
+        return explore.pca_map(frame, columns)
     return _cache().get(("tsne", *data_key(sorted(set(frame["context"])))),
-                        lambda: analysis.tsne_map(frame, columns))
+                        lambda: explore.tsne_map(frame, columns))
 
 
 def register_callbacks(dash_app) -> None:
@@ -159,7 +159,7 @@ def register_callbacks(dash_app) -> None:
             blank = figures.empty_figure(message)
             return (empty_state(message, "Go to Contexts", "/app/contexts"), True,
                     *([blank, ""] * 4), None, "", [], None)
-        options = [{"label": analysis.feature_label(c), "value": c} for c in shown["columns"]]
+        options = [{"label": explore.feature_label(c), "value": c} for c in shown["columns"]]
         vif_rows_, vif_text = shown["vif"]
         return (None, False, *shown["sizes"], *shown["means"], *shown["overlap"], *shown["correlation"],
                 table(vif_rows_, VIF_COLUMNS, "VIF needs at least two features."), vif_text,
@@ -173,10 +173,10 @@ def register_callbacks(dash_app) -> None:
         if not contexts or not feature:
             return figures.empty_figure("Choose contexts and a feature."), ""
         frame = load_frame(contexts)
-        stats = analysis.distribution_stats(frame, feature)
-        order = list(analysis.class_sizes(frame).index)
+        stats = explore.distribution_stats(frame, feature)
+        order = list(explore.class_sizes(frame).index)
         return (figures.distribution_figure(stats, feature, order),
-                analysis.distribution_sentence(stats, feature))
+                explore.distribution_sentence(stats, feature))
 
     @dash_app.callback(
         Output(ids.EXPLORE_MAP, "figure"), Output(ids.EXPLORE_MAP_TEXT, "children"),
@@ -186,6 +186,6 @@ def register_callbacks(dash_app) -> None:
         frame = load_frame(contexts) if contexts else pd.DataFrame()
         if frame.empty:
             return figures.empty_figure(NONE_CHOSEN), ""
-        points = map_points(frame, analysis.feature_columns(frame), "tsne" in (tsne or []))
-        order = list(analysis.class_sizes(frame).index)
-        return figures.map_figure(analysis.map_sample(points), order), analysis.map_sentence(points)
+        points = map_points(frame, explore.feature_columns(frame), "tsne" in (tsne or []))
+        order = list(explore.class_sizes(frame).index)
+        return figures.map_figure(explore.map_sample(points), order), explore.map_sentence(points)

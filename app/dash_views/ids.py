@@ -5,6 +5,7 @@ CONTEXT_INPUT = "context-input"
 CONTEXT_ADD = "context-add"
 CONTEXT_CHIPS = "context-chips"
 CONTEXT_CHIPS_STORE = "context-chips-store"
+CONTEXT_SHARED_NOTE = "context-shared-note"
 CONTEXT_CHIP_REMOVE = "context-chip-remove"      # the `type` of the pattern-matching id {type, index}
 CONTEXT_MESSAGE = "context-message"
 HARVEST_SOURCE = "harvest-source"

@@ -13,7 +13,7 @@ from app.dash_views.components import page_header, table
 from app.dash_views.harvests import format_when
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, register_follow, start_job
 from app.dash_views.library_view import (
-    ACCEPTED, KIND, LibrarySummary, UploadError, import_sentence, library_summary, save_upload,
+    ACCEPTED, KIND, LibrarySummary, UploadError, discard_upload, import_sentence, library_summary, save_upload,
 )
 from app.extensions import db
 from app.pipeline.files import MAX_BYTES
@@ -93,7 +93,11 @@ def register_callbacks(dash_app) -> None:
         try:
             if ctx.triggered_id == ids.LIBRARY_UPLOAD:
                 stored = save_upload(current_app.config, user_id, filename, contents)
-                return start_job(user_id, KIND, {"file": stored}, WHAT), ""
+                try:
+                    return start_job(user_id, KIND, {"file": stored}, WHAT), ""
+                except JobRefused:
+                    discard_upload(current_app.config, user_id, stored)  # a refused upload is not kept
+                    raise
             return start_job(user_id, KIND, {"full": "full" in (full or [])}, WHAT), ""
         except (UploadError, JobRefused) as exc:
             return no_update, str(exc)

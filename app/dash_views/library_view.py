@@ -15,7 +15,7 @@ from werkzeug.utils import secure_filename
 from app.dash_views.jobs_view import job_sentence
 from app.jobs.tasks import upload_dir
 from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 
 KIND = "import-library"
@@ -52,6 +52,11 @@ def save_upload(config: Mapping[str, Any], user_id: int, filename: str | None, c
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
     return name
+
+
+def discard_upload(config: Mapping[str, Any], user_id: int, name: str) -> None:
+    """Remove a stored upload that will not be imported (its job was refused)."""
+    (upload_dir(config, user_id) / name).unlink(missing_ok=True)
 
 
 @dataclass

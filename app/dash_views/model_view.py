@@ -13,7 +13,7 @@ from app.analysis.cache import TTLCache
 from app.models.cutoffs import DEFAULT_TARGET_PRECISION
 from app.models.model import ContextModel
 from app.models.service import ReviewError, load_owned_model
-from app.storage.models import TrainedModel
+from app.storage.tables import TrainedModel
 from app.storage.ownership import get_owned, owned
 
 KIND = "train"

@@ -12,7 +12,7 @@ from app.dash_views import ids, sync_section
 from app.dash_views.components import page_header
 from app.dash_views.harvests import current_harvest, status_text
 from app.extensions import db
-from app.storage.models import Context, Label, Track
+from app.storage.tables import Context, Label, Track
 
 PAGE = {"path": "/", "name": "Home", "title": "contextify", "order": 0}
 

@@ -22,7 +22,7 @@ from app.models.persistence import ArtifactError
 from app.models.service import MODELS_DIR, ReviewError, decide, library_frame, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
 from app.services.songs import SongIndex, library_songs
-from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
+from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned
 
 KIND = "sort"

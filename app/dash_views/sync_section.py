@@ -25,7 +25,7 @@ from app.services.sync_digest import (
     undo_item,
     undo_run,
 )
-from app.storage.models import ExportedPlaylist, SyncRun, Track, utcnow
+from app.storage.tables import ExportedPlaylist, SyncRun, Track, utcnow
 from app.storage.ownership import owned
 
 SYNC_ENABLED = "sync-enabled"

@@ -10,17 +10,18 @@ from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
-from app.models.compare import (
-    MAX_MAP_POINTS, OWNER, CompareInputError, compare, least_sure, network_settings, two_libraries,
+from app.models.whose_song import (
+    MAX_MAP_POINTS, OWNER, CompareInputError, least_sure, network_settings, two_libraries,
 )
+from app.models import whose_song
 from app.pipeline.clients.base import NotFound, ServiceError
 from app.pipeline.features_table import feature_frame
 from app.pipeline.library import import_liked, import_spotify_library, match_and_enrich
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
-from app.services import compare as data
+from app.runs.summary import RunSummary
+from app.services import compare
 from app.services.save import service_problem, verify, write_items
-from app.storage.models import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User, utcnow
+from app.storage.tables import ExportedPlaylist, ModelRun, Suggestion, TrainedModel, User, utcnow
 from app.storage.ownership import owned
 
 SIZE = (5, 100)          # bounds of the "both" list's length
@@ -59,21 +60,21 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
 
     with ctx.session_factory() as session:
         other = _other(session, owner_id, params.get("other"))
-        owner_name = data.display_name(session, owner_id)
-        other_ids = data.other_track_ids(session, owner_id, other)
+        owner_name = compare.display_name(session, owner_id)
+        other_ids = compare.other_track_ids(session, owner_id, other)
     if not other_ids and other.guest_id is not None:
         _import_from_spotify(ctx, other.guest_id, other.name, summary, own=False)
         with ctx.session_factory() as session:
-            other_ids = data.other_track_ids(session, owner_id, other)
+            other_ids = compare.other_track_ids(session, owner_id, other)
     with ctx.session_factory() as session:
-        owner_ids = data.owner_track_ids(session, owner_id)
+        owner_ids = compare.owner_track_ids(session, owner_id)
     if len(other_ids) < minimum:
         raise TaskError(f"{_cap(other.library)} has {len(other_ids)} tracks, fewer than the {minimum} a "
                         f"comparison needs (your Liked Songs have {len(owner_ids)}). Compare with a bigger library.")
     if not owner_ids:
         _import_from_spotify(ctx, owner_id, "your", summary, own=True)
         with ctx.session_factory() as session:
-            owner_ids = data.owner_track_ids(session, owner_id)
+            owner_ids = compare.owner_track_ids(session, owner_id)
     if len(owner_ids) < minimum:
         raise TaskError(f"Your Liked Songs have {len(owner_ids)} tracks, fewer than the {minimum} a comparison "
                         f"needs ({other.library} has {len(other_ids)}). Import your library on the Library page "
@@ -99,7 +100,7 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
     try:
         libraries = two_libraries(features, owner_ids, other_ids)
         shared = features.loc[libraries.shared] if libraries.shared else None
-        result = compare(libraries, settings, max_map_points=map_points, shared_features=shared)
+        result = whose_song.compare(libraries, settings, max_map_points=map_points, shared_features=shared)
     except CompareInputError as exc:
         raise TaskError(str(exc)) from None
     ctx.progress.advance("network trained")
@@ -116,11 +117,11 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
             "shared": len(libraries.shared), "both": size, **summary.as_dict()}
 
 
-def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: data.Other, settings, libraries,
+def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: compare.Other, settings, libraries,
            result, size: int, seconds: float) -> tuple[int, int]:
     """One TrainedModel (the comparison's identity), one ModelRun (parameters, metrics, the map) and the "both"
     list as Suggestion rows."""
-    names = data.track_names(session, [p["track_id"] for p in result.points] + list(result.probabilities.index))
+    names = compare.track_names(session, [p["track_id"] for p in result.points] + list(result.probabilities.index))
     params = {"other": other.key, "other_name": other.name, "owner_name": owner_name, **settings.as_dict(),
               "size": size}
     model = TrainedModel(user_id=owner_id, kind="compare", name=f"you and {other.name}", params=params,
@@ -137,16 +138,16 @@ def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: data
         held_by = "your Liked Songs" if whose[track_id] == OWNER else other.library
         reasons = [f"The network cannot tell whose it is: {p:.0%} yours, {1 - p:.0%} {other.name}'s.",
                    f"It is in {held_by}."]
-        session.add(Suggestion(user_id=owner_id, mode="compare", model_id=model.id, target=data.BOTH,
+        session.add(Suggestion(user_id=owner_id, mode="compare", model_id=model.id, target=compare.BOTH,
                                track_id=int(track_id), probability=float(p), rank=rank, reasons=reasons))
     session.commit()
     return run.id, model.id
 
 
-def _other(session, owner_id: int, value: Any) -> data.Other:
+def _other(session, owner_id: int, value: Any) -> compare.Other:
     try:
-        return data.resolve_other(session, owner_id, value)
-    except data.CompareError as exc:
+        return compare.resolve_other(session, owner_id, value)
+    except compare.CompareError as exc:
         raise TaskError(str(exc)) from None
 
 
@@ -197,10 +198,10 @@ def compare_save_task(ctx: JobContext) -> dict[str, Any]:
     """
     owner_id = ctx.require_user()
     with ctx.session_factory() as session:
-        run = data.latest_run(session, owner_id)
+        run = compare.latest_run(session, owner_id)
         if run is None:
             raise TaskError("There is no comparison to save yet: run one first.")
-        tracks = data.both_tracks(session, owner_id, run.model_id)
+        tracks = compare.both_tracks(session, owner_id, run.model_id)
     uris = [f"spotify:track:{t.spotify_id}" for t in tracks if t.spotify_id]
     if not uris:
         raise TaskError("None of the songs in the list is on Spotify, so there is nothing to save.")

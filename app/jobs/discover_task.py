@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.extensions import db
-from app.jobs.progress import Progress, terminal_stream
+from app.runs.progress import Progress, terminal_stream
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
 from app.models.dataset import DatasetError
@@ -22,7 +22,7 @@ from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import deezer_client
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services.discover import (
     DEFAULT_CHART_LIMIT, DEFAULT_LIMIT, DEFAULT_MIN_CATALOG, DEFAULT_PLAYLIST_SIZE, DiscoverError, SavedIndex,
     add_chart_tracks, library_refusal, save_discover, train_discover,

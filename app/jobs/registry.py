@@ -8,17 +8,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
-from app.jobs.records import log_line
-from app.storage.models import Job
+from app.runs.progress import Progress
+from app.runs.records import JobCancelled, log_line  # JobCancelled re-exported: tasks catch it from here
+from app.storage.tables import Job
 
 TaskFunction = Callable[["JobContext"], "dict[str, Any] | None"]
 
 _TASKS: dict[str, TaskFunction] = {}
-
-
-class JobCancelled(Exception):
-    """The user asked to cancel this job; raised at the task's next `check_cancelled()`."""
 
 
 class TaskError(Exception):

@@ -27,14 +27,14 @@ from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.auth.errors import is_database_outage, job_failure_message
-from app.jobs.records import fail_job, finish_job, log_line
+from app.runs.records import fail_job, finish_job, log_line
 from app.jobs.registry import JobCancelled, JobContext, TaskError, get_task, task_kinds
 from app.logs import job_context
 from app.pipeline.clients.base import ServiceError
 from app.storage.conflicts import CONFLICT_NOTE, is_write_conflict
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 from app.storage.ownership import get_owned, owned
 
 log = logging.getLogger("contextify.jobs")

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.jobs.records import FINISHED
+from app.runs.records import FINISHED
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
 from app.pipeline.enrich import canonical_refs, enrich_tracks
@@ -25,8 +25,8 @@ from app.pipeline.harvest import DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_P
 from app.pipeline.naming import ContextNameError, context_key, validate_contexts
 from app.pipeline.providers.base import TrackRef
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
-from app.storage.models import Context, Job, Label
+from app.runs.summary import RunSummary
+from app.storage.tables import Context, Job, Label
 
 DEFAULT_CHUNK = 100      # tracks per enrichment job: small enough to spread, big enough to amortise a job
 POLL_S = 0.5

@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
 from app.jobs.registry import TaskError
-from app.storage.models import User, utcnow
+from app.storage.tables import User, utcnow
 
 
 @click.command("sync")

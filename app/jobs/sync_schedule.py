@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.storage.models import SyncRun, SyncSetting
+from app.storage.tables import SyncRun, SyncSetting
 
 log = logging.getLogger("contextify.sync")
 

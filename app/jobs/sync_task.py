@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth.errors import NeedsLogin
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.jobs.registry import JobContext, TaskError, task
 from app.pipeline.library import import_liked, match_and_enrich
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services.sync import PAUSED_LOGIN, base_sort, pause, sync_user
-from app.storage.models import LibraryItem, SyncRun, TrainedModel, utcnow
+from app.storage.tables import LibraryItem, SyncRun, TrainedModel, utcnow
 from app.storage.ownership import get_owned, owned
 
 FALLBACK_PROVIDERS = ("deezer", "reccobeats")

@@ -33,8 +33,8 @@ from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client
-from app.pipeline.summary import RunSummary
-from app.storage.models import Track, User
+from app.runs.summary import RunSummary
+from app.storage.tables import Track, User
 
 UPLOADS = "uploads"
 
@@ -105,6 +105,8 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
                                        ctx.progress, full=bool(params.get("full")), check_stop=ctx.check_cancelled)
             else:
                 import_file(ctx.session_factory, user_id, path, summary, ctx.progress, ctx.check_cancelled)
+                # Its rows are stored now; the user's file is not kept longer than it is needed.
+                path.unlink(missing_ok=True)
             ctx.check_cancelled()
             with ctx.session_factory() as session:
                 track_ids = library_track_ids(session, user_id)

@@ -7,7 +7,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from app.jobs.progress import Progress, terminal_stream
+from app.runs.progress import Progress, terminal_stream
 from app.models.dataset import DatasetError
 from app.models.store_dataset import user_id_for
 

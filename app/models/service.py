@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models.cutoffs import DEFAULT_TARGET_PRECISION, CutoffChoice, best_fit, manual_cutoff
 from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError
 from app.models.model import ContextModel, ModelInputError, SortResult
@@ -29,7 +29,7 @@ from app.models.store_dataset import MIN_COVERAGE, dataset_from_store, library_t
 from app.models.training import DEFAULT_FOLDS, DEFAULT_TEST_SIZE, train_context_model
 from app.pipeline.features_table import feature_frame
 from app.pipeline.providers import PROVIDER_CLASSES
-from app.storage.models import Dataset, LibraryItem, SortAssignment, SortRun, Track, TrainedModel
+from app.storage.tables import Dataset, LibraryItem, SortAssignment, SortRun, Track, TrainedModel
 from app.storage.ownership import get_owned, owned
 
 #: Near misses at or above this probability are stored for review (see the module docstring).

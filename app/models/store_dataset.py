@@ -15,7 +15,7 @@ from app.pipeline.features_table import (
     CATEGORICAL, common_feature_columns, dropped_sentences, feature_frame, readiness,
 )
 from app.pipeline.naming import context_key
-from app.storage.models import Context, Label, LibraryItem, User
+from app.storage.tables import Context, Label, LibraryItem, User
 from app.storage.ownership import owned
 
 #: The enrichment rule's share: a feature must be present for this much of both sides.

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.storage.models import Label, Track, utcnow
+from app.storage.tables import Label, Track, utcnow
 
 # Rows per statement: far below SQLite's bound-variable limit (32766) with ~15 columns a row.
 CHUNK = 500

@@ -10,15 +10,15 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress, terminal_stream
-from app.jobs.records import fail_job, finish_job, log_line, start_job
+from app.runs.progress import Progress, terminal_stream
+from app.runs.records import fail_job, finish_job, log_line, start_job
 from app.pipeline import services
 from app.pipeline.harvest import (
     DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, SOURCES, Clients, HarvestError, HarvestOptions,
     HarvestResult, harvest,
 )
 from app.pipeline.naming import ContextNameError, validate_contexts
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 
 
 def build_clients(config: Mapping[str, Any], source: str) -> Clients:

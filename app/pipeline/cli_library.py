@@ -12,8 +12,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.jobs.progress import Progress, terminal_stream
-from app.jobs.records import fail_job, finish_job, log_line, start_job
+from app.runs.progress import Progress, terminal_stream
+from app.runs.records import fail_job, finish_job, log_line, start_job
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
 from app.pipeline.enrich import enrich_tracks
@@ -22,9 +22,9 @@ from app.pipeline.library import import_file, import_spotify_library, library_tr
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES
 from app.pipeline.providers.run import RunClients
 from app.pipeline.services import spotify_app_client, spotify_user_client
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
-from app.storage.models import OAuthToken, Track, User
+from app.storage.tables import OAuthToken, Track, User
 
 TOKEN_VARIABLE = "SPOTIFY_ACCESS_TOKEN"
 

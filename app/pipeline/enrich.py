@@ -13,15 +13,15 @@ from typing import Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
-from app.jobs.records import log_line
+from app.runs.progress import Progress
+from app.runs.records import log_line
 from app.pipeline.providers import DEFAULT_PROVIDERS, PROVIDER_CLASSES, with_opt_ins
 from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
 from app.pipeline.providers.deezer import ALBUM_KEYS
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.conflicts import is_write_conflict
-from app.storage.models import Track, TrackFeatures, utcnow
+from app.storage.tables import Track, TrackFeatures, utcnow
 
 log = logging.getLogger("contextify.pipeline.enrich")
 

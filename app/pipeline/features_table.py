@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.storage.models import Track, TrackFeatures
+from app.storage.tables import Track, TrackFeatures
 
 CATEGORICAL = ("genre", "key", "mode", "decade")
 KEY_SOURCES = ("preview", "reccobeats", "spotify")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline import naming
 from app.pipeline.catalog import drop_playlist_labels, replace_playlist_labels
 from app.pipeline.clients.base import ServiceError
@@ -22,8 +22,8 @@ from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.sources import FetchedPlaylist, FoundPlaylist, LabelSource
 from app.pipeline.sources.deezer import DeezerSource
 from app.pipeline.sources.spotify import SpotifySource
-from app.pipeline.summary import RunSummary
-from app.storage.models import Context, ContextPlaylist, Label, SourcePlaylist, Track, utcnow
+from app.runs.summary import RunSummary
+from app.storage.tables import Context, ContextPlaylist, Label, SourcePlaylist, Track, utcnow
 
 DEFAULT_PLAYLISTS_PER_CONTEXT = 10
 DEFAULT_TRACKS_PER_PLAYLIST = 100   # one Deezer playlist page

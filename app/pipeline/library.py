@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
-from app.jobs.registry import JobCancelled
+from app.runs.progress import Progress
+from app.runs.records import JobCancelled
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, Forbidden, SpotifyClient
 from app.pipeline.catalog import spotify_track_row, upsert_spotify_rows
@@ -34,8 +34,8 @@ from app.pipeline.enrich import enrich_tracks, upsert_rows
 from app.pipeline.files import FileTrack, parse_file
 from app.pipeline.matching import match_tracks, normalise
 from app.pipeline.providers.run import RunClients
-from app.pipeline.summary import RunSummary
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
+from app.runs.summary import RunSummary
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
 
 
 FULL_SYNC_EVERY = timedelta(days=7)

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.providers.run import RunClients, bounded_map
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.conflicts import is_write_conflict
-from app.storage.models import Label, LibraryItem, SortAssignment, Track, TrackFeatures, utcnow
+from app.storage.tables import Label, LibraryItem, SortAssignment, Track, TrackFeatures, utcnow
 
 
 NETWORK_THREADS = 8

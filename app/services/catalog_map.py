@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from app.analysis.explore import feature_columns
-from app.jobs.progress import Progress, terminal_stream
-from app.models import catalog_map as clusters
+from app.runs.progress import Progress, terminal_stream
+from app.models import clustering
 from app.models import genre_model
 from app.models.persistence import library_versions
 from app.pipeline.catalog import upsert_deezer_tracks
@@ -24,8 +24,8 @@ from app.pipeline.clients.base import NotFound, ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
 from app.pipeline.services import deezer_client
-from app.pipeline.summary import RunSummary
-from app.storage.models import Context, Label, ModelRun, Track, TrackFeatures, TrainedModel, User
+from app.runs.summary import RunSummary
+from app.storage.tables import Context, Label, ModelRun, Track, TrackFeatures, TrainedModel, User
 from app.storage.ownership import get_owned, owned
 
 MAP_MODE = "map"
@@ -181,22 +181,22 @@ def run_clustering(session: Session, user_id: int, params: Mapping[str, Any], jo
         with threadpool_limits(limits=COMPUTE_THREADS):
             started = time.perf_counter()
             if method == "ap":
-                result = clusters.affinity_propagation(
-                    features, percentile=_number(params.get("preference_percentile"), clusters.DEFAULT_PERCENTILE),
+                result = clustering.affinity_propagation(
+                    features, percentile=_number(params.get("preference_percentile"), clustering.DEFAULT_PERCENTILE),
                     sample=bool(params.get("sample")))
             elif method == "kmeans":
-                result = clusters.kmeans(features, k=int(_number(params.get("k"), clusters.DEFAULT_K)))
+                result = clustering.kmeans(features, k=int(_number(params.get("k"), clustering.DEFAULT_K)))
             else:
                 raise MapError("Choose affinity propagation or k-means.")
             seconds = time.perf_counter() - started
             progress.advance("clustering")
-            sweep = clusters.preference_sweep(features)
-    except clusters.ClusteringError as exc:
+            sweep = clustering.preference_sweep(features)
+    except clustering.ClusteringError as exc:
         raise MapError(str(exc)) from None
     progress.advance("clustering")
     labels = pd.Series(result.labels, index=result.track_ids)
-    composition = clusters.genre_composition(labels, catalog["genre"])
-    sentences = clusters.cluster_sentences(labels, catalog["genre"], features)
+    composition = clustering.genre_composition(labels, catalog["genre"])
+    sentences = clustering.cluster_sentences(labels, catalog["genre"], features)
     run = ModelRun(user_id=user_id, mode=MAP_MODE, name=result.method, params=result.params,
                    metrics={**result.metrics, "tracks": len(labels), "catalog_tracks": len(catalog)},
                    result={"track_ids": result.track_ids, "labels": result.labels, "notes": result.notes,
@@ -411,8 +411,8 @@ def preview_url(session: Session, config: Mapping[str, Any], track_id: Any) -> t
 @click.option("--user", "spotify_user", required=True, help="Whose run it is (their Spotify id).")
 @click.option("--method", type=click.Choice(["kmeans", "ap"]), default="kmeans", show_default=True,
               help="k-means, or affinity propagation (at most 2,000 tracks unless --sample).")
-@click.option("--k", type=click.IntRange(2, clusters.MAX_K), default=clusters.DEFAULT_K, show_default=True)
-@click.option("--preference", type=click.FloatRange(0, 100), default=clusters.DEFAULT_PERCENTILE, show_default=True,
+@click.option("--k", type=click.IntRange(2, clustering.MAX_K), default=clustering.DEFAULT_K, show_default=True)
+@click.option("--preference", type=click.FloatRange(0, 100), default=clustering.DEFAULT_PERCENTILE, show_default=True,
               help="Affinity propagation's preference, as a percentile of the similarities.")
 @click.option("--sample", is_flag=True, help="Let affinity propagation run on a sample of a large catalog.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON line.")

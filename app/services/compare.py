@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.storage.models import (
+from app.storage.tables import (
     LibraryImport, LibraryItem, ModelRun, Suggestion, TasteInvite, Track, TrainedModel, User, utcnow,
 )
 from app.storage.ownership import get_owned, owned

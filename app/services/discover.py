@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models.discover import DiscoverFit, feature_spec, fit_discover
 from app.models.persistence import library_versions
 from app.models.service import artifact_path, provider_versions
@@ -29,7 +29,7 @@ from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.features_table import CATEGORICAL, common_feature_columns, feature_frame
 from app.pipeline.matching import normalise, split_title
 from app.services.save import service_problem, verify, write_items
-from app.storage.models import ExportedPlaylist, LibraryItem, ModelRun, Suggestion, Track, TrainedModel, utcnow
+from app.storage.tables import ExportedPlaylist, LibraryItem, ModelRun, Suggestion, Track, TrainedModel, utcnow
 from app.storage.ownership import owned
 
 MODE = "discover"

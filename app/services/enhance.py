@@ -23,8 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from app.jobs.progress import Progress
-from app.models import enhance as ml
+from app.runs.progress import Progress
+from app.models import playlist_classifier
 from app.models.enhance_reasons import profiles
 from app.models.features import FeatureSpec
 from app.models.persistence import library_versions
@@ -34,7 +34,7 @@ from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.enrich import upsert_rows
 from app.pipeline.features_table import CATEGORICAL, feature_frame
 from app.services.save import read_uris, service_problem
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
     TrainedModel, utcnow
 from app.storage.ownership import get_owned, owned
 
@@ -97,7 +97,7 @@ class Library:
     memberships: dict[int, list[str]]        # track id -> playlist keys holding it
     liked: list[int]
     names: dict[str, str]                    # playlist key -> name
-    data: ml.EnhanceData
+    data: playlist_classifier.EnhanceData
     notes: list[str] = field(default_factory=list)
 
 
@@ -130,15 +130,15 @@ def load_library(session: Session, user_id: int) -> Library:
                        categorical=tuple(c for c in columns if c in CATEGORICAL))
     artists = dict(session.execute(select(Track.id, func.lower(Track.artist)).where(Track.id.in_(track_ids))).all())
     try:
-        data = ml.assemble(frame, memberships, artists, spec, list(keys), names)
-    except ml.EnhanceDataError as exc:
+        data = playlist_classifier.assemble(frame, memberships, artists, spec, list(keys), names)
+    except playlist_classifier.EnhanceDataError as exc:
         raise EnhanceError(str(exc)) from None
     return Library(frame[spec.columns], memberships, sorted(set(liked)), names, data, [*data.notes, *notes])
 
 
 def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = None,
                       progress: Progress = _NO_PROGRESS, check: Callable[[], None] = lambda: None,
-                      estimators: Sequence[str] = ml.ESTIMATOR_NAMES) -> TrainedModel:
+                      estimators: Sequence[str] = playlist_classifier.ESTIMATOR_NAMES) -> TrainedModel:
     """The study, the comparison, the chosen model and its suggestions, all recorded for this user.
 
     Writes one ModelRun per evaluated run (mode "enhance"), a TrainedModel (kind "enhance") holding the
@@ -148,10 +148,10 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
     library = load_library(session, user_id)
     data = library.data
     progress.advance(STAGES[0])
-    results: list[tuple[ml.RunResult, dict]] = []
+    results: list[tuple[playlist_classifier.RunResult, dict]] = []
 
-    def record(stage: str) -> Callable[[ml.RunResult], None]:
-        def after(result: ml.RunResult) -> None:
+    def record(stage: str) -> Callable[[playlist_classifier.RunResult], None]:
+        def after(result: playlist_classifier.RunResult) -> None:
             results.append((result, {}))
             progress.advance(stage)
             check()
@@ -159,22 +159,22 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
 
     # Scikit-learn's native threads fight the other jobs on a small machine; one thread each is faster here.
     with threadpool_limits(limits=1), _quiet():
-        progress.stage(STAGES[1], total=len(ml.STUDY_RUNS))
-        study = ml.imbalance_study(data, after_each=record(STAGES[1]))
+        progress.stage(STAGES[1], total=len(playlist_classifier.STUDY_RUNS))
+        study = playlist_classifier.imbalance_study(data, after_each=record(STAGES[1]))
         progress.stage(STAGES[2], total=len(estimators))
-        compared = ml.compare_models(data, estimators, after_each=record(STAGES[2]), done=study)
+        compared = playlist_classifier.compare_models(data, estimators, after_each=record(STAGES[2]), done=study)
         progress.stage(STAGES[3], total=3)
-        chosen = ml.choose(compared)
+        chosen = playlist_classifier.choose(compared)
         name, balance = chosen.params["estimator"], chosen.params["balance"]
         started = time.perf_counter()
-        importance = ml.feature_importance(data, name, balance)
+        importance = playlist_classifier.feature_importance(data, name, balance)
         progress.advance(STAGES[3])
-        model = ml.fit_final(data, name, balance)
+        model = playlist_classifier.fit_final(data, name, balance)
         progress.advance(STAGES[3])
         chosen_seconds = time.perf_counter() - started
     classes = data.classes
     labels = [library.names.get(c, "in none of your playlists") for c in classes]
-    details = {"chosen": True, "classes": labels, "confusion": ml.confusion(chosen, classes),
+    details = {"chosen": True, "classes": labels, "confusion": playlist_classifier.confusion(chosen, classes),
                "importance": importance}
     row = _store_model(session, user_id, library, chosen, details, model, job_id)
     for result, _ in results:
@@ -194,7 +194,7 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
     return row
 
 
-def _store_model(session: Session, user_id: int, library: Library, chosen: ml.RunResult, details: dict,
+def _store_model(session: Session, user_id: int, library: Library, chosen: playlist_classifier.RunResult, details: dict,
                  model: Any, job_id: str | None) -> TrainedModel:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
@@ -217,8 +217,8 @@ def _suggest(session: Session, user_id: int, row: TrainedModel, library: Library
     liked = [t for t in library.liked if t in frame.index]
     if not liked:
         return 0
-    playlists = [c for c in library.data.classes if c != ml.NONE]
-    proba = ml.class_probabilities(model, frame.loc[liked], playlists)
+    playlists = [c for c in library.data.classes if c != playlist_classifier.NONE]
+    proba = playlist_classifier.class_probabilities(model, frame.loc[liked], playlists)
     members = {key: [t for t, held in library.memberships.items() if key in held] for key in playlists}
     explain = profiles(frame, members, library.data.spec, {r["feature"]: r["importance"] for r in importance})
     count = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 from app.services.selection import KeptTrack, display_context
@@ -14,6 +15,8 @@ CSV_COLUMNS = ("playlist", "position", "title", "artist", "album", "duration_ms"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP), also after
 # leading spaces, and East Asian spreadsheets read the full-width forms the same way.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Spreadsheets also skip non-breaking and other Unicode spaces and zero-width characters before a formula.
+INVISIBLE_LEAD = re.compile(r"^[\s\u200b\u200c\u200d\u2060\ufeff]*")
 
 Playlists = Mapping[str, Sequence[KeptTrack]]
 
@@ -21,7 +24,8 @@ Playlists = Mapping[str, Sequence[KeptTrack]]
 def neutralise(value: object) -> str:
     """The cell as text, prefixed with ' when a spreadsheet would otherwise read it as a formula."""
     text = "" if value is None else str(value)
-    return "'" + text if text.lstrip(" ").startswith(FORMULA_STARTS) else text
+    visible = INVISIBLE_LEAD.sub("", text, count=1)
+    return "'" + text if text.startswith(FORMULA_STARTS) or visible.startswith(FORMULA_STARTS) else text
 
 
 def to_csv(playlists: Playlists) -> str:

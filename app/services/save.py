@@ -17,7 +17,7 @@ from app.auth.errors import human_duration
 from app.pipeline.clients.base import NotFound, RateLimited, ServiceError
 from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
 from app.services.selection import KeptTrack, display_context, kept_tracks, owned_run, run_contexts
-from app.storage.models import ExportedPlaylist, SortRun, utcnow
+from app.storage.tables import ExportedPlaylist, SortRun, utcnow
 from app.storage.ownership import owned
 
 NAME_PREFIX = "contextify · "

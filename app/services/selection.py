@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.orm import Session
 
 from app.services.songs import library_songs
-from app.storage.models import SortAssignment, SortRun, Track
+from app.storage.tables import SortAssignment, SortRun, Track
 from app.storage.ownership import get_owned, owned
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.pipeline.matching import normalise, split_title
-from app.storage.models import LibraryItem, SongSplit, Track
+from app.storage.tables import LibraryItem, SongSplit, Track
 from app.storage.ownership import owned
 
 SAME_DURATION_MS = 3000

@@ -25,7 +25,7 @@ from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
 from app.pipeline.features_table import feature_frame
 from app.services.save import DESCRIPTION, difference, read_uris, service_problem
 from app.services.songs import library_songs
-from app.storage.models import (
+from app.storage.tables import (
     Context,
     ContextPlaylist,
     ExportedPlaylist,

@@ -17,7 +17,7 @@ from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import ITEMS_PER_WRITE, SpotifyClient
 from app.services.save import difference, read_uris, service_problem
 from app.services.sync import sync_settings
-from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, utcnow
+from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, utcnow
 from app.storage.ownership import get_owned, owned
 
 UNDO_FOR = timedelta(days=7)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from app.storage.models import USER_OWNED_MODELS, TasteInvite
+from app.storage.tables import USER_OWNED_MODELS, TasteInvite
 
 M = TypeVar("M")
 

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.sandbox.runner import SandboxServer, consent
-from app.storage.models import User
+from sandbox.runner import SandboxServer, consent
+from app.storage.tables import User
 
 
 def sandbox_app(app_config: dict[str, str], sandbox: SandboxServer, **overrides: str) -> Flask:

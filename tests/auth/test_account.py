@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.auth.spotify import token_store
 from app.extensions import db
-from app.storage.models import USER_OWNED_MODELS, Job, LibraryImport, User
+from app.storage.tables import USER_OWNED_MODELS, Job, LibraryImport, User
 from tests.auth.helpers import add_user, session_login
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user, token_store
 from app.extensions import db
-from app.sandbox.runner import consent
+from sandbox.runner import consent
 from app.storage.encryption import TokenCipher
-from app.storage.models import OAuthToken, User
+from app.storage.tables import OAuthToken, User
 from tests.auth.helpers import callback_path, login, sandbox_app
 
 

@@ -11,7 +11,7 @@ import app.auth.tokens as tokens
 from app.auth.spotify import token_store
 from app.auth.views import upsert_user
 from app.extensions import db
-from app.storage.models import OAuthToken, User
+from app.storage.tables import OAuthToken, User
 from tests.auth.helpers import add_user
 
 

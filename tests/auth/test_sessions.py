@@ -9,7 +9,7 @@ from app.auth.spotify import token_store
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import User
+from app.storage.tables import User
 from tests.auth.helpers import login, sandbox_app
 from tests.dash_views.helpers import UPDATE, dependencies, find_callback, payload
 from tests.jobs.conftest import wait_for

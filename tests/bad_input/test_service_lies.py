@@ -14,7 +14,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.extensions import db
 from app.pipeline.catalog import deezer_track_row, spotify_track_row
 from app.pipeline.cli_library import import_library_command
@@ -24,10 +24,10 @@ from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
-from app.sandbox.faults import LIES, lie_for
+from app.runs.summary import RunSummary
+from sandbox.faults import LIES, lie_for
 from app.storage.base import Base
-from app.storage.models import LibraryItem, Track, TrackFeatures
+from app.storage.tables import LibraryItem, Track, TrackFeatures
 from tests.auth.helpers import sandbox_app
 
 RATE = 0.3

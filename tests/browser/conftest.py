@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from app.sandbox.runner import QuietHandler, SandboxServer, cached_world
+from sandbox.runner import QuietHandler, SandboxServer, cached_world
 from tests.conftest import needs_service
 from tests.real_audio import emotify_dir
 

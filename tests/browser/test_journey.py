@@ -143,7 +143,7 @@ def dash_id(element_id: str) -> dict:
 
 def user_id(site: Site, spotify_id: str) -> int:
     from app.extensions import db
-    from app.storage.models import User
+    from app.storage.tables import User
 
     with site.app.app_context():
         return db.session.scalar(select(User.id).where(User.spotify_id == spotify_id))
@@ -158,7 +158,7 @@ def expected_playlists(site: Site, owner: int) -> dict[str, list[str]]:
     """
     from app.extensions import db
     from app.services.songs import library_songs
-    from app.storage.models import SortAssignment, SortRun, Track
+    from app.storage.tables import SortAssignment, SortRun, Track
 
     with site.app.app_context():
         hidden = library_songs(db.session, owner).hidden
@@ -179,7 +179,7 @@ def expected_playlists(site: Site, owner: int) -> dict[str, list[str]]:
 
 def saved_playlists(site: Site, owner: int) -> dict[str, str]:
     from app.extensions import db
-    from app.storage.models import ExportedPlaylist
+    from app.storage.tables import ExportedPlaylist
 
     with site.app.app_context():
         return {row.context: row.spotify_playlist_id for row in db.session.scalars(
@@ -194,7 +194,7 @@ def sandbox_playlist(site: Site, playlist_id: str) -> list[str]:
 
 def assignment_track(site: Site, assignment_id: int) -> tuple[str, str]:
     from app.extensions import db
-    from app.storage.models import SortAssignment, Track
+    from app.storage.tables import SortAssignment, Track
 
     with site.app.app_context():
         row = db.session.execute(select(SortAssignment.context, Track.spotify_id)
@@ -347,16 +347,17 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
               focus=panel)
     cutoff = float(panel.locator("input.dash-range-slider-input").last.input_value())
     set_slider(panel, max(cutoff - 0.25, 0.05))   # a lower cutoff keeps more tracks
-    expect(page.locator("#sort-review-message")).not_to_be_empty()
+    expect(page.locator("#sort-review-message")).not_to_be_empty(timeout=45_000)
     assert "cutoff" in page.locator("#sort-review-message").inner_text(), \
         page.locator("#sort-review-message").inner_text()
-    expect(kept_text).not_to_have_text(before, timeout=15_000)
+    # A review answer took 6-10 s on an idle machine (issue 21); CI's busy 2 cores need more room.
+    expect(kept_text).not_to_have_text(before, timeout=45_000)
     first_drop = panel.locator("button", has_text="Drop").first
     drop_id = first_drop.get_attribute("id")  # read before the click redraws the list
     dropped = dash_id(drop_id)["assignment"]
     dropped_title = panel.locator("tbody tr").first.locator("td").first.inner_text()
     first_drop.click()
-    expect(page.locator("#sort-review-message")).to_contain_text("left out")
+    expect(page.locator("#sort-review-message")).to_contain_text("left out", timeout=45_000)
     dropped_button = page.locator(f"button[id='{drop_id}']")
     expect(dropped_button).to_have_class(re.compile(r"\bactive\b"))
     expect(dropped_button).to_have_attribute("aria-pressed", "true")

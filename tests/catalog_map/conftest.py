@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert
 
 from app.extensions import db
-from app.storage.models import Context, Label, SourcePlaylist, Track, TrackFeatures
+from app.storage.tables import Context, Label, SourcePlaylist, Track, TrackFeatures
 
 # genre -> (context, tempo mean, energy mean, gain mean): three genres far apart in these features.
 GENRES = {"Dance": ("party", 128.0, 0.85, -6.0), "Classical": ("study", 70.0, 0.15, -18.0),

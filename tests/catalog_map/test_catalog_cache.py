@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from app.analysis.cache import FolderCache
 from app.dash_views import catalog_map as page
 from app.extensions import db
-from app.services import catalog_map as service
-from app.storage.models import TrackFeatures
+from app.services import catalog_map
+from app.storage.tables import TrackFeatures
 
 
 def test_a_folder_cache_builds_once_for_every_process_and_keeps_only_the_newest_version(tmp_path):
@@ -35,15 +35,15 @@ def test_the_map_reads_a_changed_catalog_after_features_are_refreshed_in_place(c
     with catalog_app.test_request_context("/app/map"):
         before = page.load_catalog()
         assert page.load_catalog() is before, "kept in memory between renders"
-        version = service.catalog_version(db.session)
+        version = catalog_map.catalog_version(db.session)
         row = db.session.scalar(select(TrackFeatures).where(TrackFeatures.provider == "deezer").limit(1))
         db.session.execute(update(TrackFeatures).where(TrackFeatures.id == row.id).values(
             values={**row.values, "gain": 123.0}, fetched_at=datetime(2100, 1, 1, tzinfo=UTC)))
         db.session.commit()
-        assert service.catalog_version(db.session) != version
+        assert catalog_map.catalog_version(db.session) != version
         after = page.load_catalog()
         assert after.loc[row.track_id, "deezer_gain"] == 123.0
         page_cache = catalog_app.extensions[page.CACHE]
         page_cache._items.clear()  # another worker: nothing in its memory, the folder has the frame
-        monkeypatch.setattr(service, "catalog_frame", lambda session: 1 / 0)
+        monkeypatch.setattr(catalog_map, "catalog_frame", lambda session: 1 / 0)
         assert page.load_catalog().equals(after)

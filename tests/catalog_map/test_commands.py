@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.services.catalog_map import genre_model_command, map_clusters_command
-from app.storage.models import ModelRun, TrainedModel
+from app.storage.tables import ModelRun, TrainedModel
 from tests.auth.helpers import add_user
 
 

@@ -9,16 +9,16 @@ from sqlalchemy.orm import sessionmaker
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
-from app.services import catalog_map as service
-from app.storage.models import Track
+from app.runs.summary import RunSummary
+from app.services import catalog_map
+from app.storage.tables import Track
 from tests.auth.helpers import add_user, sandbox_app, session_login
 from tests.catalog_map.test_page import AXES, SCATTER, cluster, start
 from tests.dash_views.helpers import call, outputs, texts
@@ -54,9 +54,9 @@ def site(app_config, start_sandbox):
 def test_map_clusters_previews_and_genre_prediction_against_the_sandbox(site):
     app, sandbox, (me, me_id), (other, other_id) = site
     with app.app_context():
-        catalog = service.catalog_frame(db.session)
-    columns = service.numeric_columns(catalog)
-    x, y = service.default_axes(columns)
+        catalog = catalog_map.catalog_frame(db.session)
+    columns = catalog_map.numeric_columns(catalog)
+    x, y = catalog_map.default_axes(columns)
     assert len(catalog) > 150 and x and y
     genres = set(catalog["genre"].dropna())
 

@@ -13,7 +13,7 @@ from app.dash_views import catalog_map, ids
 from app.extensions import db
 from app.jobs import runner
 from app.services import catalog_map as service
-from app.storage.models import ModelRun, TrainedModel
+from app.storage.tables import ModelRun, TrainedModel
 from tests.auth.helpers import add_user, session_login
 from tests.catalog_map.conftest import GENRES, catalog_rows, store_catalog
 from tests.dash_views.helpers import UPDATE, call, component_ids, dependencies, find, outputs, payload, texts

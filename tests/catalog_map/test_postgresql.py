@@ -6,8 +6,8 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db
-from app.services import catalog_map as service
-from app.storage.models import ModelRun, TrainedModel
+from app.services import catalog_map
+from app.storage.tables import ModelRun, TrainedModel
 from tests.auth.helpers import add_user
 from tests.catalog_map.conftest import catalog_rows, store_catalog
 
@@ -20,14 +20,14 @@ def test_clustering_and_genre_model_on_postgresql(app_config, postgres_url):
         store_catalog(app, catalog_rows())
         me = add_user(app, "mira.s")
         with app.app_context():
-            catalog = service.catalog_frame(db.session)
+            catalog = catalog_map.catalog_frame(db.session)
             assert len(catalog) == 120 and catalog["genre"].nunique() == 3
-            run = service.run_clustering(db.session, me, {"method": "ap", "preference_percentile": 0})
-            model = service.train_genre_model(db.session, me)
+            run = catalog_map.run_clustering(db.session, me, {"method": "ap", "preference_percentile": 0})
+            model = catalog_map.train_genre_model(db.session, me)
             db.session.expire_all()
             stored = db.session.get(ModelRun, run.id)
             assert stored.result["labels"] and len(stored.result["sentences"]) == stored.metrics["n_clusters"]
-            prediction = service.predict_genre(db.session, me, 5)
+            prediction = catalog_map.predict_genre(db.session, me, 5)
             assert prediction["deezer_genre"] == "Dance" and prediction["predicted"] == "Dance"
             assert db.session.get(TrainedModel, model.id).artifact
     finally:

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.services import compare as data
-from app.storage.models import ExportedPlaylist, LibraryItem, ModelRun, Suggestion, TasteInvite, Track, User
+from app.services import compare
+from app.storage.tables import ExportedPlaylist, LibraryItem, ModelRun, Suggestion, TasteInvite, Track, User
 from tests.auth.helpers import login, sandbox_app, session_login
 from tests.dash_views.helpers import call, outputs, texts
 from tests.e2e.test_context_model_end_to_end import FAST, fast_clients
@@ -128,8 +128,8 @@ def test_invite_accept_compare_and_save_both_against_the_sandbox(site):
     with app.app_context():
         run = db.session.scalar(select(ModelRun).where(ModelRun.user_id == jonas, ModelRun.mode == "compare"))
         metrics = run.metrics
-        both = data.both_tracks(db.session, jonas, run.model_id)
-        owner_ids = set(data.owner_track_ids(db.session, jonas))
+        both = compare.both_tracks(db.session, jonas, run.model_id)
+        owner_ids = set(compare.owner_track_ids(db.session, jonas))
         ana_ids = set(db.session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == ana)))
         names = dict(db.session.execute(select(Track.id, Track.title)).all())
     assert len(owner_ids) >= 50 and len(ana_ids) >= 50
@@ -219,9 +219,9 @@ def test_a_second_library_below_the_minimum_is_refused_naming_both_counts(app, t
     from tests.auth.helpers import add_user
     from tests.jobs.conftest import wait_for
 
-    from app.jobs.progress import Progress
+    from app.runs.progress import Progress
     from app.pipeline.library import import_file
-    from app.pipeline.summary import RunSummary
+    from app.runs.summary import RunSummary
     from sqlalchemy.orm import sessionmaker
 
     owner = add_user(app, "jonas.b")

@@ -9,11 +9,11 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.library import import_file
-from app.pipeline.summary import RunSummary
-from app.services import compare as data
-from app.storage.models import LibraryItem, ModelRun, Suggestion, Track, TrackFeatures
+from app.runs.summary import RunSummary
+from app.services import compare
+from app.storage.tables import LibraryItem, ModelRun, Suggestion, Track, TrackFeatures
 from tests.auth.helpers import add_user
 from tests.jobs.conftest import wait_for
 
@@ -70,7 +70,7 @@ def test_a_file_import_is_compared_with_the_owners_library(store, tmp_path):
         points = run.result["points"]
         assert len(points) == 140 and sum(p["owner"] == "both" for p in points) == 20
         assert {p["name"] for p in points if p["track_id"] == 5} == {"Song 5 – Band 5"}
-        both = data.both_tracks(db.session, owner, run.model_id)
+        both = compare.both_tracks(db.session, owner, run.model_id)
         assert len(both) == 10 and all(not 61 <= t.track_id <= 80 for t in both)
         assert db.session.scalar(select(Suggestion.id).where(Suggestion.user_id == third)) is None
 
@@ -83,8 +83,8 @@ def test_a_guest_without_a_library_or_a_usable_login_is_named_plainly(store):
     app = store
     owner, guest = add_user(app, "jonas.b"), add_user(app, "ana.k")
     with app.app_context():
-        invite, token = data.create_invite(db.session, owner)
-        data.accept_invite(db.session, token, guest)
+        invite, token = compare.create_invite(db.session, owner)
+        compare.accept_invite(db.session, token, guest)
         invite_id = invite.id
     status = run_job(app, owner, {"other": f"invite:{invite_id}", **NETWORK})
     assert status["status"] == "failed"
@@ -112,8 +112,8 @@ def test_a_guest_with_too_few_liked_songs_is_refused_naming_both_counts(store):
         # Her playlists are not part of what she agreed to share, so they do not count.
         db.session.add_all([LibraryItem(user_id=guest, collection="playlist:7", track_id=tid)
                             for tid in range(102, 141)])
-        invite, token = data.create_invite(db.session, owner)
-        data.accept_invite(db.session, token, guest)
+        invite, token = compare.create_invite(db.session, owner)
+        compare.accept_invite(db.session, token, guest)
         invite_id = invite.id
     status = run_job(app, owner, {"other": f"invite:{invite_id}", **NETWORK})
     assert status["status"] == "failed"

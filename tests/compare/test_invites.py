@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.services import compare as data
-from app.storage.models import TasteInvite, User, utcnow
+from app.services import compare
+from app.storage.tables import TasteInvite, User, utcnow
 from app.storage.ownership import delete_all_user_data
 from tests.auth.helpers import add_user, session_login
 
@@ -22,7 +22,7 @@ def people(app):
 
 def invite(app, owner: int, **changes) -> str:
     with app.app_context():
-        row, token = data.create_invite(db.session, owner)
+        row, token = compare.create_invite(db.session, owner)
         for key, value in changes.items():
             setattr(row, key, value)
         db.session.commit()
@@ -39,7 +39,7 @@ def test_only_the_tokens_hash_is_stored(app, people):
     token = invite(app, people["jonas.b"])
     with app.app_context():
         row = db.session.scalar(select(TasteInvite))
-        assert row.token_hash == data.hash_token(token) and token not in row.token_hash
+        assert row.token_hash == compare.hash_token(token) and token not in row.token_hash
         assert len(row.token_hash) == 64 and row.expires_at is not None
 
 
@@ -65,8 +65,8 @@ def test_guest_sees_the_consent_page_and_accepts_with_the_form(client, app, peop
     with app.app_context():
         row = db.session.scalar(select(TasteInvite))
         assert row.guest_user_id == people["ana.k"] and row.accepted_at is not None
-        assert [o.key for o in data.choices(db.session, people["jonas.b"])] == [f"invite:{row.id}"]
-        assert data.choices(db.session, people["mira.s"]) == []
+        assert [o.key for o in compare.choices(db.session, people["jonas.b"])] == [f"invite:{row.id}"]
+        assert compare.choices(db.session, people["mira.s"]) == []
 
 
 @pytest.mark.parametrize("case, words", [
@@ -96,37 +96,37 @@ def test_owner_revokes_and_the_library_is_no_longer_comparable(app, people):
     owner, guest = people["jonas.b"], people["ana.k"]
     token = invite(app, owner)
     with app.app_context():
-        row = data.accept_invite(db.session, token, guest)
-        assert data.resolve_other(db.session, owner, f"invite:{row.id}").guest_id == guest
-        assert not data.revoke_invite(db.session, people["mira.s"], row.id)  # not hers to revoke
-        assert data.revoke_invite(db.session, owner, row.id)
-        with pytest.raises(data.CompareError, match="You withdrew that invite"):
-            data.resolve_other(db.session, owner, f"invite:{row.id}")
+        row = compare.accept_invite(db.session, token, guest)
+        assert compare.resolve_other(db.session, owner, f"invite:{row.id}").guest_id == guest
+        assert not compare.revoke_invite(db.session, people["mira.s"], row.id)  # not hers to revoke
+        assert compare.revoke_invite(db.session, owner, row.id)
+        with pytest.raises(compare.CompareError, match="You withdrew that invite"):
+            compare.resolve_other(db.session, owner, f"invite:{row.id}")
 
 
 def test_a_third_user_cannot_name_someone_elses_invite(app, people):
     token = invite(app, people["jonas.b"])
     with app.app_context():
-        row = data.accept_invite(db.session, token, people["ana.k"])
-        with pytest.raises(data.CompareError, match="not one of yours"):
-            data.resolve_other(db.session, people["mira.s"], f"invite:{row.id}")
-        with pytest.raises(data.CompareError, match="Choose whose library"):
-            data.resolve_other(db.session, people["mira.s"], f"user:{people['ana.k']}")
+        row = compare.accept_invite(db.session, token, people["ana.k"])
+        with pytest.raises(compare.CompareError, match="not one of yours"):
+            compare.resolve_other(db.session, people["mira.s"], f"invite:{row.id}")
+        with pytest.raises(compare.CompareError, match="Choose whose library"):
+            compare.resolve_other(db.session, people["mira.s"], f"user:{people['ana.k']}")
 
 
 def test_the_invite_stops_working_when_the_guest_deletes_all_their_data(client, app, people):
     owner, guest = people["jonas.b"], people["ana.k"]
     token = invite(app, owner)
     with app.app_context():
-        row_id = data.accept_invite(db.session, token, guest).id
+        row_id = compare.accept_invite(db.session, token, guest).id
         deleted = delete_all_user_data(db.session, guest)
         db.session.delete(db.session.get(User, guest))
         db.session.commit()
         assert deleted["taste_invites"] == 1
         assert db.session.get(TasteInvite, row_id) is None
-        assert data.choices(db.session, owner) == []
-        with pytest.raises(data.CompareError):
-            data.resolve_other(db.session, owner, f"invite:{row_id}")
+        assert compare.choices(db.session, owner) == []
+        with pytest.raises(compare.CompareError):
+            compare.resolve_other(db.session, owner, f"invite:{row_id}")
     session_login(client, people["mira.s"])
     answer = client.get(f"/invite/{token}")
     assert answer.status_code == 403 and re.search("not valid", answer.get_data(as_text=True))
@@ -145,13 +145,13 @@ def test_invites_and_their_expiry_on_postgresql(app_config, postgres_url):
         owner, guest = add_user(app, "jonas.b"), add_user(app, "ana.k")
         fresh, old = invite(app, owner), invite(app, owner, expires_at=utcnow() - timedelta(seconds=1))
         with app.app_context():
-            with pytest.raises(data.InviteError, match="expired"):
-                data.accept_invite(db.session, old, guest)
-            assert data.accept_invite(db.session, fresh, guest).guest_user_id == guest
-            assert [row.status for row in data.invite_rows(db.session, owner)] == ["expired", "accepted"]
+            with pytest.raises(compare.InviteError, match="expired"):
+                compare.accept_invite(db.session, old, guest)
+            assert compare.accept_invite(db.session, fresh, guest).guest_user_id == guest
+            assert [row.status for row in compare.invite_rows(db.session, owner)] == ["expired", "accepted"]
             assert delete_all_user_data(db.session, guest)["taste_invites"] == 1
             db.session.commit()
-            assert [row.status for row in data.invite_rows(db.session, owner)] == ["expired"]
+            assert [row.status for row in compare.invite_rows(db.session, owner)] == ["expired"]
     finally:
         with app.app_context():
             db.engine.dispose()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from app.models.compare import (
+from app.models.whose_song import (
     OTHER, OWNER, CompareInputError, NetworkSettings, compare, last_hidden_layer, least_sure, make_network,
     network_settings, two_libraries,
 )

@@ -10,7 +10,7 @@ from app.dash_views import compare, ids
 from app.dash_views.compare_view import map_figure
 from app.extensions import db
 from app.services import compare as data
-from app.storage.models import ModelRun, Suggestion, Track, TrainedModel
+from app.storage.tables import ModelRun, Suggestion, Track, TrainedModel
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import component_ids
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.extensions import db
-from app.storage.models import Context, Label, SourcePlaylist, Track, TrackFeatures
+from app.storage.tables import Context, Label, SourcePlaylist, Track, TrackFeatures
 
 # track -> (contexts, tempo, energy); tracks 3 and 4 are both study and sleep.
 STORE = {1: (["workout"], 150, 0.9), 2: (["workout"], 140, 0.8), 3: (["study", "sleep"], 80, 0.2),

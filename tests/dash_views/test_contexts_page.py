@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from app.dash_views import contexts, ids
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import Job, User
+from app.storage.tables import Job, User
 from tests.auth.helpers import add_user, sandbox_app, session_login
 from tests.dash_views.helpers import call, find, outputs, texts
 
@@ -161,3 +161,13 @@ def test_a_harvest_is_cancelled_from_the_page(site):
 def _user_id(app, spotify_id: str) -> int:
     with app.app_context():
         return db.session.scalar(select(User.id).where(User.spotify_id == spotify_id))
+
+
+def test_the_page_says_that_context_names_are_shared_and_the_library_is_not(app):
+    """Context names typed by one user are listed for everyone (issue 17, Info): the page says so plainly."""
+    user_id = add_user(app, "mira.s")
+    with app.test_request_context("/app/contexts"):
+        from app.auth.session import log_in
+        log_in(user_id)
+        note = " ".join(texts(find(contexts.layout(), ids.CONTEXT_SHARED_NOTE).to_plotly_json()))
+    assert "shared" in note and "every contextify user" in note and "stay yours" in note

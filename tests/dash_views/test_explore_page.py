@@ -8,7 +8,7 @@ from flask import session
 from app.analysis import explore as analysis
 from app.dash_views import explore, ids
 from app.extensions import db
-from app.storage.models import Job, Label
+from app.storage.tables import Job, Label
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import call, dependencies, find, outputs, texts
 

@@ -8,7 +8,7 @@ from app.dash_views import ids, library, model_page, save, sort
 from app.dash_views.sort_view import give_verdict, move_cutoff, review
 from app.extensions import db
 from app.models.service import ReviewError
-from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrainedModel
+from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrainedModel
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import call, component_ids, outputs
 

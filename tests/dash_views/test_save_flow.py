@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import ExportedPlaylist, LibraryItem, SortAssignment, SortRun, Track, TrainedModel, User
+from app.storage.tables import ExportedPlaylist, LibraryItem, SortAssignment, SortRun, Track, TrainedModel, User
 from tests.auth.helpers import login, sandbox_app
 from tests.dash_views.helpers import call, outputs
 

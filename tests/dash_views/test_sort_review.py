@@ -16,7 +16,7 @@ from app.dash_views.sort_view import library_state, review, sanity, unsorted_tra
 from app.extensions import db
 from app.models.cutoffs import CutoffChoice
 from app.models.service import decide, library_frame, set_cutoff, sort_for_user, train_for_user
-from app.storage.models import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, User
+from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, User
 from tests.models.conftest import small_grid  # noqa: F401  (fixture)
 from tests.models.test_store import store  # noqa: F401  (fixture)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.extensions import db
-from app.storage.models import LibraryItem, Track, TrackFeatures
+from app.storage.tables import LibraryItem, Track, TrackFeatures
 from tests.auth.helpers import add_user
 
 GENRES = ("Dance", "Rock", "Jazz", "Pop")

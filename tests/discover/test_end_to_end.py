@@ -15,7 +15,7 @@ from app.extensions import db
 from app.jobs import runner
 from app.pipeline import services
 from app.services.discover import CHART_REASON, DISCOVER_KEY, name_key
-from app.storage.models import (
+from app.storage.tables import (
     ExportedPlaylist, LibraryItem, ModelRun, Suggestion, Track, TrackFeatures, TrainedModel, User,
 )
 from tests.auth.helpers import login, sandbox_app

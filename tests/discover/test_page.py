@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.dash_views import discover, ids
 from app.extensions import db
 from app.services.discover import train_discover
-from app.storage.models import Job
+from app.storage.tables import Job
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import UPDATE, call, component_ids, dependencies, outputs, payload, texts
 from tests.discover.test_service import SMALL_RF

@@ -10,7 +10,7 @@ from app.models.discover import DiscoverModelError
 from app.services.discover import (
     CHART_REASON, DISCOVER_KEY, DiscoverError, SavedIndex, suggestions, train_discover,
 )
-from app.storage.models import LibraryItem, ModelRun, Suggestion, Track, TrainedModel
+from app.storage.tables import LibraryItem, ModelRun, Suggestion, Track, TrainedModel
 from app.storage.ownership import owned
 from tests.discover.conftest import add_track
 

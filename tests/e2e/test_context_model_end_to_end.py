@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.models.cli import sort_command, train_command
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
@@ -27,8 +27,8 @@ from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
-from app.storage.models import SortAssignment, Track
+from app.runs.summary import RunSummary
+from app.storage.tables import SortAssignment, Track
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
 

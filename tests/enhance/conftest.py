@@ -15,8 +15,8 @@ import config as app_config_module
 from app.extensions import db
 from app.jobs import runner
 from app.pipeline.enrich import enrich_tracks
-from app.sandbox.runner import SandboxServer
-from app.storage.models import User
+from sandbox.runner import SandboxServer
+from app.storage.tables import User
 from tests.auth.helpers import login, sandbox_app
 
 #: The sandbox listener whose library is learned: small (350 liked songs, four own playlists) so tests stay fast.

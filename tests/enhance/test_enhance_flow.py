@@ -14,7 +14,7 @@ from app.dash_views import enhance as page
 from app.dash_views import ids
 from app.extensions import db
 from app.services.enhance import NOT_IMPORTED
-from app.storage.models import Job, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, TrainedModel
+from app.storage.tables import Job, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, TrainedModel
 from tests.dash_views.helpers import UPDATE, call, dependencies, outputs, payload, texts
 
 LEARN = f"{ids.ENHANCE_JOB_STORE}.data"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.models import enhance as ml
+from app.models import playlist_classifier
 from app.models.enhance_reasons import PlaylistProfile, bare_name
 from app.models.features import FeatureSpec
 
@@ -32,7 +32,7 @@ def library(n: int = 240, seed: int = 0):
 
 def test_rows_copy_a_track_per_playlist_and_keep_all_its_memberships():
     frame, memberships, artists = library()
-    data = ml.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:2"])
+    data = playlist_classifier.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:2"])
     both = [t for t, held in memberships.items() if len(held) == 2]
     assert both, "the synthetic library has songs in both playlists"
     rows = np.flatnonzero(data.track_ids == both[0])
@@ -43,16 +43,16 @@ def test_rows_copy_a_track_per_playlist_and_keep_all_its_memberships():
 
 def test_grouped_folds_never_put_one_artist_on_both_sides():
     frame, memberships, artists = library()
-    data = ml.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:2"])
-    for train, test in ml.grouped_folds(data):
+    data = playlist_classifier.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:2"])
+    for train, test in playlist_classifier.grouped_folds(data):
         assert not set(data.groups[train]) & set(data.groups[test])
 
 
 @pytest.fixture(scope="module")
 def studied():
     frame, memberships, artists = library()
-    data = ml.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:2"])
-    return data, ml.imbalance_study(data)
+    data = playlist_classifier.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:2"])
+    return data, playlist_classifier.imbalance_study(data)
 
 
 def test_oversampling_before_the_split_scores_higher_than_honest_runs(studied):
@@ -66,27 +66,27 @@ def test_oversampling_before_the_split_scores_higher_than_honest_runs(studied):
 
 def test_the_comparison_reuses_the_study_run_and_the_choice_is_the_best_macro_f1(studied):
     data, study = studied
-    compared = ml.compare_models(data, ("logistic regression", "random forest"), done=study)
+    compared = playlist_classifier.compare_models(data, ("logistic regression", "random forest"), done=study)
     forest = next(r for r in compared if r.name == "random forest")
     assert forest.metrics == study[0].metrics and forest.params["study"] == "comparison"
     assert study[0].params["study"] == "imbalance"
-    assert ml.choose(compared).metrics["macro_f1"] == max(r.metrics["macro_f1"] for r in compared)
+    assert playlist_classifier.choose(compared).metrics["macro_f1"] == max(r.metrics["macro_f1"] for r in compared)
 
 
 def test_a_playlist_too_small_or_of_one_artist_is_left_out_and_one_class_is_refused():
     frame, memberships, artists = library()
     memberships = {t: [p for p in held if p == "playlist:1"] for t, held in memberships.items()}
     memberships[1] = ["playlist:9"]
-    data = ml.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:9"], {"playlist:9": "Tiny"})
+    data = playlist_classifier.assemble(frame, memberships, artists, SPEC, ["playlist:1", "playlist:9"], {"playlist:9": "Tiny"})
     assert "playlist:9" not in data.classes and "“Tiny” is left out" in data.notes[0]
     solo = {int(t): "The Solo Artist" for t in frame.index[:12]}
-    solo_data = ml.assemble(frame, {**memberships, **{t: ["playlist:3"] for t in solo}}, {**artists, **solo}, SPEC,
+    solo_data = playlist_classifier.assemble(frame, {**memberships, **{t: ["playlist:3"] for t in solo}}, {**artists, **solo}, SPEC,
                             ["playlist:1", "playlist:3"], {"playlist:3": "Solo"})
     assert "playlist:3" not in solo_data.classes
     assert any("“Solo” is left out: all its songs are by one artist" in note for note in solo_data.notes)
     everything = {int(t): ["playlist:1"] for t in frame.index}
-    with pytest.raises(ml.EnhanceDataError, match="only one thing to learn"):
-        ml.assemble(frame, everything, artists, SPEC, ["playlist:1"])
+    with pytest.raises(playlist_classifier.EnhanceDataError, match="only one thing to learn"):
+        playlist_classifier.assemble(frame, everything, artists, SPEC, ["playlist:1"])
 
 
 @pytest.mark.parametrize("cutoffs, expected", [((0.9, 0.8), 0.8), ((0.2, 0.1), 0.1)])
@@ -94,7 +94,7 @@ def test_the_cutoff_favours_precision(cutoffs, expected):
     # Two right suggestions at high probability, many wrong ones below: the cutoff stops above the wrong ones.
     proba = np.array([[cutoffs[0]], [cutoffs[0]], [cutoffs[1] - 0.05], [cutoffs[1] - 0.05], [cutoffs[1] - 0.05]])
     member = np.array([[True], [True], [False], [False], [False]])
-    cutoff, precision, _, suggested = ml.choose_cutoff(proba, member, [0])
+    cutoff, precision, _, suggested = playlist_classifier.choose_cutoff(proba, member, [0])
     assert precision == 1.0 and suggested == 2 and cutoff <= cutoffs[0]
 
 

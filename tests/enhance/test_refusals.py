@@ -10,9 +10,9 @@ from app.dash_views import ids
 from app.extensions import db
 from app.jobs.registry import JobContext, TaskError
 from app.jobs.enhance_task import enhance_task
-from app.jobs.progress import Progress
-from app.services import enhance as service
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures
+from app.runs.progress import Progress
+from app.services import enhance
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import call, outputs
 
@@ -58,21 +58,21 @@ def learn(client) -> dict:
 
 def test_a_library_never_imported_is_refused_before_any_job(app, client, me):
     answer = learn(client)
-    assert LEARN not in answer and answer[MESSAGE] == service.NOT_IMPORTED
+    assert LEARN not in answer and answer[MESSAGE] == enhance.NOT_IMPORTED
     assert "Import it on the Library page first" in answer[MESSAGE]
 
 
 def test_only_followed_playlists_are_refused_in_plain_words(app, client, me):
     build_library(app, me, {"Someone else's mix": 20}, liked=40, owned=False)
     answer = learn(client)
-    assert LEARN not in answer and answer[MESSAGE] == service.NO_PLAYLISTS
+    assert LEARN not in answer and answer[MESSAGE] == enhance.NO_PLAYLISTS
     assert "playlists of your own" in answer[MESSAGE]
 
 
 def test_playlists_with_too_few_tracks_are_refused_and_named(app, me):
     build_library(app, me, {"Tiny": 4, "Small": 7}, liked=40)
-    with app.app_context(), pytest.raises(service.EnhanceError) as refused:
-        service.load_library(db.session, me)
+    with app.app_context(), pytest.raises(enhance.EnhanceError) as refused:
+        enhance.load_library(db.session, me)
     message = str(refused.value)
     assert "“Tiny” (4)" in message and "“Small” (7)" in message and "at least 10" in message
 
@@ -80,14 +80,14 @@ def test_playlists_with_too_few_tracks_are_refused_and_named(app, me):
 def test_the_job_fails_with_the_refusal_and_a_small_playlist_is_left_out_with_a_note(app, me):
     build_library(app, me, {"Big": 30, "Tiny": 3}, liked=80)
     with app.app_context():
-        library = service.load_library(db.session, me)
+        library = enhance.load_library(db.session, me)
         assert library.data.classes[-1] == "none" and len(library.data.classes) == 2
         assert any("“Tiny” is left out" in note for note in library.notes)
     other = add_user(app, "jonas.b")
     with app.app_context(), pytest.raises(TaskError) as failed:
         enhance_task(JobContext(job_id="x", user_id=other, params={}, config=app.config,
                                 session_factory=sessionmaker(bind=db.engine), progress=Progress()))
-    assert str(failed.value) == service.NOT_IMPORTED
+    assert str(failed.value) == enhance.NOT_IMPORTED
 
 
 def test_the_page_renders_the_refusal_and_keeps_the_button_off_for_an_empty_library(app, client, me):
@@ -102,4 +102,4 @@ def test_the_page_renders_the_refusal_and_keeps_the_button_off_for_an_empty_libr
         log_in(me)
         tree = page.layout()
     assert find(tree, ids.ENHANCE_START).disabled is True
-    assert service.NOT_IMPORTED in str(tree)
+    assert enhance.NOT_IMPORTED in str(tree)

@@ -13,8 +13,8 @@ from app import create_app
 from app.extensions import db
 from app.models.enhance_cli import enhance_command
 from app.pipeline.clients.base import NotFound
-from app.services import enhance as service
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
+from app.services import enhance
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, \
     TrackFeatures, TrainedModel
 from tests.auth.helpers import add_user
 
@@ -85,13 +85,13 @@ def test_learning_suggesting_and_adding_on_each_database(store_app):
     me = add_user(app, "mira.s")
     learnable_library(app, me)
     with app.app_context():
-        row = service.train_and_suggest(db.session, me, estimators=("logistic regression", "random forest"))
+        row = enhance.train_and_suggest(db.session, me, estimators=("logistic regression", "random forest"))
         db.session.expire_all()
         model = db.session.get(TrainedModel, row.id)
         assert model.kind == "enhance" and model.artifact and model.metrics["suggestions"] > 0
         runs = db.session.scalars(select(ModelRun).where(ModelRun.user_id == me)).all()
         assert len(runs) == 4 + 2 and all(r.model_id == model.id for r in runs)
-        shown = service.suggestions(db.session, me, model.id)
+        shown = enhance.suggestions(db.session, me, model.id)
         assert [p.name for p in shown] == ["Fast", "Slow"]
         fast = shown[0]
         assert fast.tracks, "liked songs at the playlist's tempo are suggested"
@@ -101,14 +101,14 @@ def test_learning_suggesting_and_adding_on_each_database(store_app):
         assert sum(s.track_id in left_out for s in suggested) >= len(suggested) / 2
 
         # Accepting and adding: appended once, read back, marked added; a second add writes nothing.
-        accepted = service.accept(db.session, me, [fast.tracks[0].id])
+        accepted = enhance.accept(db.session, me, [fast.tracks[0].id])
         spotify = FakeSpotify({"sp-Fast": ["spotify:track:existing"], "sp-Slow": []})
-        outcomes = service.add_accepted(db.session, me, spotify, accepted)
+        outcomes = enhance.add_accepted(db.session, me, spotify, accepted)
         assert [o.status for o in outcomes] == ["added"] and len(spotify.writes) == 1
         assert spotify.playlists["sp-Fast"][0] == "spotify:track:existing" and len(spotify.playlists["sp-Fast"]) == 2
         assert db.session.get(Suggestion, accepted[0]).decision == "added"
-        with pytest.raises(service.EnhanceError):
-            service.add_accepted(db.session, me, spotify, accepted)
+        with pytest.raises(enhance.EnhanceError):
+            enhance.add_accepted(db.session, me, spotify, accepted)
         assert len(spotify.writes) == 1
 
 
@@ -122,18 +122,18 @@ def test_only_own_playlists_are_ever_written(app):
                                 probability=0.9, rank=1, reasons=["slow tempo, like the playlist"])
         db.session.add(suggestion)
         db.session.commit()
-        service.accept(db.session, me, [suggestion.id])
+        enhance.accept(db.session, me, [suggestion.id])
         # The playlist is no longer the user's (they left a collaboration): nothing is written.
         db.session.get(LibraryPlaylist, slow.id).owned_by_user = False
         db.session.commit()
         spotify = FakeSpotify({"sp-Slow": []})
-        outcome, = service.add_accepted(db.session, me, spotify)
+        outcome, = enhance.add_accepted(db.session, me, spotify)
         assert outcome.status == "failed" and "not a Spotify playlist of yours" in outcome.message
         assert spotify.writes == [] and db.session.get(Suggestion, suggestion.id).decision == "accepted"
         # A playlist deleted on Spotify is said so, and nothing is marked added.
         db.session.get(LibraryPlaylist, slow.id).owned_by_user = True
         db.session.commit()
-        outcome, = service.add_accepted(db.session, me, FakeSpotify({}))
+        outcome, = enhance.add_accepted(db.session, me, FakeSpotify({}))
         assert outcome.status == "failed" and "no longer has this playlist" in outcome.message
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.tasks import upload_dir
-from app.storage.models import Label, LibraryItem, TrackFeatures
+from app.storage.tables import Label, LibraryItem, TrackFeatures
 from tests.auth.helpers import add_user, sandbox_app
 from tests.conftest import needs_service
 from tests.jobs.conftest import dispose, wait_for
@@ -142,6 +142,7 @@ def test_import_library_job_reads_only_the_users_uploads(app_config, sandbox, sm
             ok = runner.submit("import-library", {"file": "mine.csv", "enrich": False}, me)
             escape = runner.submit("import-library", {"file": "../../outside.csv", "enrich": False}, me)
         assert wait_for(app, ok, me, timeout=60)["status"] == "succeeded"
+        assert not (folder / "mine.csv").exists(), "the imported file was kept after its rows were stored"
         refused = wait_for(app, escape, me)
         assert refused["status"] == "failed" and "not found among your uploads" in refused["error"]
         with app.app_context():

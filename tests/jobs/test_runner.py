@@ -9,7 +9,7 @@ import pytest
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.registry import JobContext, task
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 from tests.auth.helpers import add_user
 from tests.jobs.conftest import RELEASE, wait_for
 

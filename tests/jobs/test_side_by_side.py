@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.jobs import runner
 from app.pipeline import services
-from app.storage.models import Context, Label, LibraryItem, SourcePlaylist, Track, TrackFeatures, User
+from app.storage.tables import Context, Label, LibraryItem, SourcePlaylist, Track, TrackFeatures, User
 from tests.auth.helpers import login, sandbox_app
 from tests.jobs.conftest import wait_for
 

@@ -19,7 +19,7 @@ from app.models.service import (
     train_from_store,
 )
 from app.models.store_dataset import UnharvestedContexts, dataset_from_store
-from app.storage.models import (
+from app.storage.tables import (
     Context, Label, LibraryItem, SourcePlaylist, SortAssignment, Track, TrackFeatures, User,
 )
 
@@ -130,7 +130,7 @@ def test_training_while_the_library_is_10_percent_analysed_gets_one_sentence_say
 
 
 def test_the_train_job_passes_the_wait_on_in_plain_words_and_keeps_no_model(app, store, small_grid):
-    from app.storage.models import TrainedModel
+    from app.storage.tables import TrainedModel
 
     _unanalyse_library(db.session, keep_every=10)
     with pytest.raises(DatasetError, match="^Training waits for your library"):

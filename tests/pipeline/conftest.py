@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from app.sandbox.runner import SandboxServer, consent
+from sandbox.runner import SandboxServer, consent
 
 SCOPES = "user-library-read playlist-read-private playlist-modify-private playlist-modify-public"
 

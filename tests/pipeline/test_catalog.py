@@ -9,7 +9,7 @@ from sqlalchemy.orm import sessionmaker
 from app.pipeline.catalog import replace_playlist_labels, upsert_deezer_tracks, upsert_spotify_tracks
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import Context, Label, SourcePlaylist, Track
+from app.storage.tables import Context, Label, SourcePlaylist, Track
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

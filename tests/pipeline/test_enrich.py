@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline import enrich as enrich_module
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
@@ -22,9 +22,9 @@ from app.pipeline.providers.deezer import DeezerProvider
 from app.pipeline.providers.reccobeats import ReccoBeatsProvider
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
-from app.storage.models import Track, TrackFeatures, utcnow
+from app.storage.tables import Track, TrackFeatures, utcnow
 
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.pipeline.features_table import common_feature_columns, feature_frame
 from app.storage.base import Base
-from app.storage.models import Track, TrackFeatures
+from app.storage.tables import Track, TrackFeatures
 
 
 def test_the_frame_has_provider_columns_categoricals_and_shares_canonical_features(tmp_path):
@@ -60,7 +60,7 @@ def test_numpy_integer_ids_find_their_rows(app):
 
     from app.extensions import db
     from app.pipeline.features_table import feature_frame
-    from app.storage.models import Track, TrackFeatures
+    from app.storage.tables import Track, TrackFeatures
 
     with app.app_context():
         track = Track(title="t", artist="a", deezer_id=1)

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline import files
 from app.pipeline.files import FileImportError, parse_bytes, parse_file
 from app.pipeline.library import import_file
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, User
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, User
 
 SID = "3n8XqPzL0aBcDeFgHiJkLm"
 SID2 = "1Qw2Er3Ty4Ui5Op6As7Df8"

@@ -6,16 +6,16 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.harvest import STAGE_PLAYLISTS, Clients, HarvestError, HarvestOptions, harvest
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.sources.deezer import DeezerSource
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import Context, ContextPlaylist, Label, SourcePlaylist, Track
+from app.storage.tables import Context, ContextPlaylist, Label, SourcePlaylist, Track
 
 CONTEXTS = ["workout", "study", "sleep", "party", "running"]
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}  # with a matching client limiter: no waiting
@@ -78,7 +78,7 @@ def snapshot(session_factory) -> dict[str, set]:
 @pytest.fixture(scope="module")
 def reference(small_world, tmp_path_factory):
     """A clean, uninterrupted harvest of CONTEXTS on the default profile, to compare other runs with."""
-    from app.sandbox.runner import SandboxServer
+    from sandbox.runner import SandboxServer
 
     path = tmp_path_factory.mktemp("reference")
     engine = create_engine(f"sqlite:///{path}/reference.db")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app import create_app
 from app.pipeline.cli_harvest import harvest_command
-from app.storage.models import ContextPlaylist, Job
+from app.storage.tables import ContextPlaylist, Job
 from tests.pipeline.test_harvest import CONTEXTS, reference, snapshot  # noqa: F401  (reference: a fixture)
 
 

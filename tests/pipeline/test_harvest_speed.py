@@ -8,7 +8,7 @@ import pytest
 
 from app.pipeline.clients.deezer import DeezerClient, deezer_limiter
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from tests.pipeline.test_harvest import CONTEXTS, new_db  # noqa: F401  (new_db: a fixture)
 
 pytestmark = pytest.mark.skipif(os.environ.get("CONTEXTIFY_MEASURE") != "1",

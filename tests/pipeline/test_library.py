@@ -6,17 +6,17 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures, User
+from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, TrackFeatures, User
 
 USER = "ana.k"  # the smallest allow-listed user of the small world: 350 liked songs, 4 playlists
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}

@@ -15,7 +15,7 @@ from app.pipeline.cli_library import enrich_command, import_library_command
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.storage.models import Job, LibraryItem, Track, User
+from app.storage.tables import Job, LibraryItem, Track, User
 
 
 @pytest.fixture

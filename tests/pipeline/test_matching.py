@@ -8,7 +8,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.pipeline.matching import Match, Wanted, apply_match, durations_agree, find_match, normalise, score, split_title
 from app.storage.base import Base
-from app.storage.models import LibraryItem, Track, TrackFeatures, User
+from app.storage.tables import LibraryItem, Track, TrackFeatures, User
 
 
 @pytest.mark.parametrize(("title", "base", "versions"), [

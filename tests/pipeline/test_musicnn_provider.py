@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.musicnn_net import EMBEDDING_KEYS, TAG_KEYS, WeightsMissing, weights_prefix
 from app.pipeline.providers import PROVIDER_CLASSES, musicnn as musicnn_module
 from app.pipeline.providers.base import ProviderUnavailable, TrackRef
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from tests.pipeline.test_enrich import FAST, add_tracks, clients_for, factory, on_deezer, rows  # noqa: F401
 
 try:

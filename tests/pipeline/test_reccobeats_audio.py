@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
 import config
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import MAX_UPLOAD_BYTES, ReccoBeatsClient, TooLarge
@@ -18,9 +18,9 @@ from app.pipeline.providers.base import TrackRef
 from app.pipeline.providers.reccobeats_audio import OFF, ReccoBeatsAudioProvider
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
-from app.storage.models import Track, TrackFeatures
+from app.storage.tables import Track, TrackFeatures
 
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1}
 ANALYSED = {"acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness",

@@ -8,10 +8,10 @@ from sqlalchemy.orm import sessionmaker
 
 from app import create_app
 from app.extensions import db
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline.matching import Match, Wanted, _store
-from app.pipeline.summary import RunSummary
-from app.storage.models import LibraryItem, Track, User
+from app.runs.summary import RunSummary
+from app.storage.tables import LibraryItem, Track, User
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

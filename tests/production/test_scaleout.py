@@ -16,7 +16,7 @@ from app.jobs import runner
 from app.jobs.scaleout import labelled_track_ids
 from app.pipeline.clients.deezer import DEEZER_MAX_CALLS, DEEZER_WINDOW_S
 from app.pipeline.enrich import canonical_refs
-from app.storage.models import TrackFeatures
+from app.storage.tables import TrackFeatures
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
 from tests.production.conftest import app_env

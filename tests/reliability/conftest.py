@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.storage.models import TrackFeatures
+from app.storage.tables import TrackFeatures
 from tests.pipeline.test_harvest import snapshot
 from tests.pipeline.test_library import final_data
 
@@ -61,7 +61,7 @@ def user_token(server, user_id: str) -> str:  # noqa: ANN001
     """An access token for a sandbox user (the consent round trip of tests/pipeline's `token_for`, module-scoped use)."""
     from urllib.parse import parse_qs, urlencode, urlsplit
 
-    from app.sandbox.runner import consent
+    from sandbox.runner import consent
     from tests.pipeline.conftest import SCOPES
 
     redirect = "http://127.0.0.1:5000/callback"
@@ -88,7 +88,7 @@ def clean_harvest(small_world, tmp_path_factory) -> dict[str, set]:
     from sqlalchemy.orm import sessionmaker
 
     from app.jobs import runner
-    from app.sandbox.runner import SandboxServer
+    from sandbox.runner import SandboxServer
     from tests.auth.helpers import add_user, sandbox_app
     from tests.jobs.conftest import dispose, wait_for
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.jobs import runner
 from app.pipeline.harvest import STAGE_PLAYLISTS
-from app.storage.models import ContextPlaylist, Label, TrackFeatures
+from app.storage.tables import ContextPlaylist, Label, TrackFeatures
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
 

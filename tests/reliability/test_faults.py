@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.pipeline import enrich
 from app.pipeline.clients.base import RateLimited, ServiceError
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.storage.base import Base
 from app.storage.engine import configure_engine
-from app.storage.models import Label, LibraryItem, Track, TrackFeatures, User
+from app.storage.tables import Label, LibraryItem, Track, TrackFeatures, User
 from tests.pipeline.test_library import clients_for
 from tests.reliability.conftest import FaultTally, all_data, user_token
 
@@ -106,7 +106,7 @@ def assert_accounted_for(factory, summary: RunSummary) -> None:  # noqa: ANN001
 @pytest.fixture(scope="module")
 def reference(small_world, tmp_path_factory):
     """One clean run on the default profile: the data every faulted run must end with."""
-    from app.sandbox.runner import SandboxServer
+    from sandbox.runner import SandboxServer
 
     path = tmp_path_factory.mktemp("clean")
     engine = create_engine(f"sqlite:///{path}/clean.db")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.pipeline.clients.spotify import SpotifyClient
 from app.services.save import playlist_name, save_playlists
-from app.storage.models import ExportedPlaylist, SortAssignment, SortRun, TrainedModel, Track
+from app.storage.tables import ExportedPlaylist, SortAssignment, SortRun, TrainedModel, Track
 from tests.auth.helpers import add_user, sandbox_app
 from tests.dash_views.test_save_flow import sandbox_playlist
 from tests.reliability.conftest import user_token

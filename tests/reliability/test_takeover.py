@@ -9,7 +9,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 from tests.auth.helpers import add_user
 from tests.jobs.conftest import echo  # noqa: F401  (registers the test-echo task)
 

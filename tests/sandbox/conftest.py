@@ -8,7 +8,7 @@ import pytest
 import requests
 import spotipy
 
-from app.sandbox.runner import SandboxServer, consent
+from sandbox.runner import SandboxServer, consent
 
 SCOPES = "user-library-read playlist-read-private playlist-modify-private playlist-modify-public"
 REDIRECT_URI = "http://127.0.0.1:5000/callback"

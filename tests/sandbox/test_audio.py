@@ -11,9 +11,9 @@ import soundfile as sf
 from scipy.stats import spearmanr
 
 from app.pipeline.audio_features import analyse_audio, decode_audio
-from app.sandbox import audio
-from app.sandbox.audio import encode_mp3, render_preview, synthesise
-from app.sandbox.world import generate_world
+from sandbox import audio
+from sandbox.audio import encode_mp3, render_preview, synthesise
+from sandbox.world import generate_world
 
 CLIP_SECONDS = 12.0  # long enough for a stable tempo and key, short enough for a quick test
 

@@ -1,4 +1,4 @@
-"""Contract: `python -m app.sandbox` starts a real server in its own process and says where."""
+"""Contract: `python -m sandbox` starts a real server in its own process and says where."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_python_m_app_sandbox_serves_on_a_free_port(small_world):  # small_world: the disk cache exists
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.sandbox", "--port", "0", "--scale", "small", "--profile", "extended",
+        [sys.executable, "-m", "sandbox", "--port", "0", "--scale", "small", "--profile", "extended",
          "--token-ttl", "60"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

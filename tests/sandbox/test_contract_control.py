@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from app.sandbox.faults import FaultInjector
+from sandbox.faults import FaultInjector
 
 
 def control(server, path: str, method: str = "GET", **kwargs):

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from app.sandbox.model import DEEZER_GENRES
+from sandbox.model import DEEZER_GENRES
 
 QUOTA = {"error": {"type": "Exception", "message": "Quota limit exceeded", "code": 4}}
 NO_DATA = {"error": {"type": "DataException", "message": "no data", "code": 800}}

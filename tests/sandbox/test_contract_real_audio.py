@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import requests
 
-from app.sandbox.audio_world import AudioWorldError, cached_audio_world, read_metadata, world_from_audio
-from app.sandbox.runner import SandboxServer
+from sandbox.audio_world import AudioWorldError, cached_audio_world, read_metadata, world_from_audio
+from sandbox.runner import SandboxServer
 from tests.real_audio import emotify_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def test_a_longer_or_other_format_file_is_cut_to_a_30_second_mp3(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from app.sandbox.audio_world import real_preview
+    from sandbox.audio_world import real_preview
     for i in range(4):
         sf.write(tmp_path / f"{i}.wav", np.sin(np.arange(22050 * 40) * (0.05 + i / 100)).astype("float32"), 22050)
     (tmp_path / "metadata.csv").write_text("file,genre\n" + "".join(f"{i}.wav,{'ab'[i % 2]}\n" for i in range(4)))
@@ -141,18 +141,18 @@ def test_unknown_label_column_is_a_plain_error():
 
 
 def test_cli_bad_dir_is_a_usage_error_not_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "app.sandbox", "--port", "0", "--audio-dir", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--port", "0", "--audio-dir", str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "has no metadata.csv" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "app.sandbox", "--audio-dir", str(tmp_path / "nope")],
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--audio-dir", str(tmp_path / "nope")],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_serves_the_real_audio_world(real_world):
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.sandbox", "--port", "0", "--scale", "small", "--audio-dir", str(emotify_dir()),
+        [sys.executable, "-m", "sandbox", "--port", "0", "--scale", "small", "--audio-dir", str(emotify_dir()),
          "--label-columns", "genre,mood"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         first = process.stdout.readline()

@@ -10,7 +10,7 @@ import requests
 import soundfile as sf
 from scipy.stats import spearmanr
 
-from app.sandbox.audio import render_preview
+from sandbox.audio import render_preview
 
 FEATURES = {"acousticness", "danceability", "energy", "instrumentalness", "liveness", "loudness", "speechiness",
             "tempo", "valence"}

@@ -12,7 +12,7 @@ import spotipy
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyOauthError
 
-from app.sandbox.runner import consent
+from sandbox.runner import consent
 
 from .conftest import REDIRECT_URI, SCOPES
 

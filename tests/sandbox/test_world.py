@@ -18,8 +18,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from app.sandbox.model import DEEZER_GENRES, World
-from app.sandbox.world import CONTEXTS, generate_world, load_world, world_fingerprint
+from sandbox.model import DEEZER_GENRES, World
+from sandbox.world import CONTEXTS, generate_world, load_world, world_fingerprint
 
 CSV_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "raw" / "tidytuesday_spotify_songs.csv"
 ISRC = re.compile(r"[A-Z]{2}[A-Z0-9]{3}\d{7}")
@@ -58,7 +58,7 @@ def test_same_seed_gives_the_same_world_and_another_seed_a_different_one(small):
 
 def test_world_does_not_depend_on_the_process_hash_seed(small):
     """Set iteration order changes with PYTHONHASHSEED; the world must not."""
-    code = "from app.sandbox.world import *; print(world_fingerprint(generate_world(42, 'small')))"
+    code = "from sandbox.world import *; print(world_fingerprint(generate_world(42, 'small')))"
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(root)}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)

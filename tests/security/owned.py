@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.storage.encryption import TokenCipher
-from app.storage.models import (
+from app.storage.tables import (
     USER_OWNED_MODELS,
     Dataset,
     ExportedPlaylist,

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.jobs import runner
 from app.pipeline.files import MAX_ROWS
 from app.pipeline.library import FILE_BATCH
-from app.storage.models import Job, LibraryImport, LibraryItem, User
+from app.storage.tables import Job, LibraryImport, LibraryItem, User
 from tests.auth.helpers import login, sandbox_app
 from tests.dash_views.helpers import call, dependencies, outputs
 

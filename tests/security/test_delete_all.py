@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs.tasks import upload_dir
-from app.storage.models import USER_OWNED_MODELS, TasteInvite, User
+from app.storage.tables import USER_OWNED_MODELS, TasteInvite, User
 from tests.auth.helpers import session_login
 from tests.security.owned import add_user_with_id, counts, fill, snapshot
 

@@ -17,7 +17,7 @@ from werkzeug.routing import Rule
 
 from app.extensions import db
 from app.jobs import runner
-from app.storage.models import Job
+from app.storage.tables import Job
 from tests.auth.helpers import session_login
 from tests.dash_views.helpers import UPDATE
 from tests.security.owned import add_user_with_id, fill, snapshot

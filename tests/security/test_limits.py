@@ -107,7 +107,7 @@ def test_the_job_limit_shows_on_the_page_that_starts_the_job(small_app):
     import time
 
     from app.extensions import db
-    from app.storage.models import Job
+    from app.storage.tables import Job
 
     client = small_app.test_client()
     me = add_user(small_app, "mira.s")

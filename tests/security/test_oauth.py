@@ -19,8 +19,8 @@ from app import logs
 from app.auth.spotify import token_store
 from app.extensions import db
 from app.jobs import runner
-from app.sandbox.runner import consent
-from app.storage.models import User
+from sandbox.runner import consent
+from app.storage.tables import User
 from tests.auth.helpers import callback_path, login
 from tests.dash_views.helpers import UPDATE
 from tests.jobs.conftest import wait_for

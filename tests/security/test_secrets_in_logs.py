@@ -16,9 +16,9 @@ from werkzeug.serving import make_server
 from app import logs
 from app.extensions import db
 from app.jobs import runner
-from app.sandbox.runner import consent
+from sandbox.runner import consent
 from app.services.compare import create_invite
-from app.storage.models import User
+from app.storage.tables import User
 from tests.auth.helpers import sandbox_app
 
 

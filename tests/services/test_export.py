@@ -23,7 +23,8 @@ PLAYLISTS = {"workout": [track(1, "=HYPERLINK(\"http://evil\")", "+Band"), track
 
 @pytest.mark.parametrize("value, expected", [
     ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("plain", "plain"),
-    ("a=b", "a=b"), (None, ""), (3, "3")])
+    ("a=b", "a=b"), (None, ""), (3, "3"), ("\u00a0=1+1", "'\u00a0=1+1"), ("\u200b+1", "'\u200b+1"),
+    ("\u3000@x", "'\u3000@x"), ("\u00a0plain", "\u00a0plain"), ("\tplain", "'\tplain")])
 def test_a_cell_that_a_spreadsheet_would_run_is_neutralised(value, expected):
     assert neutralise(value) == expected
 

@@ -16,7 +16,7 @@ from app.jobs import runner
 from app.jobs.celery_app import make_celery
 from app.jobs.sync_schedule import SYNC_DUE
 from app.services.sync import run_key, set_sync
-from app.storage.models import Job, SyncRun
+from app.storage.tables import Job, SyncRun
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose
 from tests.production.conftest import app_env, processes, redis_url  # noqa: F401  (fixtures)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from app.extensions import db
 from app.jobs.sync_schedule import due, init_app, tick
 from app.services.sync import period_start, run_key, set_sync
-from app.storage.models import SyncRun
+from app.storage.tables import SyncRun
 from tests.auth.helpers import add_user
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from app.jobs.sync_task import run_claimed
 from app.pipeline.clients.spotify import SpotifyClient
 from app.services.sync import ask_recreate, claim, set_sync, sync_settings
 from app.services.sync_digest import accept_queued, dismiss_queued, notices
-from app.storage.models import ExportedPlaylist, SyncItem, SyncRun, utcnow
+from app.storage.tables import ExportedPlaylist, SyncItem, SyncRun, utcnow
 from tests.auth.helpers import sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST
 from tests.sync.test_sync_sandbox import USER, dump, every_playlist, prepare
@@ -132,7 +132,7 @@ def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, s
         # A withdrawn login pauses the sync, which then is not due, and the next visit says so.
         requests.post(f"{sandbox.url}/__sandbox__/users/{USER}/revoke", timeout=10).raise_for_status()
         with app.app_context():
-            from app.storage.models import OAuthToken
+            from app.storage.tables import OAuthToken
 
             token = db.session.scalar(select(OAuthToken))
             token.expires_at = utcnow()  # the stored access token is spent: a refresh is needed, and refused

@@ -14,19 +14,19 @@ from app.auth.spotify import spotify_for_user
 from app.dash_views.sort_view import review
 from app.extensions import db
 from app.jobs import runner
-from app.jobs.progress import Progress
+from app.runs.progress import Progress
 from app.jobs.sync_schedule import InProcessScheduler
 from app.models.service import load_owned_model, sort_for_user, sort_summary, train_for_user
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
-from app.pipeline.summary import RunSummary
+from app.runs.summary import RunSummary
 from app.services.save import save_playlists
 from app.services.songs import library_songs
 from app.services.sync import base_sort, set_sync
 from app.services.sync_digest import digest, undo_item
-from app.storage.models import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
+from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
 from tests.auth.helpers import login, sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST, PROVIDERS, fast_clients
 

@@ -1,4 +1,4 @@
-"""The `flask sandbox` command (also `python -m app.sandbox`): serve the whole sandbox on one port."""
+"""The `flask sandbox` command (also `python -m sandbox`): serve the whole sandbox on one port."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _knob_options(command):
 @_knob_options
 def sandbox_command(host: str, port: int, seed: int, scale: str, profile: str, clip_seconds: float | None,
                     csv_path: str | None, audio_dir: str | None, label_columns: str | None, **knobs) -> None:
-    """Serve the local Spotify/Deezer/ReccoBeats emulation (see app/sandbox/config.py for knobs)."""
+    """Serve the local Spotify/Deezer/ReccoBeats emulation (see sandbox/config.py for knobs)."""
     from .audio_world import AudioWorldError, world_from_audio
     from .server import create_sandbox_app
     from .world import load_world

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 
 WRITE_EVERY_S = 0.5  # the UI polls about once a second; writing more often only adds database load
 

@@ -6,9 +6,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.storage.models import Job, utcnow
+from app.storage.tables import Job, utcnow
 
 FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class JobCancelled(Exception):
+    """The user asked to cancel this job; raised at the task's next `check_cancelled()`."""
 
 
 def start_job(session: Session, kind: str, params: dict[str, Any] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.sandbox.model import Character
+from sandbox.model import Character
 
 FIRST = ("Luma", "Nova", "Milo", "Aria", "Jonah", "Kai", "Elsa", "Remy", "Talia", "Oscar", "Nina", "Felix", "Ivy",
          "Leon", "Maya", "Theo", "Zara", "Jules", "Cleo", "Arlo", "Sage", "Rhea", "Otis", "Lena", "Nico", "Isla",

@@ -1,6 +1,6 @@
 """Run a sandbox on a free 127.0.0.1 port in a background thread, for tests and benchmarks.
 
-    from app.sandbox.runner import SandboxServer
+    from sandbox.runner import SandboxServer
 
     with SandboxServer(seed=42, scale="small", profile="flaky", error_rate=0.1) as sandbox:
         requests.get(f"{sandbox.deezer_url}track/3135556")

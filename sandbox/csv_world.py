@@ -10,9 +10,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from app.sandbox import names
-from app.sandbox.model import Album, Artist, Character, Playlist, Track, World
-from app.sandbox.world import NOW, UserSpec, WorldBuilder, WorldConfig, _ALNUM, _base62_ids, _decimal_ids, _iso
+from sandbox import names
+from sandbox.model import Album, Artist, Character, Playlist, Track, World
+from sandbox.world import NOW, UserSpec, WorldBuilder, WorldConfig, _ALNUM, _base62_ids, _decimal_ids, _iso
 
 # TidyTuesday playlist genres to Deezer top-level genres; edm splits by subgenre like Deezer's catalogue.
 _GENRE_IDS = {"pop": 132, "rap": 116, "rock": 152, "latin": 197, "r&b": 165, "edm": 113}

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.sandbox import names
-from app.sandbox.contexts import CONTEXTS, DECOYS, FEATURES, FIRST_YEAR, PROFILE_BY_NAME, PROFILES, ContextTables, \
+from sandbox import names
+from sandbox.contexts import CONTEXTS, DECOYS, FEATURES, FIRST_YEAR, PROFILE_BY_NAME, PROFILES, ContextTables, \
     build_tables, log_likelihoods, true_contexts
-from app.sandbox.model import DEEZER_GENRES, Album, Artist, Character, Playlist, Track, User, World
+from sandbox.model import DEEZER_GENRES, Album, Artist, Character, Playlist, Track, User, World
 
 __all__ = ["CONTEXTS", "GENERATOR_VERSION", "UserSpec", "WorldConfig", "generate_world", "load_world",
            "world_fingerprint", "default_cache_dir"]
@@ -502,7 +502,7 @@ def generate_world(seed: int = 42, scale: str = "full") -> World:
 
 def default_cache_dir() -> Path:
     """`.sandbox-cache/` at the repository root (gitignored)."""
-    return Path(__file__).resolve().parents[2] / ".sandbox-cache"
+    return Path(__file__).resolve().parents[1] / ".sandbox-cache"
 
 
 def load_world(seed: int = 42, scale: str = "full", csv_path: str | os.PathLike | None = None,
@@ -519,10 +519,10 @@ def load_world(seed: int = 42, scale: str = "full", csv_path: str | os.PathLike 
         try:
             with path.open("rb") as fh:
                 return pickle.load(fh).index()
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass  # a corrupt or outdated cache is regenerated below
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            pass  # a corrupt or outdated cache (or one pickled under the old app.sandbox path) is regenerated below
     if csv_path is not None:
-        from app.sandbox.csv_world import world_from_csv  # pandas is only needed for this path
+        from sandbox.csv_world import world_from_csv  # pandas is only needed for this path
         world = world_from_csv(csv_path, seed=seed, scale=scale)
     else:
         world = generate_world(seed, scale)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from app.sandbox import names
-from app.sandbox.model import DEEZER_GENRES, Album, Artist, Playlist, Track, World
-from app.sandbox.world import NOW, UserSpec, WorldBuilder, WorldConfig, _ALNUM, _base62_ids, _decimal_ids, \
+from sandbox import names
+from sandbox.model import DEEZER_GENRES, Album, Artist, Playlist, Track, World
+from sandbox.world import NOW, UserSpec, WorldBuilder, WorldConfig, _ALNUM, _base62_ids, _decimal_ids, \
     _gumbel_top, _iso
 
 # Emotify's nine GEMS vote shares, grouped into the three factors whose argmax is the derived `mood`.
@@ -282,7 +282,7 @@ def _title(row: dict) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _clip_cache():
-    from app.sandbox.audio import _ClipCache
+    from sandbox.audio import _ClipCache
     return _ClipCache(64 * 1024 * 1024)
 
 
@@ -306,7 +306,7 @@ def real_preview(track: Track, seconds: float = PREVIEW_SECONDS) -> bytes:
     key = (track.deezer_id, limit, 0)
     data = cache.get(key)
     if data is None:
-        from app.sandbox.audio import encode_mp3
+        from sandbox.audio import encode_mp3
         y, sr = sf.read(str(path), frames=int(limit * info.samplerate), dtype="float32", always_2d=True)
         data = encode_mp3(y.mean(axis=1), sr)
         cache.put(key, data)

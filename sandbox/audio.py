@@ -9,7 +9,7 @@ from collections import OrderedDict
 import numpy as np
 import soundfile as sf
 
-from app.sandbox.model import Character, Track
+from sandbox.model import Character, Track
 
 # Chord progressions as (root offset from the tonic in semitones, chord quality), one chord per bar.
 # Minor keys use the harmonic-minor V (raised leading tone) and every bar keeps the tonic in the bass,

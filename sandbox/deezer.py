@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from datetime import datetime, timezone
-from urllib.parse import urlencode
 
 from flask import Blueprint, jsonify, request
 
+from .deezer_json import (
+    album_ref, api_url, artist_json, artist_ref, envelope, full_date, listed, md5_of, pictures, track_full,
+    track_summary,
+)
 from .faults import throttled_response
 from .model import DEEZER_GENRES, Album, Artist, Playlist, Track
-from .previews import signed_preview_url
 from .runtime import current, guard
 from .search import parse_query, text_matches
 from .state import normalize
@@ -57,128 +58,11 @@ def _quota():
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-def api_url(path: str) -> str:
-    return f"{request.host_url}deezer/{path}"
-
-
 def _int_arg(name: str, default: int) -> int:
     try:
         return max(0, int(request.args.get(name, default)))
     except ValueError:
         return default
-
-
-def listed(track: Track) -> bool:
-    """About 2% of tracks are withdrawn (rights), chosen by hash; playlist pages and searches drop them."""
-    return zlib.crc32(f"{current().world.seed}:{track.deezer_id}".encode()) % 50 != 0
-
-
-UNREADABLE_PERCENT = 15
-
-
-def readable(track: Track) -> bool:
-    """About 15% of tracks are listed but not playable here: `readable: false` and an empty `preview`,
-    as real playlist pages show them (chosen by a hash independent of `listed`)."""
-    return zlib.crc32(f"{current().world.seed}:readable:{track.deezer_id}".encode()) % 100 >= UNREADABLE_PERCENT
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def _pictures(kind: str, md5: str) -> dict:
-    base = f"https://cdn-images.dzcdn.net/images/{kind}/{md5}"
-    return {"": f"{base}/120x120-000000-80-0-0.jpg", "_small": f"{base}/56x56-000000-80-0-0.jpg",
-            "_medium": f"{base}/250x250-000000-80-0-0.jpg", "_big": f"{base}/500x500-000000-80-0-0.jpg",
-            "_xl": f"{base}/1000x1000-000000-80-0-0.jpg"}
-
-
-def _full_date(date: str) -> str:
-    """Deezer always gives full dates; pad year or month precision."""
-    return (date + "-01-01")[:10] if len(date) == 4 else (date + "-01")[:10]
-
-
-def artist_json(artist: Artist) -> dict:
-    md5 = _md5(f"artist:{artist.deezer_id}")
-    body = {"id": artist.deezer_id, "name": artist.name, "link": f"https://www.deezer.com/artist/{artist.deezer_id}"}
-    body.update({f"picture{k}": v for k, v in _pictures("artist", md5).items()})
-    body.update(tracklist=api_url(f"artist/{artist.deezer_id}/top?limit=50"), type="artist")
-    return body
-
-
-def album_ref(album: Album) -> dict:
-    md5 = _md5(f"cover:{album.deezer_id}")
-    body = {"id": album.deezer_id, "title": album.title}
-    body.update({f"cover{k}": v for k, v in _pictures("cover", md5).items()})
-    body.update(md5_image=md5, tracklist=api_url(f"album/{album.deezer_id}/tracks"), type="album")
-    return body
-
-
-def deezer_isrc(track: Track) -> str:
-    return track.deezer_isrc or track.isrc
-
-
-def _title(track: Track) -> str:
-    return f"{track.title} {track.title_version}" if track.title_version else track.title
-
-
-def track_summary(track: Track, with_isrc: bool = False) -> dict:
-    """A track as lists show it (playlist pages, searches, charts, albums): real Deezer summaries carry no
-    `isrc`; only the full track (`/track/{id}`, `/track/isrc:…`) has one (`with_isrc`)."""
-    world = current().world
-    album = world.albums[track.album_id]
-    ok = readable(track)
-    body = {"id": track.deezer_id, "readable": ok, "title": _title(track), "title_short": track.title,
-            "title_version": track.title_version}
-    if with_isrc:
-        body["isrc"] = deezer_isrc(track)
-    explicit = 1 if track.explicit else 0
-    body.update({
-        "link": f"https://www.deezer.com/track/{track.deezer_id}", "duration": track.duration_ms // 1000,
-        "rank": track.rank, "explicit_lyrics": track.explicit, "explicit_content_lyrics": explicit,
-        "explicit_content_cover": 0, "preview": signed_preview_url(track) if ok else "",
-        "md5_image": _md5(f"cover:{album.deezer_id}"), "artist": _artist_ref(world.artists[track.artist_ids[0]]),
-        "album": album_ref(album), "type": "track",
-    })
-    return body
-
-
-def _artist_ref(artist: Artist) -> dict:
-    return {"id": artist.deezer_id, "name": artist.name, "link": f"https://www.deezer.com/artist/{artist.deezer_id}",
-            "tracklist": api_url(f"artist/{artist.deezer_id}/top?limit=50"), "type": "artist"}
-
-
-def track_full(track: Track) -> dict:
-    world = current().world
-    album = world.albums[track.album_id]
-    body = track_summary(track, with_isrc=True)
-    body.pop("album")
-    body.update({
-        "share": f"https://www.deezer.com/track/{track.deezer_id}?utm_source=deezer",
-        "track_position": current().state.track_number[track.deezer_id], "disk_number": 1,
-        "release_date": _full_date(album.release_date), "bpm": track.bpm, "gain": track.gain,
-        "available_countries": ["DE", "FR", "GB", "US"] if readable(track) else [],
-        "track_token": _md5(f"token:{track.deezer_id}"),
-        "contributors": [{**_artist_ref(world.artists[a]), "role": "Main"} for a in track.artist_ids],
-        "artist": artist_json(world.artists[track.artist_ids[0]]),
-        "album": {**album_ref(album), "link": f"https://www.deezer.com/album/{album.deezer_id}",
-                  "release_date": _full_date(album.release_date)},
-    })
-    return body
-
-
-def envelope(data: list, total: int, index: int, limit: int, path: str, end: int | None = None,
-             **extra) -> dict:
-    """Deezer's list envelope; `next` is absent on the last page (`end` caps how far paging goes)."""
-    end = total if end is None else end
-    kept = {k: v for k, v in request.args.items() if k not in ("index", "limit")}
-    args = urlencode(kept) + "&" if kept else ""
-    body = {"data": data, "total": total, **extra}
-    if index > 0:
-        body["prev"] = api_url(f"{path}?{args}limit={limit}&index={max(0, index - limit)}")
-    if index + limit < end:
-        body["next"] = api_url(f"{path}?{args}limit={limit}&index={index + limit}")
-    return body
 
 
 def _track_or_800(deezer_id: int) -> Track:
@@ -232,11 +116,11 @@ def album(album_id: int):
         "share": f"https://www.deezer.com/album/{album_id}?utm_source=deezer",
         "genre_id": found.genre_ids[0] if found.genre_ids else -1, "genres": {"data": _genres(found)},
         "label": found.label, "nb_tracks": len(tracks), "duration": sum(t.duration_ms // 1000 for t in tracks),
-        "fans": max(t.rank for t in tracks) // 100, "release_date": _full_date(found.release_date),
+        "fans": max(t.rank for t in tracks) // 100, "release_date": full_date(found.release_date),
         "record_type": found.record_type, "available": True,
         "explicit_lyrics": any(t.explicit for t in tracks),
-        "contributors": [{**_artist_ref(world.artists[found.artist_id]), "role": "Main"}],
-        "artist": _artist_ref(world.artists[found.artist_id]),
+        "contributors": [{**artist_ref(world.artists[found.artist_id]), "role": "Main"}],
+        "artist": artist_ref(world.artists[found.artist_id]),
         "tracks": {"data": [track_summary(t) for t in tracks]},
     })
     return jsonify(body)
@@ -264,7 +148,7 @@ def _playlist_or_800(playlist_id: str) -> Playlist:
 
 
 def _checksum(playlist: Playlist) -> str:
-    return _md5(",".join(map(str, playlist.track_ids)))
+    return md5_of(",".join(map(str, playlist.track_ids)))
 
 
 def _unix(iso: str) -> int:
@@ -289,10 +173,10 @@ def _creator(playlist: Playlist) -> dict:
 
 
 def playlist_ref(playlist: Playlist) -> dict:
-    md5 = _md5(f"playlist:{playlist.id}")
+    md5 = md5_of(f"playlist:{playlist.id}")
     body = {"id": int(playlist.id), "title": playlist.title, "public": playlist.public,
             "nb_tracks": len(playlist.track_ids), "link": f"https://www.deezer.com/playlist/{playlist.id}"}
-    body.update({f"picture{k}": v for k, v in _pictures("playlist", md5).items()})
+    body.update({f"picture{k}": v for k, v in pictures("playlist", md5).items()})
     body.update(checksum=_checksum(playlist), tracklist=api_url(f"playlist/{playlist.id}/tracks"),
                 creation_date=f"{playlist.created[:10]} 12:00:00", md5_image=md5, picture_type="playlist",
                 type="playlist")
@@ -426,8 +310,8 @@ def _chart_artists(pool: list[Track]) -> list[Artist]:
 def _chart_album_json(album: Album, position: int) -> dict:
     artist = current().world.artists[album.artist_id]
     return {**album_ref(album), "link": f"https://www.deezer.com/album/{album.deezer_id}",
-            "release_date": _full_date(album.release_date), "record_type": album.record_type,
-            "explicit_lyrics": False, "position": position, "artist": _artist_ref(artist)}
+            "release_date": full_date(album.release_date), "record_type": album.record_type,
+            "explicit_lyrics": False, "position": position, "artist": artist_ref(artist)}
 
 
 def _chart_playlists(genre_id: int) -> list[Playlist]:
@@ -464,8 +348,8 @@ def genres():
     listing = {0: "All", **DEEZER_GENRES}
     data = []
     for gid, name in listing.items():
-        pictures = _pictures("misc", _md5(f"genre:{gid}"))
-        data.append({"id": gid, "name": name, **{f"picture{k}": v for k, v in pictures.items()}, "type": "genre"})
+        images = pictures("misc", md5_of(f"genre:{gid}"))
+        data.append({"id": gid, "name": name, **{f"picture{k}": v for k, v in images.items()}, "type": "genre"})
     return jsonify(data=data)
 
 
