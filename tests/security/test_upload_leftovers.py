@@ -7,7 +7,7 @@ import base64
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs.tasks import upload_dir
-from app.storage.models import Job
+from app.storage.tables import Job
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import call, outputs
 
