@@ -15,8 +15,10 @@ WEIGHTS_STAMP := $(VENV)/.weights-requirements
 demo: $(RUNTIME_STAMP)
 	@AUDIO_DIR="$(AUDIO_DIR)" bash scripts/demo.sh
 
+# Two workers (pytest-xdist): a test file is one unit of work (tests/conftest.py says which units differ), so module
+# fixtures are set up once; the slowest 20 tests are listed at the end.
 test: $(DEV_STAMP)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=20 $(PYTEST_ARGS)
 
 # Measures speed against the services' limits and writes BENCHMARKS.md (about 10-15 minutes on 2 cores).
 bench: $(DEV_STAMP)

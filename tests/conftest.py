@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -51,10 +55,48 @@ def app_config(instance_dir) -> dict[str, str]:
     }
 
 
+_TEMPLATE: list[Path] = []
+
+
+def _migrated_template() -> Path:
+    """A SQLite file the real migrations brought to head, made once per test process."""
+    if not _TEMPLATE:
+        from flask_migrate import upgrade
+
+        from app.extensions import db
+
+        folder = Path(tempfile.mkdtemp(prefix="contextify-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = create_app({"CONTEXTIFY_INSTANCE_DIR": str(folder),
+                               "DATABASE_URL": f"sqlite:///{folder}/template.db",
+                               "SECRET_KEY": "test-secret-key", "TESTING": "1"})
+        with template.app_context():
+            upgrade()
+            db.engine.dispose()  # closes the file, so the copy holds every page
+        _TEMPLATE.append(folder / "template.db")
+    return _TEMPLATE[0]
+
+
+def seed_migrated_database(database_url: str) -> None:
+    """Start a new SQLite database file as a copy of the migrated template.
+
+    Running the migrations takes most of a second per test (hundreds of tests make an app); the copy takes
+    milliseconds, and the `upgrade()` the callers still run then finds the file at head and does nothing.
+    Other URLs (PostgreSQL, in-memory SQLite) and files that already exist are left alone.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    if not path.exists():
+        shutil.copyfile(_migrated_template(), path)
+
+
 @pytest.fixture
 def app(app_config):
     from flask_migrate import upgrade
 
+    seed_migrated_database(app_config["DATABASE_URL"])
     app = create_app(app_config)
     with app.app_context():
         upgrade()
@@ -130,3 +172,76 @@ def start_sandbox(small_world):
 def sandbox(start_sandbox) -> SandboxServer:
     """A small-world sandbox in the default profile."""
     return start_sandbox()
+
+
+# ------------------------------------------------------------------------------ pytest-xdist (make test: -n 2)
+# pytest-xdist 3.8's own grouping (`--dist loadgroup`) renames node ids, which pytest 9.2 no longer reads, so the
+# units of work are named from node ids here, by a scheduler of our own for `--dist loadscope`.
+
+# Files whose tests share one Redis database (a Celery queue, the login limiter's keys): one worker runs them all.
+SHARED_REDIS_FILES = ("tests/jobs/test_pipeline_jobs.py", "tests/production/test_health.py",
+                      "tests/production/test_ratelimit_redis.py", "tests/production/test_scaleout.py",
+                      "tests/reliability/test_kills.py", "tests/security/test_limits.py",
+                      "tests/sync/test_exactly_once_services.py")
+_REDIS_FIXTURES = {"redis_url", "celery_worker"}
+# Long files whose tests' parameters share nothing (the journey's module fixture is per world; side by side is
+# per database): each parameter is its own unit of work.
+_SPLIT_BY_PARAM = ("tests/browser/test_journey.py", "tests/jobs/test_side_by_side.py")
+# Units that take minutes go out first, so that no worker is handed one of them at the end.
+# Measured on main (2026-12-06, a busy machine): promise check 211 s, context-model e2e 209 s, descriptors 176 s,
+# real-audio e2e 157 s, side by side 182 s, journeys 135 s and 100 s, bench smoke 133 s (CI).
+LONG_FIRST = ("tests/models/test_promise_check.py", "tests/e2e/test_context_model_end_to_end.py",
+              "tests/jobs/test_side_by_side.py", "tests/pipeline/test_descriptors_real_audio.py",
+              "tests/e2e/test_real_audio_end_to_end.py", "tests/browser/test_journey.py:real-audio", "shared-redis",
+              "tests/test_bench_smoke.py", "tests/browser/test_journey.py:generated", "tests/real_audio/",
+              "tests/enhance/test_enhance_flow.py", "tests/sync/test_sync_", "tests/reliability/", "tests/test_demo.py")
+
+
+def work_unit(nodeid: str) -> str:
+    """A test's unit of work: its file (so module-scoped fixtures are set up once), one world of a split file, or
+    the shared-Redis unit."""
+    path, _, rest = nodeid.partition("::")
+    if path in SHARED_REDIS_FILES:
+        return "shared-redis"
+    if path in _SPLIT_BY_PARAM and rest.endswith("]"):
+        return f"{path}:{rest.rsplit('[', 1)[1].rstrip(']')}"
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class UnitScheduling(LoadScopeScheduling):
+            """`--dist loadscope` over `work_unit`s instead of modules."""
+
+            def _split_scope(self, nodeid: str) -> str:
+                return work_unit(nodeid)
+
+        config.pluginmanager.register(_Units(UnitScheduling), "contextify-units")
+
+
+class _Units:
+    def __init__(self, scheduling: type) -> None:
+        self.scheduling = scheduling
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):  # noqa: ANN001, ANN201
+        return self.scheduling(config, log) if config.getoption("dist") == "loadscope" else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the long units first (every worker sorts alike, as xdist requires), and a check that
+    each Redis test is in the shared unit."""
+    if not hasattr(config, "workerinput"):
+        return
+    strays = sorted({item.nodeid.split("::")[0] for item in items
+                     if _REDIS_FIXTURES & set(getattr(item, "fixturenames", ()))} - set(SHARED_REDIS_FILES))
+    if strays:
+        raise pytest.UsageError(f"add to SHARED_REDIS_FILES in tests/conftest.py (they use Redis): {strays}")
+
+    def rank(item: pytest.Item) -> int:
+        unit = work_unit(item.nodeid)
+        return next((i for i, prefix in enumerate(LONG_FIRST) if unit.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: tests keep their order within a unit

@@ -17,7 +17,11 @@ def sandbox_app(app_config: dict[str, str], sandbox: SandboxServer, **overrides:
     """An app on a fresh migrated database whose every service URL points at `sandbox`."""
     from flask_migrate import upgrade
 
-    app = create_app({**app_config, "CONTEXTIFY_SANDBOX_URL": sandbox.url, **overrides})
+    from tests.conftest import seed_migrated_database
+
+    settings = {**app_config, "CONTEXTIFY_SANDBOX_URL": sandbox.url, **overrides}
+    seed_migrated_database(settings["DATABASE_URL"])
+    app = create_app(settings)
     with app.app_context():
         upgrade()
     return app

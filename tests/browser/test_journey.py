@@ -437,7 +437,7 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     # Export CSV, and open it.
     with page.expect_download() as download_info:
         page.click("#save-export-csv")
-    path = ARTIFACTS / "contextify-playlists.csv"
+    path = ARTIFACTS / f"contextify-playlists-{journey.world}.csv"  # the two worlds' journeys may run at once
     download_info.value.save_as(path)
     with path.open(newline="", encoding="utf-8") as handle:
         exported_rows = list(csv.DictReader(handle))
