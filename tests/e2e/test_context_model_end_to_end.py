@@ -31,7 +31,8 @@ from app.pipeline.library import import_spotify_library, library_track_ids, matc
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.runs.summary import RunSummary
-from app.services.save import read_uris, save_playlists
+from app.pipeline.playlist_writer import PlaylistWriter
+from app.services.save import save_playlists
 from app.storage.tables import SortAssignment, SortRun, Track
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
@@ -183,7 +184,7 @@ def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         assert all(cutoffs[c]["cutoff"] is not None for c in saved)
         playlists = {}
         for context, outcome in saved.items():
-            ids = [uri.rsplit(":", 1)[-1] for uri in read_uris(spotify, outcome.spotify_playlist_id)]
+            ids = [uri.rsplit(":", 1)[-1] for uri in PlaylistWriter(spotify).read(outcome.spotify_playlist_id)]
             truth = true_contexts(sandbox, ids)
             correct = sum(context in truth[sid] for sid in ids)
             playlists[context] = {"promised": round(cutoffs[context]["promised_precision"], 3),
