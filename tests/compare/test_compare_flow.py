@@ -35,7 +35,7 @@ def site(app_config, start_sandbox, monkeypatch):
     app = sandbox_app(app_config, sandbox)
     # The sandbox's raised limits, and Deezer's features only: preview analysis would add minutes, not signal.
     monkeypatch.setattr("app.jobs.compare_task.run_clients", lambda config: fast_clients(sandbox))
-    monkeypatch.setattr("app.jobs.compare_task.providers", lambda params: ("deezer",))
+    monkeypatch.setattr("app.jobs.compare_task.providers", lambda params, config: ("deezer",))
     monkeypatch.setattr("app.jobs.compare_task.MAX_MAP_POINTS", 400)  # t-SNE's cost, not its behaviour, grows
     owner, guest, third = app.test_client(), app.test_client(), app.test_client()
     login(owner, "jonas.b")
