@@ -23,7 +23,7 @@ from app.models.model import ModelInputError
 from app.models.persistence import ArtifactError
 from app.models.service import ReviewError, sort_for_user, sort_summary, train_for_user
 from app.pipeline.enrich import enrich_tracks
-from app.pipeline.files import FileImportError
+from app.pipeline.file_records import FileImportError
 from app.pipeline.harvest import (
     DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, Clients, HarvestError, HarvestOptions, harvest,
 )

@@ -31,7 +31,8 @@ from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import SAVED_TRACKS_PAGE, Forbidden, SpotifyClient
 from app.pipeline.catalog import spotify_track_row, upsert_spotify_rows
 from app.pipeline.enrich import enrich_tracks, upsert_rows
-from app.pipeline.files import FileTrack, parse_file
+from app.pipeline.file_records import FileTrack
+from app.pipeline.files import parse_file
 from app.pipeline.matching import match_tracks, normalise
 from app.pipeline.providers.run import RunClients
 from app.runs.summary import RunSummary

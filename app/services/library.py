@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
-from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes
+from app.pipeline.file_records import FileImportError
+from app.pipeline.files import MAX_BYTES, parse_bytes
 from app.storage.tables import Context, Label, LibraryImport, LibraryItem, LibraryPlaylist, Track
 from app.storage.ownership import owned
 

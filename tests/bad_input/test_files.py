@@ -8,7 +8,8 @@ import io
 import pytest
 
 from app.models.dataset import MAX_CSV_BYTES, DatasetError, parse_csv_bytes, read_csv
-from app.pipeline.files import MAX_BYTES, FileImportError, parse_bytes, parse_file
+from app.pipeline.file_records import FileImportError
+from app.pipeline.files import MAX_BYTES, parse_bytes, parse_file
 from app.services.export import to_csv
 from app.services.selection import KeptTrack
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.models.dataset import DatasetError, binarise_labels, normalise_context, parse_csv_bytes
-from app.pipeline.files import FileImportError, parse_bytes
+from app.pipeline.file_records import FileImportError
+from app.pipeline.files import parse_bytes
 
 # Modest: the whole module runs in CI within seconds.
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

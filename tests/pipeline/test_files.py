@@ -10,7 +10,8 @@ from sqlalchemy.orm import sessionmaker
 
 from app.runs.progress import Progress
 from app.pipeline import files
-from app.pipeline.files import FileImportError, parse_bytes, parse_file
+from app.pipeline.file_records import FileImportError
+from app.pipeline.files import parse_bytes, parse_file
 from app.pipeline.library import import_file
 from app.runs.summary import RunSummary
 from app.storage.base import Base

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
-from app.pipeline.files import MAX_ROWS
+from app.pipeline.file_records import MAX_ROWS
 from app.pipeline.library import FILE_BATCH
 from app.storage.tables import Job, LibraryImport, LibraryItem, User
 from tests.auth.helpers import login, sandbox_app
