@@ -27,7 +27,8 @@ from app.pipeline.file_records import FileImportError
 from app.pipeline.harvest import (
     DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, Clients, HarvestError, HarvestOptions, harvest,
 )
-from app.pipeline.library import import_file, import_spotify_library, library_track_ids, match_and_enrich
+from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
+from app.pipeline.library_file import import_file
 from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
 from app.pipeline.clients.factory import build_clients

@@ -220,7 +220,7 @@ def test_a_second_library_below_the_minimum_is_refused_naming_both_counts(app, t
     from tests.jobs.conftest import wait_for
 
     from app.runs.progress import Progress
-    from app.pipeline.library import import_file
+    from app.pipeline.library_file import import_file
     from app.runs.summary import RunSummary
     from sqlalchemy.orm import sessionmaker
 

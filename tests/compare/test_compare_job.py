@@ -10,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 from app.extensions import db
 from app.jobs import runner
 from app.runs.progress import Progress
-from app.pipeline.library import import_file
+from app.pipeline.library_file import import_file
 from app.runs.summary import RunSummary
 from app.services import compare
 from app.storage.tables import LibraryItem, ModelRun, Suggestion, Track, TrackFeatures

@@ -12,7 +12,7 @@ from app.runs.progress import Progress
 from app.pipeline import files
 from app.pipeline.file_records import FileImportError
 from app.pipeline.files import parse_bytes, parse_file
-from app.pipeline.library import import_file
+from app.pipeline.library_file import import_file
 from app.runs.summary import RunSummary
 from app.storage.base import Base
 from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, User

@@ -15,7 +15,7 @@ from app.dash_views import ids
 from app.extensions import db
 from app.jobs import runner
 from app.pipeline.file_records import MAX_ROWS
-from app.pipeline.library import FILE_BATCH
+from app.pipeline.library_file import FILE_BATCH
 from app.storage.tables import Job, LibraryImport, LibraryItem, User
 from tests.auth.helpers import login, sandbox_app
 from tests.dash_views.helpers import call, dependencies, outputs
