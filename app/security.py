@@ -124,10 +124,13 @@ def login_limit() -> str:
     return current_app.config["CONTEXTIFY_LOGIN_RATE_LIMIT"]
 
 
-def hit_job_limit(user_id: int) -> bool:
-    """Count one job start for `user_id`; False (and nothing counted) when over CONTEXTIFY_JOB_RATE_LIMIT."""
+def hit_job_limit(user_id: int, bucket: str | None = None) -> bool:
+    """Count one job start for `user_id`; False (and nothing counted) when over CONTEXTIFY_JOB_RATE_LIMIT.
+
+    `bucket` counts apart (the Map page's quick lookups), so typing searches never uses up the page starts.
+    """
     rates = parse_many(current_app.config["CONTEXTIFY_JOB_RATE_LIMIT"])
-    keys = ("contextify", "jobs", str(user_id))
+    keys = ("contextify", "jobs", str(user_id), *((bucket,) if bucket else ()))
     try:
         if not all(limiter.limiter.test(rate, *keys) for rate in rates):
             return False

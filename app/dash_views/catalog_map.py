@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from flask import current_app
 
 from app.analysis.cache import FolderCache, TTLCache
@@ -14,7 +14,9 @@ from app.auth.session import require_user_id
 from app.dash_views import ids
 from app.dash_views import catalog_map_view
 from app.dash_views.components import chart_card, empty_state, page_header
-from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
+from app.dash_views.jobs_view import (
+    JobIds, JobRefused, current_job, job_card, job_follow, job_sentence, register_follow, start_job,
+)
 from app.extensions import db
 from app.jobs import runner
 from app.models import clustering
@@ -30,6 +32,14 @@ GENRE_JOB = JobIds(ids.MAP_GENRE_JOB_STORE, ids.MAP_GENRE_DONE_STORE, ids.MAP_GE
                    ids.MAP_GENRE_PROGRESS, ids.MAP_GENRE_LOG)
 PREDICT_JOB = JobIds(ids.MAP_PREDICT_JOB_STORE, ids.MAP_PREDICT_DONE_STORE, ids.MAP_PREDICT_INTERVAL,
                      ids.MAP_PREDICT_STATUS, ids.MAP_PREDICT_PROGRESS, ids.MAP_PREDICT_LOG)
+PREVIEW_KIND, SEARCH_KIND = "map-preview", "map-search"
+PREVIEW_JOB = JobIds(ids.MAP_PREVIEW_JOB_STORE, ids.MAP_PREVIEW_DONE_STORE, ids.MAP_PREVIEW_INTERVAL,
+                     ids.MAP_PREVIEW_STATUS, ids.MAP_PREVIEW_PROGRESS, ids.MAP_PREVIEW_LOG)
+SEARCH_JOB = JobIds(ids.MAP_SEARCH_JOB_STORE, ids.MAP_SEARCH_DONE_STORE, ids.MAP_SEARCH_INTERVAL,
+                    ids.MAP_SEARCH_STATUS, ids.MAP_SEARCH_PROGRESS, ids.MAP_SEARCH_LOG)
+# Previews and searches are typed and clicked often: their starts count apart from the page's heavier jobs.
+LOOKUP_BUCKET = "map-lookup"
+CLICK_A_POINT = "Click a point to hear its 30-second preview."
 NO_RUN = "No clustering yet: choose a method and cluster the catalog."
 
 
@@ -52,8 +62,8 @@ def layout(**_query: Any) -> html.Div:
             _dropdown("Colour", ids.MAP_COLOUR, catalog_map_view.colour_options(columns), "genre"),
             _dropdown("Size", ids.MAP_SIZE, catalog_map_view.size_options(columns), "none"),
         ], className="map-controls")]),
-        html.Div(catalog_map_view.player(None, "Click a point to hear its 30-second preview."), id=ids.MAP_PLAYER,
-                 **{"aria-live": "polite"}),
+        html.Div(catalog_map_view.player(None, CLICK_A_POINT), id=ids.MAP_PLAYER, **{"aria-live": "polite"}),
+        html.Div(job_follow(PREVIEW_JOB, None), className="map-lookup"),
         _cluster_card(),
         job_card("Clustering", CLUSTER_JOB, current_job(user_id, CLUSTER_KIND)),
         dcc.Store(id=ids.MAP_RUN_STORE, data=run.id if run else None),
@@ -116,6 +126,7 @@ def _predict_card() -> html.Section:
                   html.Button("Search Deezer", id=ids.MAP_SEARCH_BUTTON, className="button")],
                  className="input-row"),
         html.P(id=ids.MAP_SEARCH_MESSAGE, className="muted", **{"aria-live": "polite"}),
+        html.Div(job_follow(SEARCH_JOB, None), className="map-lookup"),
         dcc.RadioItems(id=ids.MAP_SEARCH_RESULTS, options=[], className="radio-list map-results"),
         html.Button("Predict its genre", id=ids.MAP_PREDICT, className="button"),
         html.P(id=ids.MAP_PREDICT_MESSAGE, className="form-error", role="alert"),
@@ -162,15 +173,33 @@ def register_callbacks(dash_app) -> None:
             sentence += " You have no clustering yet, so no track has a cluster."
         return catalog_map_view.scatter_figure(points), sentence
 
-    @dash_app.callback(Output(ids.MAP_PLAYER, "children"), Input(ids.MAP_SCATTER, "clickData"),
-                       prevent_initial_call=True)
-    def play(click):
-        require_user_id()
+    register_follow(dash_app, PREVIEW_JOB, lambda job: _lookup_sentence(job, "Fetching the preview"))
+    register_follow(dash_app, SEARCH_JOB, lambda job: _lookup_sentence(job, "Searching Deezer"))
+
+    @dash_app.callback(
+        Output(ids.MAP_PLAYER, "children"), Output(ids.MAP_PREVIEW_JOB_STORE, "data"),
+        Input(ids.MAP_SCATTER, "clickData"), Input(ids.MAP_PREVIEW_DONE_STORE, "data"), prevent_initial_call=True)
+    def play(click, done):
+        # Deezer is asked in a `map-preview` job; the click starts it and its end (done) fills the player.
+        user_id = require_user_id()
+        if ctx.triggered_id == ids.MAP_PREVIEW_DONE_STORE:
+            result = _finished(done, user_id)
+            if result is None:
+                return no_update, no_update
+            return catalog_map_view.player(result.get("url"), result.get("message") or ""), no_update
         track_id = catalog_map_view.clicked_track(click)
         if track_id is None:
-            return catalog_map_view.player(None, "Click a point to hear its 30-second preview.")
-        url, message = catalog_map.preview_url(db.session, current_app.config, track_id)
-        return catalog_map_view.player(url, message)
+            return catalog_map_view.player(None, CLICK_A_POINT), no_update
+        track = catalog_map.catalog_track(db.session, track_id)
+        if track is None or track.deezer_id is None:  # answered from the store, no need to ask Deezer
+            url, message = catalog_map.preview_url(db.session, {}, track_id)
+            return catalog_map_view.player(url, message), no_update
+        try:
+            job_id = start_job(user_id, PREVIEW_KIND, {"track_id": track.id}, "A preview",
+                               busy="A preview is still being fetched; click again in a moment.", bucket=LOOKUP_BUCKET)
+        except JobRefused as exc:
+            return catalog_map_view.player(None, str(exc)), no_update
+        return no_update, job_id
 
     @dash_app.callback(
         Output(ids.MAP_CLUSTER_JOB_STORE, "data"), Output(ids.MAP_CLUSTER_MESSAGE, "children"),
@@ -226,19 +255,29 @@ def register_callbacks(dash_app) -> None:
 
     @dash_app.callback(
         Output(ids.MAP_SEARCH_RESULTS, "options"), Output(ids.MAP_SEARCH_RESULTS, "value"),
-        Output(ids.MAP_SEARCH_MESSAGE, "children"),
-        Input(ids.MAP_SEARCH_BUTTON, "n_clicks"), Input(ids.MAP_SEARCH, "n_submit"), State(ids.MAP_SEARCH, "value"),
-        prevent_initial_call=True)
-    def search(_clicks, _submit, query):
-        require_user_id()
-        try:
-            found = catalog_map.search_tracks(current_app.config, query)
-        except catalog_map.MapError as exc:
-            return [], None, str(exc)
+        Output(ids.MAP_SEARCH_MESSAGE, "children"), Output(ids.MAP_SEARCH_JOB_STORE, "data"),
+        Input(ids.MAP_SEARCH_BUTTON, "n_clicks"), Input(ids.MAP_SEARCH, "n_submit"),
+        Input(ids.MAP_SEARCH_DONE_STORE, "data"), State(ids.MAP_SEARCH, "value"), prevent_initial_call=True)
+    def search(_clicks, _submit, done, query):
+        # Deezer is asked in a `map-search` job; the button starts it and its end (done) lists what it found.
+        user_id = require_user_id()
+        if ctx.triggered_id != ids.MAP_SEARCH_DONE_STORE:
+            try:
+                job_id = start_job(user_id, SEARCH_KIND, {"query": catalog_map.search_query(query)}, "A search",
+                                   busy="A search is still running; try again in a moment.", bucket=LOOKUP_BUCKET)
+            except (catalog_map.MapError, JobRefused) as exc:
+                return [], None, str(exc), no_update
+            return no_update, no_update, "", job_id
+        job = runner.job_status(done["id"], user_id) if isinstance(done, dict) and done.get("id") else None
+        if job is None or job["status"] not in ("succeeded", "failed"):
+            return no_update, no_update, no_update, no_update
+        if job["status"] == "failed":
+            return [], None, job.get("error") or "Deezer did not answer the search; try again in a moment.", no_update
+        found = (job.get("result") or {}).get("found") or []
         if not found:
-            return [], None, "Deezer found no track for that search."
+            return [], None, "Deezer found no track for that search.", no_update
         return ([{"label": f" {row['label']}", "value": row["deezer_id"]} for row in found], found[0]["deezer_id"],
-                f"{len(found)} tracks found; pick one and predict its genre.")
+                f"{len(found)} tracks found; pick one and predict its genre.", no_update)
 
     @dash_app.callback(
         Output(ids.MAP_PREDICT_JOB_STORE, "data"), Output(ids.MAP_PREDICT_MESSAGE, "children"),
@@ -262,3 +301,18 @@ def register_callbacks(dash_app) -> None:
         job = runner.job_status(done["id"], user_id) if done and done.get("id") else None
         result = job.get("result") if job and job["status"] == "succeeded" else None
         return catalog_map_view.prediction_panel(result), catalog_map_view.probability_figure(result)
+
+
+def _lookup_sentence(job, what: str) -> str:
+    # Only while it runs: its answer (or why it failed) is shown where the page always showed it.
+    return f"{what}…" if job is not None and job["status"] in ("queued", "running") else ""
+
+
+def _finished(done, user_id: int) -> dict[str, Any] | None:
+    """A finished lookup job's result, read from the job row (not trusted from the browser); None otherwise."""
+    job = runner.job_status(done["id"], user_id) if isinstance(done, dict) and done.get("id") else None
+    if job is None:
+        return None
+    if job["status"] != "succeeded":
+        return {"url": None, "message": job.get("error") or "Deezer did not answer, so the preview cannot play now."}
+    return job.get("result") or {}

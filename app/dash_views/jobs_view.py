@@ -29,9 +29,10 @@ class JobIds:
     log: str
 
 
-def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str, busy: str | None = None) -> str:
+def start_job(user_id: int, kind: str, params: Mapping[str, Any], what: str, busy: str | None = None,
+              bucket: str | None = None) -> str:
     """Ask the job service to start the job; JobRefused (plain words) when its rules say not now."""
-    return runner.start(kind, params, user_id, what, busy)
+    return runner.start(kind, params, user_id, what, busy, bucket)
 
 
 def job_sentence(job: Mapping[str, Any] | None, what: str, none: str) -> str:

@@ -1,4 +1,4 @@
-"""The Map page's jobs: `map-clusters` (cluster the catalog), `genre-model` (train) and `genre-predict` (one track)."""
+"""The Map page's jobs: clustering, the genre model and a prediction, and two quick Deezer lookups (preview, search)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from app.jobs.registry import JobContext, TaskError, task
 from app.pipeline.clients.base import ServiceError
 from app.services.catalog_map import (
-    MapError, fetch_and_enrich, genre_model_row, predict_genre, run_clustering, run_summary, train_genre_model,
+    MapError, fetch_and_enrich, genre_model_row, predict_genre, preview_url, run_clustering, run_summary,
+    search_tracks, train_genre_model,
 )
 
 
@@ -74,3 +75,25 @@ def genre_predict_task(ctx: JobContext) -> dict[str, Any]:
             return predict_genre(session, user_id, track_id)
         except MapError as exc:
             raise TaskError(str(exc)) from None
+
+
+@task("map-preview")
+def map_preview_task(ctx: JobContext) -> dict[str, Any]:
+    """A fresh preview link for a catalog track (params: track_id): one quick Deezer request, never stored.
+
+    Result: {"url": link or None, "message": what the player says}; a missing preview is a result, not a failure.
+    """
+    ctx.require_user()
+    with ctx.session_factory() as session:
+        url, message = preview_url(session, ctx.config, ctx.params.get("track_id"))
+    return {"url": url, "message": message}
+
+
+@task("map-search")
+def map_search_task(ctx: JobContext) -> dict[str, Any]:
+    """Deezer's track search (params: query). Result: {"found": [{deezer_id, label}, ...]}; fails in plain words."""
+    ctx.require_user()
+    try:
+        return {"found": search_tracks(ctx.config, ctx.params.get("query"))}
+    except MapError as exc:
+        raise TaskError(str(exc)) from None

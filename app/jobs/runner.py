@@ -34,10 +34,11 @@ from app.jobs.service import (  # noqa: F401
 EXTENSION = "contextify.jobs"
 
 
-def start(kind: str, params: Mapping[str, Any] | None, user_id: int, what: str, busy: str | None = None) -> str:
+def start(kind: str, params: Mapping[str, Any] | None, user_id: int, what: str, busy: str | None = None,
+          bucket: str | None = None) -> str:
     """Start a job for `user_id` under the job rules (one of a kind at a time, the rate limit); returns its id,
-    or raises JobRefused with the reason in plain words. What pages call."""
-    _service().admit(kind, user_id, what, busy)
+    or raises JobRefused with the reason in plain words. What pages call; `bucket` rate-limits apart."""
+    _service().admit(kind, user_id, what, busy, bucket)
     return submit(kind, params, user_id)
 
 

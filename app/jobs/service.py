@@ -80,10 +80,10 @@ class JobService:
                 self.runner.start(self.session_factory, self.mark_interrupted)
                 self._started = True
 
-    def admit(self, kind: str, user_id: int, what: str, busy: str | None = None) -> None:
+    def admit(self, kind: str, user_id: int, what: str, busy: str | None = None, bucket: str | None = None) -> None:
         """The rules for a person starting a job: one job of a kind at a time per user, and at most
         CONTEXTIFY_JOB_RATE_LIMIT starts (counted here). Raises JobRefused saying why (`busy`, else "<what> is
-        already running. Wait for it to finish.")."""
+        already running. Wait for it to finish."). `bucket`: count these starts apart from the others."""
         from app.security import JOBS_TOO_MANY, hit_job_limit  # the limiter lives with the web app's others
 
         owner = _owner(user_id)
@@ -93,7 +93,7 @@ class JobService:
             going = session.scalar(owned(Job, owner).where(Job.kind == kind, Job.status.in_(ACTIVE)).limit(1))
         if going is not None:
             raise JobRefused(busy or f"{what} is already running. Wait for it to finish.")
-        if not hit_job_limit(owner):  # per user, shared through Redis when configured
+        if not hit_job_limit(owner, bucket):  # per user, shared through Redis when configured
             raise JobRefused(JOBS_TOO_MANY)
 
     def submit(self, kind: str, params: dict[str, Any], user_id: int) -> str:

@@ -344,13 +344,19 @@ def fetch_and_enrich(session_factory: Callable[[], Session], config: Mapping[str
 # ------------------------------------------------------------------------------ search and previews
 
 
-def search_tracks(config: Mapping[str, Any], query: str) -> list[dict[str, Any]]:
-    """Deezer's track search, as {deezer_id, label} options; one quick request (it refuses an empty query)."""
-    query = (query or "").strip()
+def search_query(query: Any) -> str:
+    """The search text, trimmed; MapError (plain words) when it is empty or too long, before any request."""
+    query = (query if isinstance(query, str) else "").strip()
     if not query:
         raise MapError("Type a title or an artist to search for.")
     if len(query) > 200:
         raise MapError("That search is too long; use a title or an artist.")
+    return query
+
+
+def search_tracks(config: Mapping[str, Any], query: str) -> list[dict[str, Any]]:
+    """Deezer's track search, as {deezer_id, label} options; one quick request (it refuses an empty query)."""
+    query = search_query(query)
     try:
         items = deezer_client(config, timeout=QUICK_TIMEOUT, max_attempts=2, max_retry_after_s=2).search_tracks(
             query, limit=SEARCH_LIMIT)

@@ -17,10 +17,11 @@ from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.runs.summary import RunSummary
+from app.security import JOBS_TOO_MANY
 from app.services import catalog_map
 from app.storage.tables import Track
 from tests.auth.helpers import add_user, sandbox_app, session_login
-from tests.catalog_map.test_page import AXES, SCATTER, cluster, start
+from tests.catalog_map.test_page import AXES, SCATTER, cluster, lookup, start
 from tests.dash_views.helpers import call, outputs, texts
 from tests.jobs.conftest import dispose, wait_for
 
@@ -68,10 +69,15 @@ def test_map_clusters_previews_and_genre_prediction_against_the_sandbox(site):
     some = int(expected.index[0])
     assert points[some] == [catalog.loc[some, "title"], catalog.loc[some, "artist"]]
 
-    # A click plays the track's preview, a fresh signed link from Deezer.
+    # A click plays the track's preview, a fresh signed link from Deezer, fetched by a `map-preview` job.
     player = f"{ids.MAP_PLAYER}.children"
+
+    def play(client, user_id, click):
+        return lookup(app, client, user_id, player, ids.MAP_PREVIEW_JOB_STORE, ids.MAP_PREVIEW_DONE_STORE,
+                      {f"{ids.MAP_SCATTER}.clickData": click})
+
     click = {"points": [{"customdata": [some, *points[some]]}]}
-    shown = outputs(call(me, player, {f"{ids.MAP_SCATTER}.clickData": click}))
+    shown = play(me, me_id, click)
     audio = shown[player]["props"]["children"][1]
     assert audio["type"] == "Audio" and audio["props"]["src"].startswith(f"{sandbox.url}/cdn/preview/")
     clip = requests.get(audio["props"]["src"], timeout=10)
@@ -83,7 +89,7 @@ def test_map_clusters_previews_and_genre_prediction_against_the_sandbox(site):
         db.session.get(Track, gone).deezer_id = 1
         db.session.commit()
     click = {"points": [{"customdata": [gone, *points[gone]]}]}
-    shown = outputs(call(me, player, {f"{ids.MAP_SCATTER}.clickData": click}))
+    shown = play(me, me_id, click)
     assert texts(shown[player]) == [f"{points[gone][0]} — {points[gone][1]}: no preview for this track."]
 
     # k-means and affinity propagation as jobs; each cluster named by genres the catalog has.
@@ -102,8 +108,9 @@ def test_map_clusters_previews_and_genre_prediction_against_the_sandbox(site):
     job = wait_for(app, job_id, me_id, timeout=90)
     assert job["status"] == "succeeded", job
     query = catalog.loc[some, "artist"]
-    found = outputs(call(me, f"{ids.MAP_SEARCH_RESULTS}.options", {f"{ids.MAP_SEARCH_BUTTON}.n_clicks": 1,
-                                                                   f"{ids.MAP_SEARCH}.value": query}))
+    found = lookup(app, me, me_id, f"{ids.MAP_SEARCH_RESULTS}.options", ids.MAP_SEARCH_JOB_STORE,
+                   ids.MAP_SEARCH_DONE_STORE, {f"{ids.MAP_SEARCH_BUTTON}.n_clicks": 1, f"{ids.MAP_SEARCH}.value": query})
+    assert found[f"{ids.MAP_SEARCH_MESSAGE}.children"].endswith("tracks found; pick one and predict its genre.")
     options = found[f"{ids.MAP_SEARCH_RESULTS}.options"]
     assert options and query in options[0]["label"]
     picked = found[f"{ids.MAP_SEARCH_RESULTS}.value"]
@@ -131,3 +138,28 @@ def test_map_clusters_previews_and_genre_prediction_against_the_sandbox(site):
     assert "Predicted" in words and "Deezer" in words and result["predicted"] in words
     # The other user cannot read the prediction through its job id.
     assert texts(outputs(call(other, panel, {f"{ids.MAP_PREDICT_DONE_STORE}.data": done}))[panel]) == []
+
+
+def test_lookups_are_jobs_counted_apart_from_the_page_starts_and_kept_to_their_owner(site):
+    app, _sandbox, (me, me_id), (other, _other_id) = site
+    app.config["CONTEXTIFY_JOB_RATE_LIMIT"] = "2 per minute"
+    search = {f"{ids.MAP_SEARCH_BUTTON}.n_clicks": 1, f"{ids.MAP_SEARCH}.value": "artist"}
+    results = f"{ids.MAP_SEARCH_RESULTS}.options"
+    for _ in range(2):
+        found = lookup(app, me, me_id, results, ids.MAP_SEARCH_JOB_STORE, ids.MAP_SEARCH_DONE_STORE, search)
+        assert f"{ids.MAP_SEARCH_MESSAGE}.children" in found
+    # The lookup bucket is spent; saying so where the search answers, with no job started.
+    refused = outputs(call(me, results, search, changed=[f"{ids.MAP_SEARCH_BUTTON}.n_clicks"]))
+    assert refused[f"{ids.MAP_SEARCH_MESSAGE}.children"] == JOBS_TOO_MANY
+    assert f"{ids.MAP_SEARCH_JOB_STORE}.data" not in refused
+    # ...while the page's own starts are untouched by the searches.
+    job_id, message = start(me, f"{ids.MAP_GENRE_JOB_STORE}.data", {f"{ids.MAP_GENRE_TRAIN}.n_clicks": 1})
+    assert job_id, message
+    wait_for(app, job_id, me_id, timeout=90)
+
+    # A search job's result is read from its row: another user handing in its id sees nothing.
+    with app.app_context():
+        mine = runner.list_jobs(me_id)
+    search_job = next(job["id"] for job in mine if job["kind"] == "map-search")
+    done = {f"{ids.MAP_SEARCH_DONE_STORE}.data": {"id": search_job, "status": "succeeded", "result": None}}
+    assert outputs(call(other, results, {**search, **done}, changed=[f"{ids.MAP_SEARCH_DONE_STORE}.data"])) == {}

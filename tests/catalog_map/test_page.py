@@ -42,6 +42,19 @@ def start(client, output: str, values: dict) -> tuple[str | None, str]:
     return store, message
 
 
+def lookup(app, client, user_id: int, output: str, job: str, done: str, values: dict) -> dict:
+    """A Map lookup as the browser sees it: the click starts a job, the ~1 s poll sees it end, the page shows it.
+
+    Returns the outputs shown once the job ended (`output` names the callback; `job`/`done` its job stores).
+    """
+    started = outputs(call(client, output, values, changed=[next(iter(values))]))
+    job_id = started.get(f"{job}.data")
+    assert job_id, started
+    ended = wait_for(app, job_id, user_id, timeout=30)
+    finished = {"id": job_id, "status": ended["status"], "result": None}
+    return outputs(call(client, output, {**values, f"{done}.data": finished}, changed=[f"{done}.data"]))
+
+
 def cluster(client, **params) -> str:
     values = {f"{ids.MAP_CLUSTER_START}.n_clicks": 1, f"{ids.MAP_METHOD}.value": params.get("method", "kmeans"),
               f"{ids.MAP_PREFERENCE}.value": params.get("preference", 50), f"{ids.MAP_K}.value": params.get("k", 3),
