@@ -20,7 +20,7 @@ from app.dash_views.jobs_view import (
 from app.extensions import db
 from app.jobs import runner
 from app.models import clustering
-from app.services import catalog_map
+from app.services import catalog_lookup, catalog_map
 
 PAGE = {"path": "/map", "name": "Map", "title": "contextify · Map", "order": 9}
 CACHE = "contextify.map_cache"
@@ -190,9 +190,9 @@ def register_callbacks(dash_app) -> None:
         track_id = catalog_map_view.clicked_track(click)
         if track_id is None:
             return catalog_map_view.player(None, CLICK_A_POINT), no_update
-        track = catalog_map.catalog_track(db.session, track_id)
+        track = catalog_lookup.catalog_track(db.session, track_id)
         if track is None or track.deezer_id is None:  # answered from the store, no need to ask Deezer
-            url, message = catalog_map.preview_url(db.session, {}, track_id)
+            url, message = catalog_lookup.preview_url(db.session, {}, track_id)
             return catalog_map_view.player(url, message), no_update
         try:
             job_id = start_job(user_id, PREVIEW_KIND, {"track_id": track.id}, "A preview",
@@ -263,7 +263,7 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         if ctx.triggered_id != ids.MAP_SEARCH_DONE_STORE:
             try:
-                job_id = start_job(user_id, SEARCH_KIND, {"query": catalog_map.search_query(query)}, "A search",
+                job_id = start_job(user_id, SEARCH_KIND, {"query": catalog_lookup.search_query(query)}, "A search",
                                    busy="A search is still running; try again in a moment.", bucket=LOOKUP_BUCKET)
             except (catalog_map.MapError, JobRefused) as exc:
                 return [], None, str(exc), no_update

@@ -6,9 +6,9 @@ from typing import Any
 
 from app.jobs.registry import JobContext, TaskError, task
 from app.pipeline.clients.base import ServiceError
+from app.services.catalog_lookup import preview_url, search_tracks
 from app.services.catalog_map import (
-    MapError, fetch_and_enrich, genre_model_row, predict_genre, preview_url, run_clustering, run_summary,
-    search_tracks, train_genre_model,
+    MapError, fetch_and_enrich, genre_model_row, predict_genre, run_clustering, run_summary, train_genre_model,
 )
 
 
