@@ -9,14 +9,13 @@ import click
 import pandas as pd
 
 from app.pipeline.audio_folder import analyse_folder, audio_files
-from app.pipeline.providers import OFFLINE_PROVIDERS
+from app.pipeline.providers import OFFLINE_PROVIDERS, provider_names
 
 
 def _provider_names(value: str | None) -> tuple[str, ...]:
     if not value:
         return OFFLINE_PROVIDERS
-    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
-    wrong = [n for n in names if n not in OFFLINE_PROVIDERS]
+    names, wrong = provider_names(value, OFFLINE_PROVIDERS)
     if wrong:
         raise click.BadParameter(f"{', '.join(wrong)} cannot analyse a local file; choose from "
                                  f"{', '.join(OFFLINE_PROVIDERS)}", param_hint="--providers")

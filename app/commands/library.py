@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.jobs.local import run_here
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.clients.spotify import NotAllowListed, SpotifyClient
-from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
+from app.pipeline.providers import PROVIDER_CLASSES, configured_providers, provider_names
 from app.pipeline.clients.factory import spotify_user_client
 from app.runs.summary import RunSummary
 from app.storage.encryption import TokenCipher
@@ -31,8 +31,7 @@ class CommandError(click.ClickException):
 def _providers(value: str | None) -> tuple[str, ...]:
     if not value:
         return configured_providers(current_app.config)
-    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
-    unknown = [name for name in names if name not in PROVIDER_CLASSES]
+    names, unknown = provider_names(value)
     if unknown:
         raise click.BadParameter(f"unknown provider(s) {', '.join(unknown)}; choose from "
                                  f"{', '.join(PROVIDER_CLASSES)}", param_hint="--providers")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
@@ -25,6 +25,13 @@ BUILTIN_DEFAULT_PROVIDERS = ("deezer", "preview", "reccobeats")
 OFFLINE_PROVIDERS = ("preview", "musicnn")
 
 
+def provider_names(value: str | None, known: Iterable[str] = PROVIDER_CLASSES) -> tuple[tuple[str, ...], list[str]]:
+    """A comma list of provider names as given (each once, in order), and those of them not in `known`."""
+    names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
+    known = set(known)
+    return names, [name for name in names if name not in known]
+
+
 def default_providers(value: str | None, reccobeats_audio: bool = False) -> tuple[str, ...]:
     """The providers a run uses when it names none (config's CONTEXTIFY_PROVIDERS), from the variable's value.
 
@@ -34,8 +41,7 @@ def default_providers(value: str | None, reccobeats_audio: bool = False) -> tupl
     """
     from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
 
-    names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
-    unknown = [name for name in names if name not in PROVIDER_CLASSES]
+    names, unknown = provider_names(value)
     if unknown:
         raise ValueError(f"CONTEXTIFY_PROVIDERS names unknown feature provider(s): {', '.join(unknown)}; "
                          f"known: {', '.join(PROVIDER_CLASSES)}")
@@ -63,4 +69,4 @@ def with_opt_ins(names: tuple[str, ...] | list[str], reccobeats_audio: bool) -> 
 
 __all__ = ["BUILTIN_DEFAULT_PROVIDERS", "OFFLINE_PROVIDERS", "PROVIDER_CLASSES", "FeatureProvider", "FeatureResult",
            "ProviderUnavailable", "RunClients", "TrackRef", "configured_providers", "default_providers",
-           "with_opt_ins"]
+           "provider_names", "with_opt_ins"]
