@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ def recent_jobs(user_id: int, limit: int = 20) -> list[dict[str, Any]]:
 
 def current_job(user_id: int, kind: str) -> dict[str, Any] | None:
     """This user's job of `kind` still going, else their latest one (what a page follows on load)."""
-    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == kind]
+    jobs = runner.list_jobs(user_id, limit=50, kind=kind)
     return next((job for job in jobs if job["status"] not in FINISHED), jobs[0] if jobs else None)
 
 
@@ -175,6 +174,6 @@ def _parse(iso: str | None) -> datetime | None:
 
 def latest_harvest_contexts(user_id: int) -> list[str]:
     """The contexts of the user's latest harvest that finished (else of their latest at all): Explore's default."""
-    jobs = [job for job in runner.list_jobs(user_id, limit=50) if job["kind"] == KIND]
+    jobs = runner.list_jobs(user_id, limit=50, kind=KIND)
     chosen = next((job for job in jobs if job["status"] == "succeeded"), jobs[0] if jobs else None)
     return list(chosen["params"].get("contexts") or []) if chosen else []

@@ -65,9 +65,9 @@ def job_status(job_id: str, user_id: int) -> dict[str, Any] | None:
     return _service().status(job_id, user_id)
 
 
-def list_jobs(user_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The user's most recent jobs, newest first."""
-    return _service().recent(user_id, limit)
+def list_jobs(user_id: int, limit: int = 20, kind: str | None = None) -> list[dict[str, Any]]:
+    """The user's most recent jobs (of `kind` when given), newest first."""
+    return _service().recent(user_id, limit, kind)
 
 
 def mark_interrupted(stale_after_s: float = STALE_AFTER_S) -> list[str]:

@@ -149,11 +149,14 @@ class JobService:
             job = get_owned(session, Job, _owner(user_id), job_id)
             return None if job is None else describe(job)
 
-    def recent(self, user_id: int, limit: int) -> list[dict[str, Any]]:
+    def recent(self, user_id: int, limit: int, kind: str | None = None) -> list[dict[str, Any]]:
         self.ensure_started()
         self.mark_interrupted(user_id=_owner(user_id))
+        query = owned(Job, _owner(user_id))
+        if kind is not None:  # filtered in the query: many short jobs of other kinds must not hide this one
+            query = query.where(Job.kind == kind)
         with self.session_factory() as session:
-            jobs = session.scalars(owned(Job, _owner(user_id)).order_by(Job.created_at.desc()).limit(limit))
+            jobs = session.scalars(query.order_by(Job.created_at.desc()).limit(limit))
             return [describe(job) for job in jobs]
 
     def mark_interrupted(self, stale_after_s: float = STALE_AFTER_S, user_id: int | None = None) -> list[str]:

@@ -94,3 +94,25 @@ def test_a_failed_run_says_why():
            "created_at": None, "started_at": None, "finished_at": None, "result": None}
     assert harvests.status_text(job) == "Harvest of x failed: Spotify refused."
     assert harvests.run_rows([job])[0]["results"] == "Spotify refused."
+
+
+def test_a_page_finds_its_job_behind_many_newer_jobs_of_other_kinds(app):
+    """Each Map click or search is a short job: fifty of them must not hide a running clustering or harvest."""
+    from datetime import timedelta
+
+    from app.extensions import db
+    from app.storage.base import utcnow
+    from app.storage.tables import Job
+    from tests.auth.helpers import add_user
+
+    me = add_user(app, "mira.s")
+    start = utcnow()
+    with app.app_context():
+        db.session.add(Job(user_id=me, kind="harvest", status="succeeded", created_at=start,
+                           params={"contexts": ["workout"]}))
+        db.session.add(Job(user_id=me, kind="map-clusters", status="queued", created_at=start))
+        db.session.add_all(Job(user_id=me, kind="map-search", status="succeeded",
+                               created_at=start + timedelta(seconds=i + 1)) for i in range(60))
+        db.session.commit()
+        assert harvests.current_job(me, "map-clusters")["status"] == "queued"
+        assert harvests.latest_harvest_contexts(me) == ["workout"]
