@@ -7,8 +7,10 @@ import hmac
 import secrets
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.auth.session import end_all_sessions
 from app.storage.tables import User, utcnow
 
 KEY_PREFIX = "ctx-"
@@ -57,5 +59,13 @@ def connect_spotify(session: Session, user: User, spotify_id: str) -> User:
     if holder is not None and holder.id != user.id:
         raise SpotifyTaken(spotify_id)
     user.spotify_id = spotify_id
-    session.commit()
+    # From now on the account signs in with Spotify: the one-time key stops working, and so does every session it
+    # opened elsewhere (the caller logs this browser in again).
+    user.local_key_hash = None
+    end_all_sessions(session, user.id)
+    try:
+        session.commit()
+    except IntegrityError:  # another request gave that Spotify user an account at the same moment
+        session.rollback()
+        raise SpotifyTaken(spotify_id) from None
     return user

@@ -87,9 +87,14 @@ def test_save_page_offers_export_and_a_way_to_connect_spotify(app, client):
 def test_connecting_spotify_keeps_the_local_account_unless_another_holds_that_spotify_user(app):
     other = add_user(app, "mira.s")
     with app.app_context():
-        user, _key = create_local_account(db.session, "Ana")
+        user, key = create_local_account(db.session, "Ana")
+        assert user_for_key(db.session, key) is not None
+        session_key = db.session.get(User, user.id).session_key
         connect_spotify(db.session, user, "ana.k")
-        assert db.session.get(User, user.id).spotify_id == "ana.k"
+        connected = db.session.get(User, user.id)
+        assert connected.spotify_id == "ana.k"
+        # The one-time key no longer opens an account that now holds Spotify tokens, nor do its old sessions.
+        assert user_for_key(db.session, key) is None and connected.session_key != session_key
         late, _ = create_local_account(db.session)
         try:
             connect_spotify(db.session, late, "mira.s")
