@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.orm import sessionmaker
 
-from app.jobs.execution import execute, fail
+from app.jobs.execution import UNEXPECTED_FAILURE, execute, fail
 from app.jobs.heartbeat import Heartbeat
 from app.runs.progress import terminal_stream
 from app.jobs.service import create_job, describe
@@ -34,7 +34,9 @@ def run_here(kind: str, params: Mapping[str, Any], user_id: int | None = None,
     try:
         execute(job_id, current_app.config, factory, stream=terminal_stream(), on_note=on_note, local=local)
     except BaseException as exc:  # an interrupt, or a bug the run let through: the row must not stay "running"
-        fail(factory, job_id, f"stopped: {type(exc).__name__}: {exc}")
+        # The row says it in plain words; the terminal still shows the interrupt or the traceback.
+        fail(factory, job_id, "Stopped from the terminal (Ctrl-C); the work it finished is kept."
+             if isinstance(exc, KeyboardInterrupt) else UNEXPECTED_FAILURE)
         raise
     finally:
         heartbeat.stop()

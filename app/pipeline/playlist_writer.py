@@ -124,18 +124,19 @@ def difference(wanted: list[str], actual: list[str]) -> str:
     doubled = sorted({uri for uri in actual if actual.count(uri) > 1})
     parts = []
     if missing:
-        parts.append(f"{_tracks(len(missing))} did not land ({_some(missing)})")
+        parts.append(f"{tracks_in_words(len(missing))} did not land ({_some(missing)})")
     if extra:
-        parts.append(f"{_tracks(len(extra))} that contextify did not write are in it ({_some(extra)})")
+        parts.append(f"{tracks_in_words(len(extra))} that contextify did not write are in it ({_some(extra)})")
     if doubled:
-        parts.append(f"{_tracks(len(doubled))} appear more than once ({_some(doubled)})")
+        parts.append(f"{tracks_in_words(len(doubled))} appear more than once ({_some(doubled)})")
     if not parts:
         parts.append("the tracks are all there but in a different order")
     return (f"Reading the playlist back found {len(actual)} of {len(wanted)} tracks: " + "; ".join(parts)
             + ". Save again to fix it.")
 
 
-def _tracks(n: int) -> str:
+def tracks_in_words(n: int) -> str:
+    """A count of tracks in words: 1 track, 1,200 tracks."""
     return f"{n:,} track{'s' if n != 1 else ''}"
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.errors import human_duration
 from app.pipeline.clients.base import NotFound, RateLimited, ServiceError
 from app.pipeline.clients.spotify import SpotifyClient
-from app.pipeline.playlist_writer import PlaylistWriter
+from app.pipeline.playlist_writer import PlaylistWriter, tracks_in_words
 from app.services.selection import KeptTrack, display_context, kept_tracks, owned_run, run_contexts
 from app.storage.tables import ExportedPlaylist, SortRun, utcnow
 from app.storage.ownership import owned
@@ -189,7 +189,7 @@ def save_one(session: Session, user_id: int, run: SortRun, plan: PlaylistPlan, c
         return _failed(session, user_id, plan, problem)
     verb = "Created" if plan.action == "create" else "Updated"
     return SaveOutcome(plan.context, row.name, "saved", row.spotify_playlist_id, len(plan.wanted),
-                       f"{verb} with {_tracks(len(plan.wanted))}; read back and checked.")
+                       f"{verb} with {tracks_in_words(len(plan.wanted))}; read back and checked.")
 
 
 def write_exported(session: Session, row: ExportedPlaylist, uris: Sequence[str], writer: PlaylistWriter, *,
@@ -235,5 +235,3 @@ def _failed(session: Session, user_id: int, plan: PlaylistPlan, message: str) ->
                        message if message.endswith(".") else message + ".")
 
 
-def _tracks(n: int) -> str:
-    return f"{n:,} track{'s' if n != 1 else ''}"
