@@ -119,13 +119,6 @@ def kept_count(session: Session, user_id: int, run_id: int, context: str) -> int
         .with_only_columns(func.count())) or 0
 
 
-def page_bounds(page: Any, total: int, size: int = PAGE_SIZE) -> int:
-    """The page number to show, kept within the playlist (a stale or forged number lands on the last page)."""
-    last = max((total - 1) // size, 0)
-    number = _int(page)
-    return min(max(number, 0), last)
-
-
 def cutoff_words(context: str, cutoff: float | None, promised: float | None) -> str:
     name = display_context(context)
     if cutoff is None:
