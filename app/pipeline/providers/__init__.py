@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
+from app.pipeline.providers.base import BUILTIN_DEFAULT_PROVIDERS, FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
 from app.pipeline.providers.deezer import DeezerProvider
 from app.pipeline.providers.musicnn import MusicnnProvider
 from app.pipeline.providers.preview import PreviewProvider
@@ -18,9 +18,6 @@ PROVIDER_CLASSES: dict[str, Any] = {
     cls.name: cls for cls in (DeezerProvider, PreviewProvider, MusicnnProvider, ReccoBeatsProvider,
                               ReccoBeatsAudioProvider, SpotifyFeaturesProvider)}
 
-# Spotify's terms forbid training models on Spotify content, so its audio features are opt-in
-# (`--providers ...,spotify`) for deployments that still have access and chose to use them.
-BUILTIN_DEFAULT_PROVIDERS = ("deezer", "preview", "reccobeats")
 # Providers that need no outside service once the audio is at hand (`flask analyse-audio`).
 OFFLINE_PROVIDERS = ("preview", "musicnn")
 

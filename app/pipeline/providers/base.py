@@ -7,6 +7,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+# The providers a run uses when nothing names others (musicnn joins them where its weights are installed).
+# Spotify's terms forbid training models on Spotify content, so its audio features are opt-in
+# (`--providers ...,spotify`) for deployments that still have access and chose to use them.
+BUILTIN_DEFAULT_PROVIDERS = ("deezer", "preview", "reccobeats")
+
 OK, FAILED, UNAVAILABLE = "ok", "failed", "unavailable"
 
 

@@ -15,6 +15,7 @@ import requests
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SpotifyClient
+from app.pipeline.providers.base import BUILTIN_DEFAULT_PROVIDERS
 
 
 class CountingSession(requests.Session):
@@ -146,7 +147,7 @@ class RunClients:
     analysis_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     reccobeats_audio: bool = False  # the deployment allows uploading previews to ReccoBeats (opt-in)
     # The providers of a run that names none: config's CONTEXTIFY_PROVIDERS (a bare client set: the built-ins).
-    default_providers: tuple[str, ...] = ("deezer", "preview", "reccobeats")
+    default_providers: tuple[str, ...] = BUILTIN_DEFAULT_PROVIDERS
     answers: DeezerAnswers = field(init=False)
     _pool: ProcessPoolExecutor | None = field(default=None, init=False)
 
