@@ -152,15 +152,15 @@ def register_callbacks(dash_app) -> None:
         return done["result"]["sort_run_id"]
 
     @dash_app.callback(
-        Output(ids.SORT_PANELS, "children"), Output(ids.SORT_UNSORTED, "children", allow_duplicate=True),
-        Output(ids.SORT_UNDO_STORE, "data", allow_duplicate=True),
+        Output(ids.SORT_PANELS, "children"), Output(ids.SORT_UNDO_STORE, "data", allow_duplicate=True),
         Output(ids.SORT_UNDO, "disabled", allow_duplicate=True),
         Input(ids.SORT_RUN_STORE, "data"), prevent_initial_call=True)
     def show_run(run_id):
         user_id = require_user_id()
         playlists = review(db.session, user_id, run_id, shown=PAGE_SIZE)
-        # A new sort starts a new review: the earlier one's undo steps do not apply to it.
-        return (panels(playlists) if playlists else empty_state(NO_SORT)), unsorted_view(user_id, run_id), [], True
+        # A new sort starts a new review: the earlier one's undo steps do not apply to it. Emptying the undo
+        # store also fires `unsorted`, which draws the new sort's unsorted list (once, not here as well).
+        return (panels(playlists) if playlists else empty_state(NO_SORT)), [], True
 
     @dash_app.callback(
         Output({"type": ids.SORT_LIST, "context": ALL}, "children"),
@@ -185,7 +185,7 @@ def register_callbacks(dash_app) -> None:
             raise PreventUpdate  # a component only drawn again
         outputs = ReviewOutputs(ctx.outputs_list, stack)
         try:
-            answer, page_step = act(user_id, run_id, trigger, ctx.triggered[0]["value"], stack)
+            answer, page_step, run = act(user_id, run_id, trigger, ctx.triggered[0]["value"], stack)
         except (ReviewError, ValueError) as exc:
             return outputs.message(_sentence(str(exc)))
         if trigger == ids.SORT_UNDO:
@@ -200,11 +200,11 @@ def register_callbacks(dash_app) -> None:
             trigger["context"] if page_step else None)
         if context is not None:
             page = outputs.page_of(context, pages) + page_step
-            reviewed = review(db.session, user_id, run_id, only=context, shown=PAGE_SIZE, offset=page * PAGE_SIZE,
-                              recent=True)
+            reviewed = review(db.session, user_id, run or run_id, only=context, shown=PAGE_SIZE,
+                              offset=page * PAGE_SIZE, recent=True)
             if reviewed and not reviewed[0].rows and page > 0:
                 page = 0
-                reviewed = review(db.session, user_id, run_id, only=context, shown=PAGE_SIZE)
+                reviewed = review(db.session, user_id, run or run_id, only=context, shown=PAGE_SIZE, recent=True)
             if reviewed:
                 outputs.list(context, track_list(reviewed[0], page), page)
                 if trigger == ids.SORT_UNDO:
@@ -219,24 +219,26 @@ def register_callbacks(dash_app) -> None:
 
 
 def act(user_id: int, run_id, trigger, value, stack):
-    """Carry out what the browser asked: (the answer or None, the page step of a pager button)."""
+    """Carry out what the browser asked: (the answer or None, the page step of a pager button, the sort when it
+    was read), the sort read once and handed on, so the redraw does not read it again."""
     if trigger == ids.SORT_UNDO:
         if not stack:
             raise ReviewError("there is nothing to undo")
         run = review_run(db.session, user_id, run_id)
-        return undo(db.session, user_id, run.id, stack[-1], loaded_model(db.session, user_id, run.model_id)), 0
+        return undo(db.session, user_id, run, stack[-1], loaded_model(db.session, user_id, run.model_id)), 0, run
     if not isinstance(trigger, dict):
         raise PreventUpdate
     if trigger["type"] == ids.SORT_PAGE_STEP:
-        return None, (1 if trigger.get("step") == 1 else -1)
+        return None, (1 if trigger.get("step") == 1 else -1), None
     if trigger["type"] == ids.SORT_CUTOFF:
         run = review_run(db.session, user_id, run_id)
-        answer = move_cutoff(db.session, user_id, run.id, trigger["context"], value,
+        answer = move_cutoff(db.session, user_id, run, trigger["context"], value,
                              loaded_model(db.session, user_id, run.model_id))
         if answer is None:
             raise PreventUpdate
-        return answer, 0
-    return keep_or_drop(db.session, user_id, trigger["assignment"], trigger["verdict"]), 0
+        return answer, 0, run
+    return keep_or_drop(db.session, user_id, trigger["assignment"], trigger["verdict"]), 0, None
+
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.orm import Session, aliased
 
 from app.runs.progress import Progress
@@ -282,7 +282,7 @@ def set_cutoff(
     """Move one context's cutoff in a stored sort, by value or by the precision it should promise.
 
     Exactly one of ``cutoff`` (a probability) and ``target_precision`` is given. The assignments'
-    ``assigned`` flags and the run's coverage follow; the user's decisions are kept. A cutoff below
+    ``assigned`` flags follow (coverage is counted again by ``sort_summary``); decisions are kept. A cutoff below
     the run's review floor is raised to the floor, because nothing under it was stored. A context
     that takes only the tracks it fits best (``top_only``) keeps doing so under a hand-set cutoff.
     ``model``, when given, is the run's loaded model (a caller that caches it spares a file read per
@@ -329,6 +329,9 @@ def set_cutoff(
                                target_precision=target, confidence=model.confidence)
     threshold = NEVER if choice.cutoff is None else choice.cutoff
     assigned = SortAssignment.probability >= threshold
+    # Same rule: only rows between the old and new cutoff can change (the run/context/probability index finds them).
+    low, high = sorted((current.get("cutoff") or NEVER, threshold))
+    band = SortAssignment.probability.between(low, high) if choice.top_only == current.get("top_only") else true()
     if choice.top_only:
         # A track's most likely context is always stored (its probability is at least this one's),
         # so the best stored probability of the track is its top one.
@@ -342,11 +345,11 @@ def set_cutoff(
     session.execute(update(SortAssignment)
                     .where(SortAssignment.user_id == user_id,
                            SortAssignment.sort_run_id == run.id,
-                           SortAssignment.context == context,
+                           SortAssignment.context == context, band,
                            SortAssignment.assigned.is_distinct_from(assigned))
                     .values(assigned=assigned))
     run.params = {**run.params, "cutoffs": {**run.params["cutoffs"], context: choice.to_dict()}}
-    run.coverage = _coverage(session, user_id, run.id)
+    run.coverage = None  # counted again when a summary reads it (a scan of the whole sort, not per slider move)
     session.commit()
     return choice
 
@@ -391,6 +394,7 @@ def sort_summary(session: Session, user_id: int, sort_run_id: int) -> dict:
         entry["assigned"] += n if assigned else 0
         if decision in ("accepted", "rejected"):
             entry[decision] += n
-    return {"sort_run_id": run.id, "model_id": run.model_id, "coverage": run.coverage,
+    coverage = _coverage(session, user_id, run.id) if run.coverage is None else run.coverage  # None: cutoff moved
+    return {"sort_run_id": run.id, "model_id": run.model_id, "coverage": coverage,
             "contexts": contexts}
 

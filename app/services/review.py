@@ -33,6 +33,9 @@ class Answer:
 
 
 def run_of(session: Session, user_id: int, sort_run_id: Any) -> SortRun:
+    """The user's sort by id (or the run itself when the caller has read it already: one read per action)."""
+    if isinstance(sort_run_id, SortRun) and sort_run_id.user_id == user_id:
+        return sort_run_id
     try:
         run = owned_run(session, user_id, None if sort_run_id is None else int(sort_run_id))
     except (TypeError, ValueError):

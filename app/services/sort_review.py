@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, not_, select
 from sqlalchemy.orm import Session
 
 from app.analysis.cache import FolderCache, TTLCache
@@ -81,48 +81,58 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
            only: str | None = None, offset: int = 0, recent: bool = False) -> list[PlaylistReview]:
     """One review per context of the user's sort (empty for a sort that is not theirs): each context's
     `shown` rows after the first `offset` (a page), kept first and then most likely first, with how many rows it
-    holds and keeps in all. `only` names the one context to review (a moved cutoff changes no other playlist);
-    `recent` lets a review action re-use library scores checked in the last few seconds (see library_scores)."""
-    run = _run(session, user_id, sort_run_id)
+    holds and keeps in all. `sort_run_id` may be the run itself, already read. `only` names the one context to
+    review (a moved cutoff changes no other playlist); `recent` lets a review action re-use library scores
+    checked in the last few seconds (see library_scores)."""
+    run = sort_run_id if isinstance(sort_run_id, SortRun) else _run(session, user_id, sort_run_id)
     if run is None:
         return []
     playlists = {context: _playlist(context, run.params["cutoffs"][context]) for context in run_contexts(run)
                  if only is None or context == only}
-    # A run stores tens of thousands of rows with their reasons; only the first few per context are drawn,
-    # so the database ranks them and counts the rest.
-    kept = kept_clause()
-    mine = owned(SortAssignment, user_id).where(SortAssignment.sort_run_id == run.id)
     songs = library_songs(session, user_id)  # one entry per song: later versions are shown through the first
-    if songs.hidden:
-        mine = mine.where(SortAssignment.track_id.not_in(songs.hidden))
-    if only is not None:
-        mine = mine.where(SortAssignment.context == only)
-    in_context = {"partition_by": SortAssignment.context}
-    place = func.row_number().over(**in_context, order_by=(
-        case((kept, 0), else_=1), SortAssignment.probability.desc(), SortAssignment.id)).label("place")
-    # Ranked and counted on narrow rows in one pass; the reasons and names are read for the shown ones only.
-    ranked = mine.with_only_columns(
-        SortAssignment.id, SortAssignment.context, place, func.count().over(**in_context).label("total"),
-        func.sum(case((kept, 1), else_=0)).over(**in_context).label("kept_count")).subquery()
-    first = session.execute(select(ranked).where(ranked.c.place > offset, ranked.c.place <= offset + shown)
-                            .order_by(ranked.c.context, ranked.c.place)).all()
-    # Read apart, by id: joined to the ranking, the planner expects every row to pass and hashes whole tables.
+    pages = {context: _page(session, user_id, run.id, playlists[context], songs.hidden, offset, shown)
+             for context in playlists}
+    # Read apart, by id: only the shown rows' reasons and names are ever parsed.
+    wanted = [i for ids_ in pages.values() for i in ids_]
     details = {row.id: row for row in session.execute(
         select(SortAssignment.id, SortAssignment.probability, SortAssignment.reasons, SortAssignment.decision,
-               SortAssignment.assigned, SortAssignment.track_id, Track.title, Track.artist).join(Track, Track.id == SortAssignment.track_id)
-        .where(SortAssignment.id.in_([row.id for row in first])))} if first else {}
-    for row in first:
-        if row.context in playlists:
-            playlist, detail = playlists[row.context], details[row.id]
-            playlist.total, playlist.kept_count = row.total, int(row.kept_count)
+               SortAssignment.assigned, SortAssignment.track_id, Track.title, Track.artist)
+        .join(Track, Track.id == SortAssignment.track_id).where(SortAssignment.id.in_(wanted)))} if wanted else {}
+    for context, ids_ in pages.items():
+        for assignment_id in ids_:
+            detail = details[assignment_id]
             reasons = list(detail.reasons or []) + collapsed_note(session, songs, detail.track_id)
-            playlist.rows.append(TrackRow(row.id, detail.title, detail.artist, detail.probability,
-                                          reasons, detail.decision, detail.assigned))
-    for context, check in sanity(session, user_id, run, recent=recent).items():
+            playlists[context].rows.append(TrackRow(assignment_id, detail.title, detail.artist, detail.probability,
+                                                    reasons, detail.decision, detail.assigned))
+    for context, check in sanity(session, user_id, run, recent=recent, only=only).items():
         if context in playlists:
             playlists[context].looks_off = check["looks_off"]
             playlists[context].distance_ratio = check["distance_ratio"]
     return list(playlists.values())
+
+
+def _page(session: Session, user_id: int, run_id: int, playlist: PlaylistReview, hidden: Any, offset: int,
+          shown: int) -> list[int]:
+    """The ids of one page of a playlist's review, kept songs first, each part most likely first; fills the
+    playlist's counts. Each part walks the (run, context, probability) index from the top and stops after the
+    page, so a page costs the same at 500 songs or 50,000 (ranking every row took ~50 ms a move)."""
+    kept = kept_clause()
+    mine = owned(SortAssignment, user_id).where(SortAssignment.sort_run_id == run_id,
+                                                SortAssignment.context == playlist.context)
+    if hidden:
+        mine = mine.where(SortAssignment.track_id.not_in(hidden))
+    total, kept_count = session.execute(mine.with_only_columns(
+        func.count(), func.coalesce(func.sum(case((kept, 1), else_=0)), 0))).one()
+    playlist.total, playlist.kept_count = int(total), int(kept_count)
+    order = (SortAssignment.probability.desc(), SortAssignment.id)
+    ids_: list[int] = []
+    if offset < playlist.kept_count:
+        ids_ += session.scalars(mine.where(kept).with_only_columns(SortAssignment.id).order_by(*order)
+                                .offset(offset).limit(shown)).all()
+    if len(ids_) < shown and offset + shown > playlist.kept_count:
+        ids_ += session.scalars(mine.where(not_(kept)).with_only_columns(SortAssignment.id).order_by(*order)
+                                .offset(max(offset - playlist.kept_count, 0)).limit(shown - len(ids_))).all()
+    return ids_
 
 
 def collapsed_note(session: Session, songs: SongIndex, track_id: int) -> list[str]:
@@ -147,9 +157,11 @@ def _run(session: Session, user_id: int, sort_run_id: Any) -> SortRun | None:
         return None
 
 
-def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False) -> dict[str, dict[str, Any]]:
-    """The centroid check at the sort's current cutoffs: per context, how far its tracks sit from its training
-    tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library cannot be read."""
+def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False,
+           only: str | None = None) -> dict[str, dict[str, Any]]:
+    """The centroid check at the sort's current cutoffs: per context (or the `only` one), how far its tracks sit
+    from its training tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library
+    cannot be read."""
     try:
         model = loaded_model(session, user_id, run.model_id)
         scaled, proba = library_scores(session, user_id, run.model_id, model, recent=recent)
@@ -158,7 +170,8 @@ def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False) -
     cutoffs = {context: CutoffChoice(**choice) for context, choice in run.params["cutoffs"].items()
                if context in model.contexts}
     placed = dataclasses.replace(model, cutoffs={**model.cutoffs, **cutoffs}).assign(proba)
-    return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)}
+    return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)
+            if only is None or context == only}
 
 
 def library_scores(session: Session, user_id: int, model_id: int, model: ContextModel, recent: bool = False

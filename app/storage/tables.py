@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -297,7 +298,10 @@ class SortAssignment(Owned, Base):
     """A track's probability for one context in a sort, whether it made the cut, and the user's verdict."""
 
     __tablename__ = "sort_assignments"
-    __table_args__ = (UniqueConstraint("sort_run_id", "track_id", "context"),)
+    # The review reads one playlist's page of 25 and moves its cutoff by probability: both walk this index
+    # instead of ranking every row of the run.
+    __table_args__ = (UniqueConstraint("sort_run_id", "track_id", "context"),
+                      Index("ix_sort_assignments_run_context_probability", "sort_run_id", "context", "probability"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sort_run_id: Mapped[int] = mapped_column(ForeignKey("sort_runs.id", ondelete="CASCADE"), index=True)

@@ -15,7 +15,7 @@ from app.services.training import loaded_model
 from app.services.sort_review import library_state, review, sanity, unsorted_tracks
 from app.extensions import db
 from app.models.cutoffs import CutoffChoice
-from app.models.service import decide, library_frame, set_cutoff, sort_for_user, train_for_user
+from app.models.service import decide, library_frame, set_cutoff, sort_for_user, sort_summary, train_for_user
 from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, User
 from tests.models.conftest import small_grid  # noqa: F401  (fixture)
 from tests.models.test_store import store  # noqa: F401  (fixture)
@@ -28,7 +28,7 @@ def sorted_run(app, store, small_grid):  # noqa: F811
     return store, sort_for_user(db.session, store, row.id)
 
 
-def reference(user_id: int, run: SortRun, shown: int) -> dict[str, tuple[list[int], int, int]]:
+def reference(user_id: int, run: SortRun, shown: int, offset: int = 0) -> dict[str, tuple[list[int], int, int]]:
     """What the review showed before it ranked in SQL: every row read, kept first, then most likely first."""
     rows = db.session.scalars(select(SortAssignment).where(SortAssignment.user_id == user_id,
                                                            SortAssignment.sort_run_id == run.id)
@@ -43,7 +43,8 @@ def reference(user_id: int, run: SortRun, shown: int) -> dict[str, tuple[list[in
     answer = {}
     for context, rows_ in by_context.items():
         rows_.sort(key=lambda row: (not kept(row), -row.probability))
-        answer[context] = ([row.id for row in rows_[:shown]], len(rows_), sum(kept(row) for row in rows_))
+        answer[context] = ([row.id for row in rows_[offset:offset + shown]], len(rows_),
+                           sum(kept(row) for row in rows_))
     return answer
 
 
@@ -71,6 +72,43 @@ def test_the_review_shows_the_same_first_rows_and_counts_as_reading_every_row(ap
     kept = {p.context: p.kept_count for p in review(db.session, user_id, run.id)}
     assert every[unlikely.context].index(unlikely.id) < kept[unlikely.context], "the kept near miss is among the kept"
     assert every[likely.context].index(likely.id) >= kept[likely.context], "the dropped track comes after them"
+
+
+def test_every_page_is_the_slice_of_reading_every_row_across_the_kept_and_left_out_boundary(app, sorted_run):
+    user_id, run = sorted_run
+    rows = db.session.scalars(select(SortAssignment).where(SortAssignment.sort_run_id == run.id,
+                                                           SortAssignment.context == "sleep")
+                              .order_by(SortAssignment.probability)).all()
+    decide(db.session, user_id, next(r for r in rows if not r.assigned).id, "accept")
+    decide(db.session, user_id, next(r for r in reversed(rows) if r.assigned).id, "reject")
+    expected_total = len(rows)
+    for offset in range(0, expected_total + 3):
+        (page,) = review(db.session, user_id, run.id, shown=4, only="sleep", offset=offset)
+        ids, total, n_kept = reference(user_id, db.session.get(SortRun, run.id), 4, offset)["sleep"]
+        assert [row.assignment_id for row in page.rows] == ids, f"page at {offset}"
+        assert (page.total, page.kept_count) == (total, n_kept) and total == expected_total
+
+
+def test_cutoff_moves_leave_every_flag_as_a_full_sort_would_set_it(app, sorted_run):
+    """A move rewrites only the rows between the two cutoffs; after any sequence each flag still follows the rule,
+    for a plain context and for one that takes only the tracks it fits best, and coverage is counted again."""
+    user_id, run = sorted_run
+    set_cutoff(db.session, user_id, run.id, "study", target_precision=0.999)   # a top-only fallback
+    for context, cutoff in (("sleep", 0.9), ("sleep", 0.3), ("study", 0.2), ("sleep", 0.55), ("study", 0.8),
+                            ("workout", 0.15), ("workout", 0.95), ("study", 0.35)):
+        set_cutoff(db.session, user_id, run.id, context, cutoff=cutoff)
+        run = db.session.get(SortRun, run.id)
+        rows = db.session.scalars(select(SortAssignment).where(SortAssignment.sort_run_id == run.id)).all()
+        best: dict[int, float] = {}
+        for r in rows:
+            best[r.track_id] = max(best.get(r.track_id, 0.0), r.probability)
+        for r in rows:
+            choice = run.params["cutoffs"][r.context]
+            assert r.assigned == (choice["cutoff"] is not None and r.probability >= choice["cutoff"]
+                                  and (not choice["top_only"] or r.probability == best[r.track_id])), (context, cutoff)
+    placed = len({r.track_id for r in rows if r.assigned})
+    library = len(set(db.session.scalars(select(LibraryItem.track_id).where(LibraryItem.user_id == user_id))))
+    assert sort_summary(db.session, user_id, run.id)["coverage"] == pytest.approx(placed / library)
 
 
 def test_the_centroid_check_matches_a_full_sort_at_every_cutoff(app, sorted_run):
