@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,7 +35,8 @@ def stage_progress(rows: Sequence[StageRow]) -> html.Div:
 
 
 def _stage_bar(row: StageRow) -> html.Div:
-    percent = None if row.fraction is None else round(100 * row.fraction, 1)
+    # Rounded down: 99.96 % drawn as 100 % would read as done while work still waits.
+    percent = None if row.fraction is None else math.floor(1000 * row.fraction) / 10
     aria = {"role": "progressbar", "aria-label": row.name, "aria-valuemin": 0, "aria-valuemax": 100}
     if percent is not None:
         aria["aria-valuenow"] = percent

@@ -191,7 +191,8 @@ def register_callbacks(dash_app) -> None:
         user_id = require_user_id()
         job = runner.job_status(job_id, user_id) if job_id else None
         active = is_active(job)
-        progress = stage_progress(stage_rows(job["progress"], finished=not active)) if job else None
+        progress = stage_progress(stage_rows(job["progress"], finished=not active,
+                                             succeeded=job["status"] == "succeeded")) if job else None
         runs = table(run_rows(recent_jobs(user_id)), RUN_COLUMNS, "No runs yet.")
         return (status_text(job), progress, job_log(job["log"] if job else []),
                 not (job and job["can_cancel"]), not (job and job["can_resume"]), active, not active, runs)

@@ -53,18 +53,32 @@ class StageRow:
     detail: str
 
 
-def stage_rows(progress: Mapping[str, Mapping[str, Any]] | None, finished: bool = False) -> list[StageRow]:
-    """One row per stage the job reported, in the order it reported them."""
+def stage_rows(progress: Mapping[str, Mapping[str, Any]] | None, finished: bool = False,
+               succeeded: bool | None = None) -> list[StageRow]:
+    """One row per stage the job reported, in the order it reported them.
+
+    A bar counts what is done of what is known, including work announced but not yet counted (`pending`), so it
+    is full only when everything is done. A stage whose total was never known is drawn full only for a job that
+    `succeeded` (a finished job whose outcome is not given counts as succeeded); a failed or cancelled one keeps
+    the moving stripe's place empty rather than claim work it did not do.
+    """
     rows = []
+    complete = finished and (succeeded is None or succeeded)
     for name, entry in (progress or {}).items():
-        done, total = int(entry.get("done") or 0), entry.get("total")
-        if total == 0:  # the stage had nothing to do (every track already enriched, say)
+        done, total, pending = int(entry.get("done") or 0), entry.get("total"), int(entry.get("pending") or 0)
+        if total == 0 and not pending:  # the stage had nothing to do (every track already enriched, say)
             rows.append(StageRow(name=name, done=0, total=0, fraction=1.0, detail="nothing to do"))
             continue
-        fraction = 1.0 if total is None and finished else (None if total is None else min(done / total, 1.0))
-        counts = f"{done:,} of {total:,}" if total else f"{done:,}"
+        known = None if total is None else total + pending
+        if known is None:
+            fraction = 1.0 if complete else (0.0 if finished else None)
+        else:
+            fraction = min(done / known, 1.0) if known else 1.0
+        counts = f"{done:,} of {known:,}" if known else f"{done:,}"
+        if pending:
+            counts += f" (at most: {pending:,} not reached yet)"
         eta = "" if finished else format_eta(remaining_s(entry))
-        rows.append(StageRow(name=name, done=done, total=total, fraction=fraction,
+        rows.append(StageRow(name=name, done=done, total=known, fraction=fraction,
                              detail=f"{counts} · {eta}" if eta else counts))
     return rows
 
@@ -141,7 +155,9 @@ def status_text(job: Mapping[str, Any] | None) -> str:
     if status == "succeeded":
         return f"Harvest of {contexts} finished in {format_duration(duration_s(job))}: {result_counts(job)}."
     if status == "failed":
-        return f"Harvest of {contexts} failed: {job.get('error') or 'no reason was recorded.'}"
+        # Dated, as job_sentence does: a failure from earlier reads as history, not as what is happening now.
+        when = f" on {format_when(job['finished_at'])}" if job.get("finished_at") else ""
+        return f"Harvest of {contexts} failed{when}: {job.get('error') or 'no reason was recorded.'}"
     if status == "cancelled":
         return f"Harvest of {contexts} was cancelled; labels already stored are kept."
     return (f"Harvest of {contexts} was interrupted (contextify stopped while it ran). Resume it to continue; "

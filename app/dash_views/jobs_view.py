@@ -82,7 +82,8 @@ def register_follow(dash_app, names: JobIds, sentence: Callable[[Mapping[str, An
         user_id = require_user_id()
         job = runner.job_status(job_id, user_id) if job_id else None
         active = is_active(job)
-        progress = stage_progress(stage_rows(job["progress"], finished=not active)) if job else None
+        progress = stage_progress(stage_rows(job["progress"], finished=not active,
+                                             succeeded=job["status"] == "succeeded")) if job else None
         done = {"id": job["id"], "status": job["status"], "result": job["result"]} \
             if job and not active else no_update
         return sentence(job), progress, job_log(job["log"] if job else []), not active, done

@@ -42,8 +42,11 @@ CHECK_EVERY_S = 1.0       # how often a round asks `check_stop` (it may cost a d
 
 def enrich_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],
                   summary: RunSummary, progress: Progress, providers: Sequence[str] | None = None,
-                  clients: RunClients | None = None, check_stop: Callable[[], None] | None = None) -> None:
+                  clients: RunClients | None = None, check_stop: Callable[[], None] | None = None,
+                  later: int = 0) -> None:
     """Fetch every provider's features for `track_ids` where the stored row is missing or stale.
+
+    `later`: how many more tracks the caller will pass in later chunks (each stage's bar stays short of full).
 
     A track that shares a recording with another row (`canonical_id`) is enriched through that row.
     A provider that cannot work at all (no access, rate limited for hours) is dropped for the run with
@@ -56,7 +59,8 @@ def enrich_tracks(session_factory: Callable[[], Session], track_ids: Iterable[in
     before = clients.call_counts()
     try:
         _enrich(session_factory, list(track_ids), summary, progress,
-                clients.default_providers if providers is None else providers, clients, check_stop or (lambda: None))
+                clients.default_providers if providers is None else providers, clients, check_stop or (lambda: None),
+                later)
     finally:
         for service, count in clients.call_counts().items():
             summary.add_calls(service, count - before.get(service, 0))
@@ -66,7 +70,7 @@ def enrich_tracks(session_factory: Callable[[], Session], track_ids: Iterable[in
 
 def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summary: RunSummary,
             progress: Progress, names: Sequence[str], clients: RunClients,
-            check_stop: Callable[[], None]) -> None:
+            check_stop: Callable[[], None], later: int = 0) -> None:
     unknown = [name for name in names if name not in PROVIDER_CLASSES]
     if unknown:
         raise ValueError(f"unknown feature provider(s): {', '.join(unknown)}; known: {', '.join(PROVIDER_CLASSES)}")
@@ -85,6 +89,7 @@ def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summar
             summary.count(f"{provider.name}: skipped (no {needs} id)", skipped)
         work[provider.name] = [r for r in eligible if provider.can_fetch(r)]
         progress.add_total(f"tracks enriched ({provider.name})", len(work[provider.name]))
+        progress.expect(f"tracks enriched ({provider.name})", later)
     summary.count("tracks needing enrichment", len({r.id for refs_ in work.values() for r in refs_}))
     writer = _Writer(session_factory, summary, progress, {p.name: p.version for p in providers})
     active = list(providers)

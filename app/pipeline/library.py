@@ -323,8 +323,9 @@ def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable
     for start in range(0, len(ids), MATCH_CHUNK):
         check()
         chunk = ids[start:start + MATCH_CHUNK]
-        merged = match_tracks(session_factory, chunk, clients, summary, progress)
+        later = len(ids) - start - len(chunk)  # not reached yet: no bar may read full while they wait
+        merged = match_tracks(session_factory, chunk, clients, summary, progress, later=later)
         if enrich:
             check()
             enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, summary, progress,
-                          providers=providers, clients=clients, check_stop=check_stop)
+                          providers=providers, clients=clients, check_stop=check_stop, later=later)

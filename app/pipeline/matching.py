@@ -290,17 +290,18 @@ def catalog_isrc_matches(session: Session, wanted: list[Wanted]) -> dict[int, Ma
 
 
 def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int], clients: RunClients,
-                 summary: RunSummary, progress: Progress) -> dict[int, int]:
+                 summary: RunSummary, progress: Progress, later: int = 0) -> dict[int, int]:
     """Match every track that needs it, writing decisions as they come; returns {old id: surviving id} for merges.
 
-    A track Deezer could not be asked about (the service kept failing) keeps no decision and is
-    tried again next run; its reason is in `match_note` and in the summary's failures.
+    A track Deezer could not be asked about (the service kept failing) keeps no decision and is tried again next
+    run; its reason is in `match_note` and the summary's failures. `later`: tracks of the caller's later chunks.
     """
     before = clients.deezer.calls
     with session_factory() as session:
         wanted = tracks_to_match(session, track_ids)
         known = catalog_isrc_matches(session, wanted)
     progress.add_total("tracks matched", len(wanted))
+    progress.expect("tracks matched", later)
     merged: dict[int, int] = {}
     pending: list[tuple[Wanted, Match | ServiceError]] = [(w, known[w.track_id]) for w in wanted if w.track_id in known]
     wanted = [w for w in wanted if w.track_id not in known]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -13,6 +14,10 @@ from sqlalchemy.orm import Session
 from app.storage.tables import Job, utcnow
 
 WRITE_EVERY_S = 0.5  # the UI polls about once a second; writing more often only adds database load
+# An ETA divides what is left by the rate of about the last minute, not by the average since the stage began: a
+# stage that waited at first (a rate limit, a cold cache) and then sped up would otherwise promise too long for
+# as long again. Over a shorter window the estimate would jump with every batch.
+RATE_WINDOW_S = 60.0
 
 
 class Progress:
@@ -34,35 +39,56 @@ class Progress:
         self._last_write = 0.0
         self._started = clock()
 
+    def _entry(self, name: str, total: int | None) -> dict[str, Any]:
+        started = self._clock()
+        return self._stages.setdefault(name, {"done": 0, "total": total, "pending": 0, "started_s": started,
+                                              "marks": deque([(started, 0)])})
+
     def stage(self, name: str, total: int | None = None) -> None:
         with self._lock:
-            entry = self._stages.setdefault(name, {"done": 0, "total": None, "started_s": self._clock()})
+            entry = self._entry(name, None)
             if total is not None:
                 entry["total"] = total
         self._flush(force=True)
 
     def add_total(self, name: str, n: int) -> None:
         with self._lock:
-            entry = self._stages.setdefault(name, {"done": 0, "total": 0, "started_s": self._clock()})
+            entry = self._entry(name, 0)
             entry["total"] = (entry["total"] or 0) + n
+        self._flush()
+
+    def expect(self, name: str, n: int) -> None:
+        """Say that up to `n` more units are still to come into this stage's total (the later chunks of a run that
+        counts its work a chunk at a time): its bar stays short of full until they are counted or the caller says
+        0, so a stage never reads as finished while work it has not reached waits."""
+        with self._lock:
+            self._entry(name, 0)["pending"] = max(int(n), 0)
         self._flush()
 
     def advance(self, name: str, n: int = 1) -> None:
         with self._lock:
-            entry = self._stages.setdefault(name, {"done": 0, "total": None, "started_s": self._clock()})
+            entry = self._entry(name, None)
             entry["done"] += n
+            now = self._clock()
+            marks = entry["marks"]
+            marks.append((now, entry["done"]))
+            # Keep the newest mark at least a window old as the anchor the rate is measured from.
+            while len(marks) > 2 and marks[1][0] <= now - RATE_WINDOW_S:
+                marks.popleft()
         self._flush()
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """{stage: {"done", "total", "eta_s", "as_of"}}: what the job row and the UI show.
+        """{stage: {"done", "total", "eta_s", "as_of"[, "pending"]}}: what the job row and the UI show.
 
         `as_of` (Unix time) dates the estimate: a stage that stops advancing stops writing, so the page counts its
-        estimate down from then instead of showing the same "about 5 s left" for as long as it waits.
+        estimate down from then instead of showing the same "about 5 s left" for as long as it waits. `pending`
+        (only when some is announced, see `expect`) is work not yet counted into `total`.
         """
         now = self._clock()
         written = time.time()
         with self._lock:
-            return {name: {"done": e["done"], "total": e["total"], "eta_s": _eta(e, now), "as_of": written}
+            return {name: {"done": e["done"], "total": e["total"], "eta_s": _eta(e, now), "as_of": written,
+                           **({"pending": e["pending"]} if e.get("pending") else {})}
                     for name, e in self._stages.items()}
 
     def close(self) -> None:
@@ -90,10 +116,14 @@ class Progress:
 
 
 def _eta(entry: dict[str, Any], now: float) -> float | None:
-    done, total = entry["done"], entry["total"]
+    """Seconds left at the rate measured over about the last RATE_WINDOW_S (since the stage began when younger)."""
+    done, total = entry["done"], (entry["total"] or 0) + (entry.get("pending") or 0)
     if not total or not done or done >= total:
         return None
-    rate = done / max(now - entry["started_s"], 1e-6)
+    since, done_then = (entry.get("marks") or [(entry["started_s"], 0)])[0]
+    if done <= done_then:
+        since, done_then = entry["started_s"], 0
+    rate = (done - done_then) / max(now - since, 1e-6)
     return round((total - done) / rate, 1)
 
 
@@ -101,7 +131,7 @@ def render_line(snapshot: dict[str, dict[str, Any]]) -> str:
     """One terminal line: `playlists 10/10 · tracks 250/980 (eta 12 s)`."""
     parts = []
     for name, entry in snapshot.items():
-        total = "?" if entry["total"] is None else entry["total"]
+        total = "?" if entry["total"] is None else entry["total"] + (entry.get("pending") or 0)
         eta = f" (eta {entry['eta_s']:.0f} s)" if entry.get("eta_s") else ""
         parts.append(f"{name} {entry['done']}/{total}{eta}")
     return " · ".join(parts)
