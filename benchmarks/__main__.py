@@ -27,7 +27,7 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 30, "real_clips": 24, "real_quality": True,
+             "web_sessions": 20, "web_seconds": 90, "real_clips": 24, "real_quality": True,
              # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
              "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
              "wait_tracks": 100, "wait_providers": None,

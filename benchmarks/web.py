@@ -21,6 +21,12 @@ from benchmarks.server import app_environment, free_port, gunicorn, own_database
 TARGET_MS = 300
 REVIEW_ANSWER = "sort · sort-list[*].children (on "   # the review callback's rows, by the action that fired it
 NEW_PAGES = ("enhance", "discover", "map", "compare")
+# The concurrent sessions are listeners, not robots: a person reads a row (or hears its preview) before keeping or
+# dropping it, and reads a page before the next. Seconds between two of a session's actions, drawn uniformly:
+# mean 6.5 s, close to the 7-s mean think time of TPC-W's web-shop model; 3 review actions on Library & sort for
+# each visit of another page (the review is what a listener comes back to do).
+THINK_S = (3.0, 10.0)
+REVIEW_WEIGHT, BROWSE_WEIGHT = 3, 1
 
 
 def slider_move(session: DashSession, rng: random.Random) -> None:
@@ -39,6 +45,27 @@ def keep_drop_undo(session: DashSession, rng: random.Random) -> None:
     session.set(f"{drop}.n_clicks", (session.props[drop].get("n_clicks") or 0) + 1)
     if "sort-undo" in session.props:
         session.set("sort-undo.n_clicks", (session.props["sort-undo"].get("n_clicks") or 0) + 1)
+
+
+def listener_step(session: DashSession, rng: random.Random) -> None:
+    """One review action as a listener makes it: mostly a keep or drop of one song, sometimes a cutoff move, and
+    an undo of the last action now and then (when there is one)."""
+    roll = rng.random()
+    undo = session.props.get("sort-undo", {})
+    if roll < 0.2 and not undo.get("disabled", True):
+        session.set("sort-undo.n_clicks", (undo.get("n_clicks") or 0) + 1)
+    elif roll < 0.45:
+        slider_move(session, rng)
+    else:
+        decide_one(session, rng)
+
+
+def decide_one(session: DashSession, rng: random.Random) -> None:
+    """Keep or drop one song of the review page (its row answers)."""
+    buttons = [cid for cid in session.props if cid.startswith("{") and '"sort-decide"' in cid]
+    if buttons:
+        button = rng.choice(buttons)
+        session.set(f"{button}.n_clicks", (session.props[button].get("n_clicks") or 0) + 1)
 
 
 def review_actions(session: DashSession, rng: random.Random) -> None:
@@ -195,8 +222,11 @@ def _tables(build, database_kind: str, single: dict[str, list[float]], crowd: di
         f"Web: callback latency, one session and {sessions} concurrent sessions",
         f"Each row is one Dash callback request as the browser makes it (`page · first output`; `on ...` = "
         f"fired by the review action, not by loading the page). One session: up to {scale['web_rounds']} visits "
-        f"of every page after one warm-up visit. Concurrent: locust {sessions} sessions for {seconds:.0f} s "
-        f"(logged in through the sandbox's OAuth consent, 0.5-2 s between pages) against the Procfile's gunicorn "
+        f"of every page after one warm-up visit. Concurrent: locust {sessions} sessions for {seconds:.0f} s, each "
+        f"a listener logged in through the sandbox's OAuth consent who waits {THINK_S[0]:.0f}-{THINK_S[1]:.0f} s "
+        f"(uniform) between two actions, as a person reads or listens before the next click, and makes "
+        f"{REVIEW_WEIGHT} review actions on Library & sort (a keep or drop, a cutoff move, now and then an undo) "
+        f"for each visit of another page; against the Procfile's gunicorn "
         f"command on 127.0.0.1 with {database_kind}, on the same cores as locust "
         f"itself; when the server is saturated, the concurrent times are mostly queueing, and a callback with "
         f"few requests in the run has a p95 of few samples. Target: p95 < {TARGET_MS} ms at {sessions} sessions.",
@@ -219,7 +249,8 @@ def _tables(build, database_kind: str, single: dict[str, list[float]], crowd: di
     total = stats.get("Aggregated", {})
     extra = crowd["extra"]
     table.rows.append([f"all requests ({extra.get('sessions_logged_in', '?')} sessions logged in, "
-                       f"{extra.get('page_visits', '?')} page visits)", "-", "-",
+                       f"{extra.get('page_visits', '?')} page visits, {extra.get('review_actions', 0)} review "
+                       f"actions)", "-", "-",
                        int(total.get("Request Count", 0) or 0), float(total.get("50%", "nan") or "nan"),
                        float(total.get("95%", "nan") or "nan"), int(total.get("Failure Count", 0) or 0), "-"])
     if notes:
