@@ -250,6 +250,7 @@ class _Harvest:
         try:
             source = self.choose_source()
             contexts = [_ContextRun(outcome) for outcome in self.ensure_contexts()]
+            self.announce(len(contexts))  # before any search, every context may still bring its playlists
             self.progress.stage(STAGE_PLAYLISTS, 0)
             self.progress.stage(STAGE_TRACKS, 0)
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="harvest") as pool:
@@ -327,6 +328,7 @@ class _Harvest:
             else:
                 search = pool.submit(source.find_playlists, ctx.outcome.name, self.options.playlists_per_context)
                 self.searches[search] = ctx
+        self.announce()
         while self.searches or any(ctx.queue for ctx in contexts):
             # Between two playlists: everything stored so far is whole, so stopping here keeps it.
             self.check_stop()
@@ -334,8 +336,16 @@ class _Harvest:
             done, _ = wait(set(self.searches) | heads, return_when=FIRST_COMPLETED)
             for future in [f for f in done if f in self.searches]:
                 self.plan(self.searches.pop(future), future)
+                self.announce()
             for ctx in contexts:
                 self.drain(ctx)
+
+    def announce(self, searches: int | None = None) -> None:
+        """Searches still out may each bring up to the asked-for playlists (and their tracks): the bars count them
+        as not reached yet, so they are not full while a context's playlists are still being looked for."""
+        most = (len(self.searches) if searches is None else searches) * self.options.playlists_per_context
+        self.progress.expect(STAGE_PLAYLISTS, most)
+        self.progress.expect(STAGE_TRACKS, most * self.options.tracks_per_playlist)
 
     def is_fresh(self, outcome: ContextOutcome) -> bool:
         """Harvested within `fresh_for`, nothing pending or failed, and as many playlists as now asked for
