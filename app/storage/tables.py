@@ -299,7 +299,7 @@ class SortAssignment(Owned, Base):
 
     __tablename__ = "sort_assignments"
     # The review reads one playlist's page of 25 and moves its cutoff by probability: both walk this index
-    # instead of ranking every row of the run.
+    # instead of ranking every row of the run. (Migration 0008 also leaves room on PostgreSQL pages for flips.)
     __table_args__ = (UniqueConstraint("sort_run_id", "track_id", "context"),
                       Index("ix_sort_assignments_run_context_probability", "sort_run_id", "context", "probability"))
 
