@@ -40,9 +40,12 @@ class Progress:
         self._started = clock()
 
     def _entry(self, name: str, total: int | None) -> dict[str, Any]:
-        started = self._clock()
-        return self._stages.setdefault(name, {"done": 0, "total": total, "pending": 0, "started_s": started,
-                                              "marks": deque([(started, 0)])})
+        entry = self._stages.get(name)
+        if entry is None:
+            started = self._clock()
+            entry = self._stages[name] = {"done": 0, "total": total, "pending": 0, "started_s": started,
+                                          "marks": deque([(started, 0)])}
+        return entry
 
     def stage(self, name: str, total: int | None = None) -> None:
         with self._lock:
