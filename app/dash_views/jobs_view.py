@@ -46,13 +46,13 @@ def job_sentence(job: Mapping[str, Any] | None, what: str, none: str) -> str:
         return f"{what} is running…"
     if status == "succeeded":
         return f"{what} finished in {format_duration(duration_s(job))}."
+    # An ending that is not a success is dated, so one from earlier is read as history, not as what happens now.
+    when = f" on {format_when(job['finished_at'])}" if job.get("finished_at") else ""
     if status == "failed":
-        # Dated, so a failure from earlier is read as history, not as what is happening now.
-        when = f" on {format_when(job['finished_at'])}" if job.get("finished_at") else ""
         return f"{what} failed{when}: {job.get('error') or 'no reason was recorded.'}"
     if status == "cancelled":
-        return f"{what} was cancelled."
-    return f"{what} was interrupted (contextify stopped while it ran). Start it again."
+        return f"{what} was cancelled{when}."
+    return f"{what} was interrupted{when} (contextify stopped while it ran). Start it again."
 
 
 def job_card(title: str, names: JobIds, job: Mapping[str, Any] | None) -> html.Section:

@@ -10,6 +10,14 @@ def test_a_failure_says_when_it_happened():
     assert job_sentence(job, "The harvest", "") == "The harvest failed on 06 Dec 2026, 14:02 UTC: Deezer did not answer."
 
 
+def test_a_cancel_or_an_interruption_says_when_too():
+    at = "2026-12-06T14:02:00+00:00"
+    assert job_sentence({"status": "cancelled", "finished_at": at}, "The sort", "") == \
+        "The sort was cancelled on 06 Dec 2026, 14:02 UTC."
+    assert job_sentence({"status": "interrupted", "finished_at": at}, "The sort", "").startswith(
+        "The sort was interrupted on 06 Dec 2026, 14:02 UTC (contextify stopped")
+
+
 def test_a_failure_without_a_time_still_says_why():
     assert job_sentence({"status": "failed", "error": None}, "The sort", "") == "The sort failed: no reason was recorded."
 
