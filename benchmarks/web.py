@@ -23,8 +23,8 @@ REVIEW_ANSWER = "sort · sort-list[*].children (on "   # the review callback's r
 NEW_PAGES = ("enhance", "discover", "map", "compare")
 # The concurrent sessions are listeners, not robots: a person reads a row (or hears its preview) before keeping or
 # dropping it, and reads a page before the next. Seconds between two of a session's actions, drawn uniformly:
-# mean 6.5 s, close to the 7-s mean think time of TPC-W's web-shop model; 3 review actions on Library & sort for
-# each visit of another page (the review is what a listener comes back to do).
+# mean 6.5 s, close to the 7-s mean think time of TPC-W's web-shop model; 3 turns on Library & sort (the first
+# back from elsewhere reloads it) for each visit of another page (the review is what a listener comes back to do).
 THINK_S = (3.0, 10.0)
 REVIEW_WEIGHT, BROWSE_WEIGHT = 3, 1
 
@@ -225,8 +225,8 @@ def _tables(build, database_kind: str, single: dict[str, list[float]], crowd: di
         f"of every page after one warm-up visit. Concurrent: locust {sessions} sessions for {seconds:.0f} s, each "
         f"a listener logged in through the sandbox's OAuth consent who waits {THINK_S[0]:.0f}-{THINK_S[1]:.0f} s "
         f"(uniform) between two actions, as a person reads or listens before the next click, and makes "
-        f"{REVIEW_WEIGHT} review actions on Library & sort (a keep or drop, a cutoff move, now and then an undo) "
-        f"for each visit of another page; against the Procfile's gunicorn "
+        f"{REVIEW_WEIGHT} turns on Library & sort (reloading it when back from elsewhere, else a keep or drop, a "
+        f"cutoff move, now and then an undo) for each visit of another page; against the Procfile's gunicorn "
         f"command on 127.0.0.1 with {database_kind}, on the same cores as locust "
         f"itself; when the server is saturated, the concurrent times are mostly queueing, and a callback with "
         f"few requests in the run has a p95 of few samples. Target: p95 < {TARGET_MS} ms at {sessions} sessions.",
