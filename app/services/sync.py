@@ -354,18 +354,17 @@ def append_verified(session: Session, user_id: int, sync_run: SyncRun, row: Expo
     if change.problem:
         return change.problem
     written = set(change.written)
-    fresh = [p for p in wanted if p.uri in written]
     for p in wanted:  # already there (a cut-off earlier sync, or the user added it): recorded as placed too
         session.add(SortAssignment(user_id=user_id, sort_run_id=sync_run.sort_run_id, track_id=p.track_id,
                                    context=p.context, probability=p.probability, assigned=True, decision="pending",
                                    reasons=p.reasons))
         session.add(SyncItem(user_id=user_id, sync_run_id=sync_run.id, context=p.context, track_id=p.track_id,
-                             uri=p.uri, probability=p.probability, status="added" if p in fresh else "present",
-                             note=None if p in fresh else "It was already in the playlist, so nothing was written."))
+                             uri=p.uri, probability=p.probability, status="added" if p.uri in written else "present",
+                             note=None if p.uri in written else "It was already in the playlist, so nothing was written."))
     row.track_uris, row.saved_at = change.after, utcnow()
     row.snapshot_id = writer.snapshot(row.spotify_playlist_id)
     session.commit()
-    return [p.uri for p in fresh]
+    return [p.uri for p in wanted if p.uri in written]
 
 
 def _version_note(session: Session, first_id: int) -> str:

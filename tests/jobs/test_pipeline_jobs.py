@@ -22,7 +22,7 @@ from tests.jobs.conftest import dispose, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_HARVEST = {"contexts": ["workout", "sleep"], "playlists_per_context": 2, "tracks_per_playlist": 8,
                  "providers": ["deezer"]}
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _assert_harvested(app, job: dict) -> None:
