@@ -140,6 +140,19 @@ def postgres_url() -> Iterator[str]:
 # ------------------------------------------------------------------------------------------ sandbox
 
 
+@pytest.fixture
+def raised_client_limits(monkeypatch):
+    """The app's own limiters (Deezer 50 calls per 5 s, Spotify, ReccoBeats) raised to 5,000 per second, for a test
+    of something other than the limits whose sandbox has raised limits too: it would otherwise sleep through the real
+    windows (the limits have tests of their own, and `make bench` measures them)."""
+    from app.pipeline.clients import factory
+
+    monkeypatch.setattr(factory, "LIMITS", {name: (5000, 1.0) for name in factory.LIMITS})
+    factory._limiter.cache_clear()
+    yield
+    factory._limiter.cache_clear()
+
+
 def _world(scale: str):
     """The seed-42 world, from the sandbox's disk cache; on a fresh clone one worker generates it while the other
     waits for the file instead of generating it too."""

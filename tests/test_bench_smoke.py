@@ -7,21 +7,16 @@ import re
 
 import pytest
 
-from app.pipeline.clients import factory
 from benchmarks import __main__ as bench
-from benchmarks.real_audio_e2e import FAST_LIMITS, FAST_SANDBOX
+from benchmarks.real_audio_e2e import FAST_SANDBOX
 
 
 @pytest.fixture
-def no_rate_limit_waits(monkeypatch):
+def no_rate_limit_waits(monkeypatch, raised_client_limits):
     """Deezer's window (50 calls per 5 s) would hold the tiny whole wait (area 6: about 700 calls) for over a minute
-    of sleep. `make bench` measures that window; this test checks the harness, so the sandboxes `main` starts and
-    the limiters of the runs in this process get raised limits, as the real-audio end-to-end test does."""
+    of sleep. `make bench` measures that window; this test checks the harness, so the sandboxes `main` starts get
+    raised limits, as do the runs in this process (the real-audio end-to-end test does the same)."""
     monkeypatch.setattr(bench, "SandboxServer", functools.partial(bench.SandboxServer, **FAST_SANDBOX))
-    monkeypatch.setattr(factory, "LIMITS", {**factory.LIMITS, **FAST_LIMITS})
-    factory._limiter.cache_clear()
-    yield
-    factory._limiter.cache_clear()
 
 
 @pytest.mark.slow
