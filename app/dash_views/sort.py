@@ -75,13 +75,22 @@ def panels(playlists: list[PlaylistReview]) -> list[html.Section]:
 
 def kept_line(playlist: PlaylistReview) -> html.P:
     promise = (f" at a cutoff of {playlist.cutoff:.2f}; at least {playlist.promised:.0%} of them should fit."
-               if playlist.cutoff is not None and playlist.promised is not None else ".")
+               if playlist.cutoff is not None and playlist.promised is not None and not playlist.best_effort else ".")
     return html.P([html.Span(kept_words(playlist.kept_count), id={"type": ids.SORT_KEPT, "context": playlist.context}),
                    promise], className="chart-reading")
 
 
 def track_list(playlist: PlaylistReview, page: int = 0) -> html.Div:
-    head = [kept_line(playlist)]
+    head = []
+    if playlist.words:
+        head.append(html.P(playlist.words[0].upper() + playlist.words[1:] + ".", className="promise-words"))
+    if playlist.cutoff is None:
+        head.append(html.P(["No playlist because ", _because(playlist.reason)], className="warning no-playlist",
+                           role="status"))
+    elif playlist.best_effort:
+        head.append(html.P(["Best effort, not promised: ", _because(playlist.reason)], className="warning best-effort",
+                           role="status"))
+    head.append(kept_line(playlist))
     if playlist.looks_off:
         head.append(html.P(f"Looks off: these songs sound further from the {playlist.title} playlists "
                            f"contextify learned from ({playlist.distance_ratio:.1f}× as far) than those playlists do "
@@ -96,6 +105,14 @@ def track_list(playlist: PlaylistReview, page: int = 0) -> html.Div:
         html.Tbody(rows)], className="data-table"), className="table-scroll") if rows else
         html.P("No songs reach this cutoff.", className="muted"),
         html.P(where, className="hint") if where and playlist.total > len(rows) else None])
+
+
+def _because(message: str | None) -> str:
+    """The reason of a cutoff message, without the context's name that leads it."""
+    if not message:
+        return "it cannot keep its target precision."
+    reason = message.split(": ", 1)[-1]
+    return reason.split("because ", 1)[-1]
 
 
 def _row(row) -> html.Tr:

@@ -156,7 +156,8 @@ def enrich_task(ctx: JobContext) -> dict[str, Any]:
 def train_task(ctx: JobContext) -> dict[str, Any]:
     """Train a context model on the harvested `contexts`, with the features the owner's library has.
 
-    params: contexts (list of names), target_precision (optional), providers (optional list).
+    params: contexts (list of names), target_precision (optional), providers (optional list), best_effort
+    (optional: playlists also for contexts that cannot keep the target, labelled as not promised).
     Result: model_id, and per context the cutoff and the precision it promises.
     """
     params = ctx.params
@@ -168,7 +169,8 @@ def train_task(ctx: JobContext) -> dict[str, Any]:
     with plain_model_errors(), ctx.session_factory() as session:
         row = train_for_user(session, user_id, contexts, instance_dir=ctx.config["INSTANCE_DIR"],
                              target_precision=target, providers=params.get("providers"),
-                             job_id=ctx.job_id, progress=ctx.progress)
+                             job_id=ctx.job_id, progress=ctx.progress,
+                             best_effort=params.get("best_effort") is True)
         metrics, model_id = row.metrics, row.id
     for message in metrics["data"]["messages"]:
         ctx.note(message)

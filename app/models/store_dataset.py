@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,8 +17,7 @@ from app.pipeline.features_table import (
 )
 from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
-from app.storage.tables import Context, Label, LibraryItem, User
-from app.storage.ownership import owned
+from app.storage.tables import Context, Label, LibraryItem, Track, User
 
 #: The enrichment rule's share: a feature must be present for this much of both sides.
 MIN_COVERAGE = 0.8
@@ -61,6 +61,32 @@ def labelled_rows(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
     if missing:
         raise UnharvestedContexts(missing)
     return rows.astype({"playlist": str})
+
+
+#: Background tracks kept per labelled track, at most.
+MAX_BACKGROUND_RATIO = 1.0
+
+
+def background_rows(session: Session, labelled: Sequence[int], limit: int,
+                    random_state: int = 0) -> tuple[list[int], list[tuple[str, ...]]]:
+    """Stored tracks that fit none of the contexts being trained, with their source playlists.
+
+    They are the tracks harvested for other contexts and the wider catalog in the store (chart
+    and genre playlists), but never a track in anyone's library: nobody labelled those, so they
+    are not known to fit none. At most ``limit``, sampled at random (seeded).
+    """
+    taken = set(labelled) | set(session.scalars(select(LibraryItem.track_id).distinct()))
+    candidates = [i for i in session.scalars(select(Track.id).order_by(Track.id)) if i not in taken]
+    if len(candidates) > limit:
+        rng = np.random.default_rng(random_state)
+        candidates = sorted(np.asarray(candidates)[rng.choice(len(candidates), limit,
+                                                              replace=False)].tolist())
+    sources: dict[int, set[str]] = {}
+    for track_id, playlist in session.execute(
+            select(Label.track_id, Label.source_playlist_id)
+            .where(Label.track_id.in_(candidates))).all() if candidates else []:
+        sources.setdefault(track_id, set()).add(str(playlist))
+    return candidates, [tuple(sorted(sources.get(i, ()))) for i in candidates]
 
 
 def usable_columns(train: pd.DataFrame, library: pd.DataFrame | None) -> tuple[list[str], list[str]]:
@@ -117,7 +143,12 @@ def dataset_from_store(
         raise DatasetError(f"fewer than two contexts have at least {min_tracks} harvested tracks; "
                            f"kept: {', '.join(names) or 'none'}. Harvest more playlists per context")
     track_ids = [int(i) for i in ids[kept]]
-    train = feature_frame(session, track_ids, providers)
+    extra, extra_groups = background_rows(session, track_ids,
+                                          int(MAX_BACKGROUND_RATIO * len(track_ids)))
+    if extra:
+        messages.append(f"{len(extra)} stored track(s) in none of these contexts (other "
+                        "harvested contexts, the wider catalog) serve as background")
+    train = feature_frame(session, track_ids + extra, providers)
     library = None
     if user_id is not None:
         library_ids = library_track_ids(session, user_id)
@@ -140,8 +171,9 @@ def dataset_from_store(
     spec = FeatureSpec(numeric=tuple(c for c in columns if c not in CATEGORICAL),
                        categorical=tuple(c for c in columns if c in CATEGORICAL))
     playlist_contexts = {p: frozenset(c) for p, c in rows.groupby("playlist")["context"]}
+    labels = np.vstack([labels, np.zeros((len(extra), len(names)), dtype=bool)])
     return ContextDataset(
         features=train[spec.columns], labels=labels, contexts=names,
-        playlists=[playlists[i] for i in kept], spec=spec,
+        playlists=[playlists[i] for i in kept] + extra_groups, spec=spec,
         playlist_contexts=playlist_contexts, messages=[*messages, *dropped],
     )
