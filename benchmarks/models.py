@@ -107,8 +107,9 @@ def measure_in_process(size: int, sort_sizes: list[int]) -> dict:
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-#: Targets the promise is measured at (the issue's two): a higher one must never realise less.
-PROMISE_TARGETS = (0.85, 0.95)
+#: Targets the promise is measured at (the issue's two, and 0.7 where playlists are given): a higher one
+#: must never realise less.
+PROMISE_TARGETS = (0.7, 0.85, 0.95)
 #: One grid point, as in tests/models/test_promise_check.py: the promise, not the search, is measured.
 PROMISE_GRID = [{"classifier__estimator__C": [0.1], "classifier__estimator__class_weight": [None]}]
 
@@ -117,15 +118,14 @@ def promise() -> list[Table]:
     """Realised against promised precision on held-out playlists of the real data, beside plain LR."""
     if not SHARED_CSV.exists():
         return [Table("Precision promise on real data", f"Skipped: {SHARED_CSV} is absent.", ["-"], [])]
-    from app.models.evaluation import promise_check
+    from app.models.evaluation import promise_checks
 
     frame = pd.read_csv(SHARED_CSV)
     tables = []
     for label, top_n in (("playlist_genre", None), ("playlist_name", 12)):
-        for target in PROMISE_TARGETS:
-            result = promise_check(frame, label, top_n=top_n, target_precision=target, grid=PROMISE_GRID,
-                                   prior_shifts=target == PROMISE_TARGETS[0])
-            tables.append(_promise_table(label, top_n, result))
+        results = promise_checks(frame, label, top_n=top_n, targets=PROMISE_TARGETS, grid=PROMISE_GRID,
+                                 prior_shifts=True)
+        tables.extend(_promise_table(label, top_n, result) for result in results.values())
     return tables
 
 

@@ -105,14 +105,22 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
     of correct tracks.
 
     The bound is a Wilson lower bound on the precision of the effective number of (weighted)
-    tracks. With ``groups`` (the source playlist, or artist, of each track) tracks of one group
-    succeed or fail together, so the bound is also at most a prediction bound for a new library:
-    the pooled precision minus Student's t (one degree of freedom fewer than the groups above the
-    cutoff) times the standard deviation of the precision of a library drawing on
-    :data:`LIBRARY_GROUP_SHARE` as many groups, i.e. the cluster-robust variance of the pooled
-    estimate plus that library's own. A promise resting on two or three playlists is therefore
-    wide, and one resting on many consistent playlists is nearly as tight as its track count says,
-    with no fixed number of groups required. Student's t also widens the Wilson bound then.
+    tracks. With ``groups`` (the source playlist, or artist, of each track) the evidence is the
+    groups, not the tracks, and the bound is also at most:
+
+    - a Wilson bound on the effective number of groups above the cutoff (Kish: the squared total
+      weight over the sum of squared group weights), the uncertainty when a whole playlist can be
+      right or wrong together (the largest variance a share in [0, 1] can have). Agreement among
+      the playlists seen does not narrow it: a playlist unlike every training one (another
+      context's that sounds like this one) is not in the data to be seen. Even with every one
+      right, a 0.8 promise needs about a dozen effective playlists above the cutoff;
+    - a prediction bound for a new library: the pooled precision minus Student's t (one degree of
+      freedom fewer than the groups above the cutoff) times the standard deviation of the
+      precision of a library drawing on :data:`LIBRARY_GROUP_SHARE` as many groups, i.e. the
+      cluster-robust variance of the pooled estimate plus that library's own, so playlists that
+      disagree widen it further.
+
+    No fixed number of groups is required. Student's t also widens the track-level Wilson bound.
     """
     if not proba.size:
         return (np.empty(0),) * 5
@@ -145,7 +153,10 @@ def _ranked_counts(proba: np.ndarray, truth: np.ndarray, groups: np.ndarray | No
                          np.inf)
             predicted = precision - z * np.sqrt(robust * (1 + 1 / LIBRARY_GROUP_SHARE))
         wilson = wilson_lower_bound(precision * effective, effective, confidence, z)
-        bound = np.where(clusters > 1, np.minimum(wilson, predicted), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            effective_groups = assigned ** 2 / s_aa
+        by_group = wilson_lower_bound(precision * effective_groups, effective_groups, confidence)
+        bound = np.where(clusters > 1, np.minimum(np.minimum(wilson, predicted), by_group), 0.0)
     keep = last_of_value
     return p[keep], assigned[keep], correct[keep], bound[keep], raw_correct[keep]
 

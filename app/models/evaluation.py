@@ -111,23 +111,32 @@ def prior_shift_check(model, test: ContextDataset, column: int | None) -> dict:
                          for c, m in held["contexts"].items()}}
 
 
-def promise_check(
+def promise_check(frame: pd.DataFrame, label: str, *,
+                  target_precision: float = DEFAULT_TARGET_PRECISION, **options) -> dict:
+    """:func:`promise_checks` at one target (``options`` as there)."""
+    return promise_checks(frame, label, targets=(target_precision,), **options)[target_precision]
+
+
+def promise_checks(
     frame: pd.DataFrame,
     label: str,
     *,
+    targets=(DEFAULT_TARGET_PRECISION,),
     id_col: str = "track_id",
     group_col: str = "playlist_id",
     grouping: str = "playlist",
     top_n: int | None = None,
-    target_precision: float = DEFAULT_TARGET_PRECISION,
     test_size: float = 0.25,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     grid=None,
     random_state: int = 0,
     prior_shifts: bool = False,
     n_jobs: int = 2,
-) -> dict:
+) -> dict[float, dict]:
     """Train on some playlists, sort the held-out ones, and compare realised with promised precision.
+
+    The model is trained once; each of ``targets`` re-chooses its cutoffs on the same out-of-fold
+    predictions (as the Model page's target does), so the targets are compared on one model.
 
     Parameters
     ----------
@@ -135,25 +144,27 @@ def promise_check(
         Labelled rows, one per (track, label), e.g. the TidyTuesday songs.
     label : str
         Label column (``playlist_genre``, ``playlist_name``).
+    targets : sequence of float
+        Target precisions to check.
     id_col, group_col : str
         Track id and source playlist columns; whole playlists are held out.
     top_n : int, optional
         Keep only the ``top_n`` contexts with the most tracks.
-    target_precision, test_size, min_tracks, grid, random_state, n_jobs
+    test_size, min_tracks, grid, random_state, n_jobs
         Passed to the dataset, split and training steps.
     prior_shifts : bool
-        Also sort held-out libraries made 80% of background and 80% of the largest context
-        (``prior_shift``: :func:`prior_shift_check` of each).
+        At the first target, also sort held-out libraries made 80% of background and 80% of the
+        largest context (``prior_shift``: :func:`prior_shift_check` of each).
 
     Returns
     -------
     dict
-        ``contexts``: per context the promise shown for the held-out tracks (after adapting to
-        their mix), realised precision, assigned and correct counts, estimated and true share,
-        the baseline's precision on as many tracks, ``within_tolerance`` (realised at least promised
-        minus :data:`PROMISE_TOLERANCE`) and ``refuted`` (significantly below that); ``coverage``,
-        ``precision`` (all assignments) and ``baseline_precision`` at the same coverage;
-        ``promises_kept`` over the contexts with a playlist (the tolerance judged from
+        Per target: ``contexts``: per context the promise shown for the held-out tracks (after
+        adapting to their mix), realised precision, assigned and correct counts, estimated and true
+        share, the baseline's precision on as many tracks, ``within_tolerance`` (realised at least
+        promised minus :data:`PROMISE_TOLERANCE`) and ``refuted`` (significantly below that);
+        ``coverage``, ``precision`` (all assignments) and ``baseline_precision`` at the same
+        coverage; ``promises_kept`` over the contexts with a playlist (the tolerance judged from
         :data:`MIN_ASSIGNED_TO_JUDGE` assignments, ``refuted`` always); ``beats_baseline``.
     """
     frame = derive_columns(frame)
@@ -165,9 +176,26 @@ def promise_check(
                             grouping=grouping, random_state=random_state)
     train_rows, test_rows = holdout_split(dataset, test_size, random_state)
     train, test = dataset.subset(train_rows), dataset.subset(test_rows)
-    model, report = train_context_model(train, id_col=id_col, target_precision=target_precision,
-                                        grid=grid, test_size=0, random_state=random_state,
-                                        n_jobs=n_jobs)
+    trained, report = train_context_model(train, id_col=id_col, target_precision=targets[0],
+                                          grid=grid, test_size=0, random_state=random_state,
+                                          n_jobs=n_jobs)
+    results = {}
+    for k, target in enumerate(targets):
+        model = trained.retarget(target)
+        result = _held_out_check(model, train, test, prior_shifts and k == 0)
+        results[target] = {
+            "label": label, "target_precision": target, **result,
+            "tracks": {"train": len(train), "test": len(test),
+                       "straddling_skipped": len(dataset) - len(train) - len(test)},
+            "grouped_by": dataset.grouping, "background_tracks": dataset.background_tracks,
+            "best_params": report.grid["best"],
+            "messages": [*messages, *report.data["messages"][:-len(model.contexts)],
+                         *(c.message for c in model.cutoffs.values())]}
+    return results
+
+
+def _held_out_check(model, train: ContextDataset, test: ContextDataset, prior_shifts: bool) -> dict:
+    """Promised against realised precision of ``model`` on ``test``, beside the baseline."""
     held_out = holdout_metrics(model, test)
     counts = {c: m["assigned"] for c, m in held_out["contexts"].items()}
     baseline = baseline_precision(train, test, held_out["coverage"], counts)
@@ -193,19 +221,14 @@ def promise_check(
         shifts = [prior_shift_check(model, test, column)
                   for column in ([None] if test.background_tracks else []) + [largest]]
     return {
-        "label": label, "target_precision": target_precision, "contexts": rows,
-        "prior_shift": shifts,
-        "tracks": {"train": len(train), "test": len(test),
-                   "straddling_skipped": len(dataset) - len(train) - len(test)},
+        "contexts": rows, "prior_shift": shifts,
         "coverage": held_out["coverage"], "precision": held_out["precision"],
         "baseline_precision": baseline["precision"],
         "beats_baseline": (held_out["precision"] or 0) >= (baseline["precision"] or 0),
-        "grouped_by": dataset.grouping, "background_tracks": dataset.background_tracks,
         "background_estimated": held_out.get("background_estimated"),
         "background_true": held_out.get("background_true"),
         "checked_contexts": sorted(checked),
         "promises_kept": all(
             not r["refuted"] and (r["assigned"] < MIN_ASSIGNED_TO_JUDGE or r["within_tolerance"])
             for r in checked.values()),
-        "best_params": report.grid["best"], "messages": [*messages, *report.data["messages"]],
     }

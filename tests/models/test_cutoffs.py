@@ -43,7 +43,8 @@ def test_playlist_clustering_makes_the_cutoff_more_cautious():
     # Ten big "playlists" whose tracks succeed or fail together.
     groups = np.where(truth, np.arange(len(truth)) % 10, 10 + np.arange(len(truth)) % 5)
     clustered = choose_cutoff(proba, truth, groups=groups, target_precision=0.8)
-    assert clustered.cutoff >= plain.cutoff
+    # Ten playlists of the context, however many tracks, cannot show 0.8: no playlist (or a stricter cutoff).
+    assert clustered.cutoff is None or clustered.cutoff >= plain.cutoff
     assert clustered.promised_precision <= plain.expected_precision
 
 
@@ -142,12 +143,26 @@ def _harvest(playlists=10, tracks=40, seed=0, wrong_playlists=0):
     return proba, truth & ~spoiled, groups
 
 
-def test_a_realistic_harvest_of_consistent_playlists_earns_a_promise():
-    # Ten playlists of 40 tracks, as a user harvests: no fixed count of playlists stands in the way.
-    proba, truth, groups = _harvest()
+def test_a_harvest_of_enough_consistent_playlists_earns_a_promise():
+    # Thirty playlists of 40 tracks: no fixed count of playlists stands in the way.
+    proba, truth, groups = _harvest(playlists=30)
     choice = choose_cutoff(proba, truth, groups=groups, target_precision=0.8)
     assert choice.reached and choice.promised_precision >= 0.8
     assert truth[proba >= choice.cutoff].mean() >= 0.8
+
+
+def test_the_evidence_is_the_playlists_not_the_tracks():
+    # Four playlists of 300 tracks, every high-scoring track right: the playlists agree, yet a fifth
+    # (another context's that sounds like this one) could be all wrong, so four cannot show 0.8.
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(8), 300)
+    truth = groups < 4
+    proba = 1 / (1 + np.exp(-(rng.normal(0, 1, groups.size) + 6.0 * truth - 3.0)))
+    choice = choose_cutoff(proba, truth, groups=groups, target_precision=0.8)
+    assert not choice.reached and choice.cutoff is None
+    assert choose_cutoff(proba, truth, target_precision=0.8).reached  # counted as tracks, it would
+    # Four effective playlists, all right, bound the precision at 4 / (4 + z^2), about 0.6.
+    assert manual_cutoff(proba, truth, 0.9, groups=groups).promised_precision <= wilson_lower_bound(4, 4, 0.95)
 
 
 def test_playlists_that_disagree_widen_the_bound_beyond_the_track_count():

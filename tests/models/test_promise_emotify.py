@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app.models.evaluation import MIN_ASSIGNED_TO_JUDGE, PROMISE_TOLERANCE, promise_check
+from app.models.evaluation import MIN_ASSIGNED_TO_JUDGE, PROMISE_TOLERANCE, promise_checks
 from app.pipeline.audio_features import analyse_audio, decode_audio
 
 ROOT = Path("../shared/data/audio/emotify_dev")
@@ -54,10 +54,9 @@ def checks(clips):
     out = {}
     for label, values in (("genre", clips["genre"]), ("mood", mood)):
         frame = base.assign(**{label: values})
-        for target in TARGETS:
-            out[(label, target)] = promise_check(frame, label, group_col="artist", grouping="artist",
-                                                 target_precision=target, grid=GRID, min_tracks=20,
-                                                 n_jobs=1)
+        results = promise_checks(frame, label, group_col="artist", grouping="artist", targets=TARGETS,
+                                 grid=GRID, min_tracks=20, n_jobs=1)
+        out.update({(label, target): check for target, check in results.items()})
     return out
 
 
