@@ -459,6 +459,17 @@ def test_a_visitor_goes_from_the_landing_page_to_saved_playlists(site: Site, bro
     liked = requests.post(f"{site.sandbox.url}/__sandbox__/users/{user_name}/likes",
                           json={"count": 40, "other_versions": other_versions, "seed": 3}, timeout=10)
     assert liked.status_code == 200, liked.text
+    if generated:
+        # Random likes come from the world's 33 contexts, about one of them fitting the one promised playlist; ten
+        # more of its context (not liked yet) give the sync something to add whatever the draw.
+        world = site.sandbox.world
+        taken = {tid for tid, _ in world.users[user_name].liked} | {a["spotify_id"] for a in liked.json()["added"]}
+        fitting = [t.spotify_id for t in sorted(world.tracks.values(), key=lambda t: t.deezer_id)
+                   if set(saved) & t.contexts and t.on_deezer and t.deezer_id not in taken
+                   and t.spotify_id not in taken][:10]
+        more = requests.post(f"{site.sandbox.url}/__sandbox__/users/{user_name}/likes",
+                             json={"spotify_ids": fitting}, timeout=10)
+        assert more.status_code == 200, more.text
     before_sync = {c: sandbox_playlist(site, pid) for c, pid in saved.items()}
     page.locator("#sync-enabled input[type=checkbox]").check()
     page.locator("#sync-period input[value=daily]").check()
