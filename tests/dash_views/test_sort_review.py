@@ -82,9 +82,11 @@ def test_the_review_shows_the_same_first_rows_and_counts_as_reading_every_row(ap
 
 def test_every_page_is_the_slice_of_reading_every_row_across_the_kept_and_left_out_boundary(app, sorted_run):
     user_id, run = sorted_run
-    rows = db.session.scalars(select(SortAssignment).where(SortAssignment.sort_run_id == run.id,
-                                                           SortAssignment.context == "sleep")
-                              .order_by(SortAssignment.probability)).all()
+    query = select(SortAssignment).where(SortAssignment.sort_run_id == run.id, SortAssignment.context == "sleep")
+    stored = db.session.scalars(query.order_by(SortAssignment.probability)).all()
+    # A cutoff by hand in the middle, so both sides hold rows whether or not sleep kept its promise.
+    set_cutoff(db.session, user_id, run.id, "sleep", cutoff=stored[len(stored) // 2].probability)
+    rows = db.session.scalars(query.order_by(SortAssignment.probability)).all()
     decide(db.session, user_id, next(r for r in rows if not r.assigned).id, "accept")
     decide(db.session, user_id, next(r for r in reversed(rows) if r.assigned).id, "reject")
     expected_total = len(rows)
