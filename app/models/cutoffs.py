@@ -254,8 +254,11 @@ def choose_cutoff(
     beta2 = 0.25
     with np.errstate(invalid="ignore", divide="ignore"):
         f05 = np.nan_to_num((1 + beta2) * precision * recall / (beta2 * precision + recall))
-    # A cutoff not surely more precise than picking tracks at random is no fallback.
-    f05[(bound <= chance) | (evidence < 1)] = 0.0
+    # A cutoff not surely more precise than picking tracks at random is no fallback. Surely on the
+    # tracks seen: best effort promises nothing for unseen playlists (its label says so), it only
+    # must not be a coin toss.
+    tracks_bound = wilson_lower_bound(correct, assigned, confidence)
+    f05[(tracks_bound <= chance) | (evidence < 1)] = 0.0
     if f05.size == 0 or f05.max() <= 0:
         return CutoffChoice(context, None, target_precision, 0.0, 0.0, 0.0, 0, False,
                             why + "; even best effort picks its tracks no better than chance",
