@@ -8,7 +8,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from app.analysis.explore import harvested_contexts
 from app.auth.session import require_user_id
-from app.dash_views import figures, ids
+from app.dash_views import figures, ids, refine_section
 from app.dash_views.components import chart_card, empty_state, measured, page_header, table
 from app.dash_views.explore import default_contexts
 from app.dash_views.harvests import latest_harvest_contexts
@@ -42,6 +42,7 @@ def layout(**_query: Any) -> html.Div:
                     "should keep.", step="Step 4 of 6"),
         _train_card(available, default_contexts(latest_harvest_contexts(user_id), available)),
         job_card("Training", JOB, current_job(user_id, KIND)),
+        refine_section.start_card(user_id),
         html.Section([
             html.Label("Model", htmlFor=ids.MODEL_CHOICE),
             dcc.Dropdown(id=ids.MODEL_CHOICE, clearable=False, options=_options(models),
@@ -125,6 +126,7 @@ def features_view(metrics) -> html.Div:
 
 def register_callbacks(dash_app) -> None:
     register_follow(dash_app, JOB, _train_sentence)
+    refine_section.register_model_callbacks(dash_app)  # its card is on this page
 
     @dash_app.callback(
         Output(ids.MODEL_JOB_STORE, "data"), Output(ids.MODEL_MESSAGE, "children"),

@@ -8,7 +8,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.auth.session import require_user_id
-from app.dash_views import ids
+from app.dash_views import ids, refine_section
 from app.dash_views.components import empty_state, page_header
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.dash_views.review_outputs import ReviewOutputs, kept_words
@@ -44,6 +44,7 @@ def layout(**_query: Any) -> html.Div:
         ], className="card"),
         job_card("Sorting", JOB, current_job(user_id, KIND)),
         dcc.Store(id=ids.SORT_RUN_STORE, data=run.id if run else None),
+        refine_section.rests_on_view(user_id),
         dcc.Store(id=ids.SORT_UNDO_STORE, data=[]),
         html.Div([html.P(id=ids.SORT_REVIEW_MESSAGE, className="muted", role="status", **{"aria-live": "polite"}),
                   html.Button("Undo", id=ids.SORT_UNDO, n_clicks=0, disabled=True, className="button small secondary",
@@ -149,6 +150,7 @@ def _sort_sentence(job):
 
 def register_callbacks(dash_app) -> None:
     register_follow(dash_app, JOB, _sort_sentence)
+    refine_section.register_sort_callbacks(dash_app)  # the line on what the playlists rest on
 
     @dash_app.callback(
         Output(ids.SORT_JOB_STORE, "data"), Output(ids.SORT_MESSAGE, "children"),

@@ -76,11 +76,13 @@ def train_from_store(
     multi_context: bool = False,
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
+    ready: set[int] | None = None,
 ) -> TrainingOutcome:
     """Assemble the harvested dataset (see :func:`dataset_from_store`) and train on it.
 
     ``context_targets``, ``n_splits``, ``test_size``, ``best_effort`` and ``multi_context`` are
-    passed to :func:`app.models.training.train_context_model`.
+    passed to :func:`app.models.training.train_context_model`; ``ready`` (the track ids analysed so far, for
+    progressive work) to :func:`dataset_from_store`.
 
     Raises
     ------
@@ -89,7 +91,7 @@ def train_from_store(
     """
     progress.stage("dataset", total=1)
     dataset = dataset_from_store(session, contexts, user_id=user_id, providers=providers,
-                                 min_tracks=min_tracks)
+                                 min_tracks=min_tracks, ready=ready)
     progress.advance("dataset")
     progress.stage("training", total=1)
     unknown = sorted(set(context_targets or {}) - set(dataset.contexts))
@@ -131,6 +133,8 @@ def train_for_user(
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
     best_effort: bool = False,
+    ready: set[int] | None = None,
+    rests_on: dict | None = None,
 ) -> TrainedModel:
     """Train on the harvested ``contexts`` with the features the user's library has, and keep it.
 
@@ -138,17 +142,20 @@ def train_for_user(
     playlist, labelled "best effort, not promised" wherever it shows.
 
     Writes a ``Dataset`` row, the artifact file and a ``TrainedModel`` row (kind "context") whose
-    ``metrics`` are the training report, and commits.
+    ``metrics`` are the training report, and commits. Progressive work (``app.models.progressive``) passes
+    ``ready``, the track ids analysed so far, and ``rests_on``, what they are, kept in the model's params.
     """
     outcome = train_from_store(session, contexts, user_id=user_id,
                                target_precision=target_precision, providers=providers,
                                min_tracks=min_tracks, n_jobs=n_jobs, progress=progress,
-                               best_effort=best_effort)
+                               best_effort=best_effort, ready=ready)
     progress.stage("saving", total=1)
     spec, model = outcome.dataset.spec, outcome.model
     params = {"contexts": list(contexts), "target_precision": target_precision,
               "providers": list(providers) if providers else None, "min_tracks": min_tracks,
               "min_coverage": MIN_COVERAGE, "best_effort": best_effort}
+    if rests_on is not None:
+        params["rests_on"] = rests_on
     dataset_row = Dataset(user_id=user_id, name=", ".join(model.contexts), contexts=model.contexts,
                           params=params, feature_columns=spec.columns,
                           n_tracks=len(outcome.dataset), job_id=job_id)
@@ -195,8 +202,11 @@ def load_owned_model(session: Session, user_id: int, model_id: int) -> tuple[Tra
     return row, model
 
 
-def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.DataFrame:
+def library_frame(session: Session, user_id: int, model: ContextModel,
+                  track_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """The user's library tracks (one row each, indexed by track id) with the model's features.
+
+    ``track_ids``: only these of them (progressive work sorts the songs analysed so far).
 
     Raises
     ------
@@ -205,7 +215,7 @@ def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.Dat
     ModelInputError
         The library lacks features the model was trained on, named with their coverage.
     """
-    track_ids = library_track_ids(session, user_id)
+    track_ids = library_track_ids(session, user_id) if track_ids is None else list(track_ids)
     if not track_ids:
         raise DatasetError("this user's library is empty: import it first, on the Library page "
                            "or with `flask import-library --user ...` (contextify only learns from features your "
@@ -222,14 +232,16 @@ def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.Dat
 
 
 def sort_library(session: Session, user_id: int, model: ContextModel, *, explain: bool = False,
-                 explain_floor: float | None = None) -> tuple[pd.DataFrame, SortResult]:
+                 explain_floor: float | None = None,
+                 track_ids: Sequence[int] | None = None) -> tuple[pd.DataFrame, SortResult]:
     """Sort the user's library; returns its tracks (``track_id``, ``spotify_id``) and the result.
 
     The model first estimates the library's own mix of contexts and "none of these" and re-chooses
     its cutoffs for it (:meth:`ContextModel.sort`), so each promise is about this library.
     ``explain`` and ``explain_floor`` are passed on; the result's ids are store track ids (as text).
+    ``track_ids`` sorts only those library tracks (see :func:`library_frame`).
     """
-    frame = library_frame(session, user_id, model)
+    frame = library_frame(session, user_id, model, track_ids)
     result = model.sort(frame.reset_index(), id_col="track_id", explain=explain,
                         explain_floor=explain_floor)
     spotify = dict(session.execute(select(Track.id, Track.spotify_id)
@@ -261,19 +273,27 @@ def sort_for_user(
     *,
     job_id: str | None = None,
     progress: Progress = _NO_PROGRESS,
+    track_ids: Sequence[int] | None = None,
+    rests_on: dict | None = None,
 ) -> SortRun:
-    """Sort the user's library with their model and store the run for review (see module docstring)."""
+    """Sort the user's library with their model and store the run for review (see module docstring).
+
+    Progressive work sorts only ``track_ids`` (the library songs analysed so far) and keeps ``rests_on``.
+    """
     progress.stage("sorting", total=1)
     row, model = load_owned_model(session, user_id, model_id)
-    _, result = sort_library(session, user_id, model, explain=True, explain_floor=REVIEW_FLOOR)
+    _, result = sort_library(session, user_id, model, explain=True, explain_floor=REVIEW_FLOOR,
+                             track_ids=track_ids)
     cutoffs = [c.cutoff for c in result.choices.values() if c.cutoff is not None]
     floor = min([REVIEW_FLOOR, *cutoffs])
     if floor < REVIEW_FLOOR:  # a cutoff under the floor: store down to it (rare, re-explained)
-        _, result = sort_library(session, user_id, model, explain=True, explain_floor=floor)
+        _, result = sort_library(session, user_id, model, explain=True, explain_floor=floor,
+                                 track_ids=track_ids)
     progress.advance("sorting")
     progress.stage("saving", total=1)
+    extra = {} if rests_on is None else {"rests_on": rests_on}
     run = SortRun(user_id=user_id, model_id=row.id,
-                  params={**_cutoff_params(result, floor), "partners": model.partners},
+                  params={**_cutoff_params(result, floor), "partners": model.partners, **extra},
                   coverage=result.coverage, job_id=job_id)
     session.add(run)
     session.flush()
