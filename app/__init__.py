@@ -60,10 +60,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.auth import bp as auth_bp
     from app.health import bp as health_bp
     from app.web import bp as web_bp
     from app.web.invites import bp as invites_bp
+    from app.web.login import bp as auth_bp
     from app.web.sync_account import bp as sync_account_bp
 
     app.register_blueprint(web_bp)
@@ -83,11 +83,11 @@ def register_template_context(app: Flask) -> None:
 
 def register_auth(app: Flask) -> None:
     """Login is required under the Dash mount; errors around login and outside services get plain-words pages."""
-    from app.auth.csrf import csrf_token
-    from app.auth.errors import register_error_pages
-    from app.auth.guard import require_login_under
     from app.auth.session import current_user
     from app.dash_views import URL_BASE
+    from app.web.csrf import csrf_token
+    from app.web.errors import register_error_pages
+    from app.web.guard import require_login_under
 
     register_error_pages(app)
     require_login_under(app, URL_BASE)

@@ -13,8 +13,10 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
-from app.pipeline.files import MAX_BYTES
+from app.auth.errors import human_duration
 from app.pipeline.clients.factory import limiter_store
+from app.pipeline.files import MAX_BYTES
+from app.web.errors import wants_json
 
 log = logging.getLogger("contextify.security")
 
@@ -57,8 +59,8 @@ JOBS_TOO_MANY = "You started many jobs in a short time. Wait a minute, then star
 
 def register_security(app: Flask, dash_app: Any) -> None:
     """Headers on every response, the CSRF rules, request size and rate limits, and their plain-words pages."""
-    from app.auth.csrf import protect_state_changes
     from app.dash_views import URL_BASE
+    from app.web.csrf import protect_state_changes
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_store(app.config) or "memory://")
     # Redis down must not take logins down with it: the limits then lapse (logged) rather than answer 500.
@@ -138,19 +140,6 @@ def hit_job_limit(user_id: int, bucket: str | None = None) -> bool:
     except Exception as exc:  # noqa: BLE001  (as for logins: an unreachable store lets the job start)
         log.warning("job rate limit not checked, its store failed: %s", type(exc).__name__)
         return True
-
-
-def wants_json() -> bool:
-    # Imported late: app.auth's views import this module for its limiter.
-    from app.auth.errors import wants_json as dash_or_api
-
-    return dash_or_api()
-
-
-def human_duration(seconds: float) -> str:
-    from app.auth.errors import human_duration as words
-
-    return words(seconds)
 
 
 def too_large_response(_exc: RequestEntityTooLarge) -> tuple[Any, int]:

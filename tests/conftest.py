@@ -140,15 +140,40 @@ def postgres_url() -> Iterator[str]:
 # ------------------------------------------------------------------------------------------ sandbox
 
 
+@pytest.fixture
+def raised_client_limits(monkeypatch):
+    """The app's own limiters (Deezer 50 calls per 5 s, Spotify, ReccoBeats) raised to 5,000 per second, for a test
+    of something other than the limits whose sandbox has raised limits too: it would otherwise sleep through the real
+    windows (the limits have tests of their own, and `make bench` measures them)."""
+    from app.pipeline.clients import factory
+
+    monkeypatch.setattr(factory, "LIMITS", {name: (5000, 1.0) for name in factory.LIMITS})
+    factory._limiter.cache_clear()
+    yield
+    factory._limiter.cache_clear()
+
+
+def _world(scale: str):
+    """The seed-42 world, from the sandbox's disk cache; on a fresh clone one worker generates it while the other
+    waits for the file instead of generating it too."""
+    from filelock import FileLock
+
+    from sandbox.world import default_cache_dir
+
+    default_cache_dir().mkdir(exist_ok=True)
+    with FileLock(str(default_cache_dir() / f"world-42-{scale}.lock")):
+        return cached_world(42, scale)
+
+
 @pytest.fixture(scope="session")
 def small_world():
-    return cached_world(42, "small")
+    return _world("small")
 
 
 @pytest.fixture(scope="session")
 def full_world():
-    """The full world (a user with 10k+ liked songs); generated once per session."""
-    return cached_world(42, "full")
+    """The full world (a user with 10k+ liked songs); generated once per clone, loaded once per process."""
+    return _world("full")
 
 
 @pytest.fixture
@@ -172,6 +197,22 @@ def start_sandbox(small_world):
 def sandbox(start_sandbox) -> SandboxServer:
     """A small-world sandbox in the default profile."""
     return start_sandbox()
+
+
+def run_shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every process of this test run sees: under xdist the parent of the workers' temporary folders
+    (one per run), else this process's own. Expensive results made once per run are kept there."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def emotify_features(tmp_path_factory):
+    """emotify_dev's 200 clips analysed by musicnn and the descriptors (`flask analyse-audio`, metadata joined):
+    made by one worker per run, read by the others (see tests/real_audio.analysed_once)."""
+    from tests.real_audio import analysed_once
+
+    return analysed_once(run_shared_folder(tmp_path_factory))
 
 
 # ------------------------------------------------------------------------------ pytest-xdist (make test: -n 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dash import Input, Output, State, dcc, html, no_update
@@ -10,13 +11,14 @@ from sqlalchemy.orm import Session
 import app.jobs.discover_task  # noqa: F401  (registers the discover tasks in the web process)
 from app.auth.session import require_user_id
 from app.dash_views import ids
-from app.dash_views.components import page_header
-from app.dash_views.discover_view import NO_SUGGESTIONS, playlist_view, runs_view, suggestions_view
+from app.dash_views.components import empty_state, measured, page_header, table
+from app.dash_views.harvests import format_duration, format_when
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
-from app.services.discover import discover_playlist, page_data, suggestions
+from app.services.discover import ShownSuggestion, discover_playlist, page_data, suggestions
 from app.services.discover_data import readiness
 from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, MAX_PLAYLIST_SIZE, PLAYLIST_NAME
+from app.storage.tables import ExportedPlaylist, ModelRun, TrainedModel
 
 PAGE = {"path": "/discover", "name": "Discover", "title": "contextify · Discover", "order": 8}
 KIND = "discover"
@@ -26,6 +28,8 @@ JOB = JobIds(ids.DISCOVER_JOB_STORE, ids.DISCOVER_DONE_STORE, ids.DISCOVER_INTER
              ids.DISCOVER_PROGRESS, ids.DISCOVER_LOG)
 SAVE_JOB = JobIds(ids.DISCOVER_SAVE_JOB_STORE, ids.DISCOVER_SAVE_DONE_STORE, ids.DISCOVER_SAVE_INTERVAL,
                   ids.DISCOVER_SAVE_STATUS, ids.DISCOVER_SAVE_PROGRESS, ids.DISCOVER_SAVE_LOG)
+NO_SUGGESTIONS = "No suggestions yet: run Discover to rank the tracks you have never saved."
+STATUS_WORDS = {"saved": "Saved and checked", "failed": "Not saved", "pending": "Being written"}
 
 
 def start_discover(session: Session, user_id: int, charts: bool) -> str:
@@ -132,3 +136,65 @@ def register_callbacks(dash_app) -> None:
                        prevent_initial_call=True)
     def saved(_done):
         return playlist_view(discover_playlist(db.session, require_user_id()))
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+
+def runs_view(model: TrainedModel | None, runs: Sequence[ModelRun]) -> html.Div:
+    """The two estimators side by side: the grid's best settings, scores across folds and on unseen artists."""
+    if model is None or not runs:
+        return html.P("Discover has not trained yet.", className="muted")
+    rows = [{"name": run.name + (" (kept)" if (run.metrics or {}).get("chosen") else ""),
+             "params": ", ".join(f"{k} {v}" for k, v in (run.params or {}).get("best", {}).items()),
+             "cv": _score(run.metrics, "cv_roc_auc", "cv_std"), "auc": _num(run.metrics, "roc_auc"),
+             "ap": _num(run.metrics, "average_precision"), "acc": _num(run.metrics, "accuracy"),
+             "f1": _num(run.metrics, "f1"), "time": format_duration(run.seconds)} for run in runs]
+    counts = (model.metrics or {}).get("counts", {})
+    lead = (f"Trained on {counts.get('positives', 0):,} of your saved songs against as many tracks you never saved, "
+            f"picked at random from the catalog. Scores are ROC AUC (1 is perfect, 0.5 is a coin toss), tested on "
+            f"artists the model did not see while learning, so a taste for one artist does not flatter them.")
+    notes = [html.P(message, className="hint") for message in (model.metrics or {}).get("messages", [])]
+    return html.Div([
+        html.P(f"Learned your taste from {counts.get('positives', 0):,} of your saved songs, and checked it on "
+               "artists it had not heard."),
+        measured(
+            html.P(lead),
+            table(rows, {"name": "Model", "params": "Best settings", "cv": "ROC AUC across folds",
+                         "auc": "ROC AUC, unseen artists", "ap": "Average precision", "acc": "Accuracy", "f1": "F1",
+                         "time": "Time"}, "No runs recorded.", caption=f"Model comparison, {format_when(_iso(model))}"),
+            *notes),
+    ])
+
+
+def suggestions_view(shown: Sequence[ShownSuggestion]) -> html.Div:
+    if not shown:
+        return empty_state(NO_SUGGESTIONS)
+    rows = [{"rank": str(s.rank), "track": f"{s.artist} – {s.title}", "p": f"{s.probability:.0%}",
+             "why": ", ".join(s.reasons) or "–"} for s in shown]
+    return table(rows, {"rank": "#", "track": "Track", "p": "Liking", "why": "Why"}, NO_SUGGESTIONS,
+                 caption="Tracks you have never saved, most likely liked first")
+
+
+def playlist_view(row: ExportedPlaylist | None) -> html.Div:
+    if row is None:
+        return html.P(f"{PLAYLIST_NAME} is not on your Spotify account yet.", className="muted")
+    when = format_when(row.saved_at.isoformat()) if row.saved_at else "not yet"
+    return html.P(f"{row.name}: {STATUS_WORDS.get(row.status, row.status)}, {len(row.track_uris or []):,} tracks, "
+                  f"last saved {when}.")
+
+
+def _num(metrics: dict | None, key: str) -> str:
+    value = (metrics or {}).get(key)
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _score(metrics: dict | None, key: str, spread: str) -> str:
+    value, std = (metrics or {}).get(key), (metrics or {}).get(spread)
+    if value is None:
+        return "–"
+    return f"{value:.2f} ± {std:.2f}" if std is not None else f"{value:.2f}"
+
+
+def _iso(model: TrainedModel) -> str | None:
+    return model.created_at.isoformat() if model.created_at else None

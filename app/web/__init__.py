@@ -1,4 +1,4 @@
-"""The plain Flask pages around the Dash app: the landing page, and later login and account pages."""
+"""The plain Flask pages around the Dash app: landing, login and account pages, their guard, CSRF and error pages."""
 
 from flask import Blueprint
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from app.auth.csrf import check_csrf
-from app.auth.errors import login_required_response
 from app.auth.session import current_user_id
 from app.extensions import db
 from app.services.compare import InviteError, accept_invite, display_name, usable_invite
+from app.web.csrf import check_csrf
+from app.web.errors import login_required_response
 
 bp = Blueprint("invites", __name__)
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, redirect, request, url_for
 
-from app.auth.csrf import check_csrf
-from app.auth.errors import login_required_response
 from app.auth.session import current_user_id
 from app.extensions import db
 from app.services.sync import MODES, PERIODS, SyncError, set_sync, sync_settings
+from app.web.csrf import check_csrf
+from app.web.errors import login_required_response
 
 bp = Blueprint("sync_account", __name__)
 

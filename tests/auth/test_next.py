@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.views import safe_next
+from app.web.login import safe_next
 from app.extensions import db
 from app.jobs import runner
 from tests.auth.helpers import login, sandbox_app

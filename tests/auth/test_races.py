@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 import app.auth.tokens as tokens
 from app.auth.spotify import token_store
-from app.auth.views import upsert_user
+from app.web.login import upsert_user
 from app.extensions import db
 from app.storage.tables import OAuthToken, User
 from tests.auth.helpers import add_user

@@ -7,7 +7,6 @@ import json
 from flask import session
 
 from app.dash_views import compare, ids
-from app.dash_views.compare_view import map_figure
 from app.extensions import db
 from app.services import compare as data
 from app.storage.tables import ModelRun, Suggestion, Track, TrainedModel
@@ -69,8 +68,9 @@ def test_a_finished_comparison_is_shown_to_its_owner_only(app, client):
 
 
 def test_the_map_has_one_trace_per_owner_with_song_names_on_hover():
-    figure = map_figure([{"x": 0, "y": 0, "owner": 1, "name": "A – X"}, {"x": 1, "y": 1, "owner": 0, "name": "B – Y"},
-                         {"x": 2, "y": 2, "owner": "both", "name": "C – Z"}], "Your songs", "Ana's songs")
+    figure = compare.map_figure([{"x": 0, "y": 0, "owner": 1, "name": "A – X"},
+                                 {"x": 1, "y": 1, "owner": 0, "name": "B – Y"},
+                                 {"x": 2, "y": 2, "owner": "both", "name": "C – Z"}], "Your songs", "Ana's songs")
     assert [(t.name, list(t.text)) for t in figure.data] == [
         ("Your songs", ["A – X"]), ("Ana's songs", ["B – Y"]), ("In both libraries", ["C – Z"])]
     assert all("%{text}" in t.hovertemplate for t in figure.data)

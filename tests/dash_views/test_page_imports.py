@@ -1,9 +1,12 @@
-"""The page modules import each other without a cycle (shared widgets below the pages that use them)."""
+"""The page modules import each other without a cycle (shared widgets below the pages that use them), and a page
+keeps its drawing in a `<page>_view.py` only when the two would not fit in one module."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from app.dash_views import PAGE_MODULES
 
 PAGES = Path(__file__).resolve().parents[2] / "app" / "dash_views"
 
@@ -58,3 +61,13 @@ def test_the_cycle_check_finds_one(tmp_path):
     (tmp_path / "harvests.py").write_text("def start():\n    from pkg.jobs_view import start_job\n")
     (tmp_path / "jobs_view.py").write_text("from pkg import components, harvests\n")
     assert cycle(imports_within(tmp_path, "pkg")) == ["components", "harvests", "jobs_view", "components"]
+
+
+def test_a_page_draws_in_a_view_module_of_its_own_only_when_one_module_would_pass_400_lines():
+    pages = {name.rsplit(".", 1)[1] for name in PAGE_MODULES}
+    for view in sorted(PAGES.glob("*_view.py")):
+        page = view.name.removesuffix("_view.py")
+        if page not in pages:
+            continue  # a shared widget (jobs_view.py), not one page's drawing
+        together = sum(len(path.read_text().splitlines()) for path in (PAGES / f"{page}.py", view))
+        assert together > 400, f"{view.name} fits in {page}.py ({together} lines together): fold it in"

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import runner
-from app.pipeline.clients import factory
 from app.storage.tables import Context, Label, LibraryItem, SourcePlaylist, Track, TrackFeatures, User
 from tests.auth.helpers import login, sandbox_app
 from tests.jobs.conftest import wait_for
@@ -38,11 +37,9 @@ def database_url(request, app_config):
 
 
 @pytest.fixture
-def site(app_config, start_sandbox, monkeypatch, tmp_path):
+def site(app_config, start_sandbox, tmp_path, raised_client_limits):
     """`site(name)` -> (app, user ids): a fresh store and sandbox, both users logged in, the discoverer's
     library imported (Discover refuses without one)."""
-    monkeypatch.setattr(factory, "LIMITS", {name: (5000, 1.0) for name in factory.LIMITS})
-    factory._limiter.cache_clear()
     apps = []
 
     def make(name: str, database_url: str | None):
@@ -65,7 +62,6 @@ def site(app_config, start_sandbox, monkeypatch, tmp_path):
         runner.shutdown(app)
         with app.app_context():
             db.engine.dispose()
-    factory._limiter.cache_clear()
 
 
 def submit(app, kind: str, params: dict, user_id: int) -> str:

@@ -66,16 +66,16 @@ def test_the_glossary_explains_the_words_that_remain(client):
 def test_the_evidence_views_put_their_scores_under_how_this_was_measured():
     from types import SimpleNamespace
 
-    from app.dash_views import compare_view, discover_view
+    from app.dash_views import compare, discover
 
     metrics = {"confusion": [[40, 10], [12, 38]], "counts": {"owner": 300, "other": 280}, "roc_auc": 0.83, "f1": 0.79,
                "n_test": 100, "n_train": 480, "n_shared": 20}
-    compare = compare_view.scores_view(metrics, "Ana")
-    assert jargon_in(" ".join(visible_text(compare))) == []
-    assert "overlap a little" in " ".join(visible_text(compare))
+    scores = compare.scores_view(metrics, "Ana")
+    assert jargon_in(" ".join(visible_text(scores))) == []
+    assert "overlap a little" in " ".join(visible_text(scores))
     model = SimpleNamespace(metrics={"counts": {"positives": 120}}, created_at=None)
     runs = [SimpleNamespace(name="Logistic regression", metrics={"roc_auc": 0.7, "cv_roc_auc": 0.71, "cv_std": 0.02,
                                                                   "chosen": True}, params={"best": {"C": 1}},
                             seconds=2.0)]
-    discover = discover_view.runs_view(model, runs)
-    assert jargon_in(" ".join(visible_text(discover))) == []
+    estimators = discover.runs_view(model, runs)
+    assert jargon_in(" ".join(visible_text(estimators))) == []

@@ -9,12 +9,8 @@ Measured on 2026-12-06 (bench area 7): musicnn genre accuracy 0.700, mood macro 
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from app.commands.audio import analyse_audio_command
-from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
 from benchmarks.real_audio import EMOTIFY, FEATURE_SETS, TARGETS, evaluate
 
 pytestmark = [pytest.mark.slow,
@@ -22,29 +18,16 @@ pytestmark = [pytest.mark.slow,
                                  reason="../shared/data/audio/emotify_dev is absent")]
 
 
-@pytest.fixture(scope="module")
-def analysed(tmp_path_factory):
-    try:
-        weights_prefix()
-    except WeightsMissing as exc:
-        pytest.skip(str(exc))
-    out = tmp_path_factory.mktemp("emotify") / "features.csv"
-    result = CliRunner().invoke(analyse_audio_command, [str(EMOTIFY), "--out", str(out),
-                                                        "--metadata", str(EMOTIFY / "metadata.csv")])
-    assert result.exit_code == 0, result.output
-    return pd.read_csv(out)
-
-
-def test_every_clip_is_analysed_by_both_providers(analysed):
-    assert len(analysed) == 200
-    assert analysed.filter(like="musicnn_tag_").notna().all().all()
-    assert analysed["preview_tempo"].notna().mean() >= 0.95
+def test_every_clip_is_analysed_by_both_providers(emotify_features):
+    assert len(emotify_features) == 200
+    assert emotify_features.filter(like="musicnn_tag_").notna().all().all()
+    assert emotify_features["preview_tempo"].notna().mean() >= 0.95
 
 
 @pytest.fixture(scope="module")
-def scores(analysed):
-    learned = evaluate(analysed, FEATURE_SETS["musicnn tags + embedding"])
-    descriptors = evaluate(analysed, FEATURE_SETS["descriptors (preview)"])
+def scores(emotify_features):
+    learned = evaluate(emotify_features, FEATURE_SETS["musicnn tags + embedding"])
+    descriptors = evaluate(emotify_features, FEATURE_SETS["descriptors (preview)"])
     print(f"\nmusicnn {learned}\ndescriptors {descriptors}")
     return learned, descriptors
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.auth.csrf import STATE_CHANGING
+from app.web.csrf import STATE_CHANGING
 from tests.auth.helpers import add_user, login, session_login
 from tests.dash_views.helpers import UPDATE, dependencies, payload
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from app.auth.errors import DATABASE_DOWN, job_failure_message, time_of_day
+from app.auth.errors import job_failure_message, time_of_day
 from app.pipeline.clients.base import RateLimited, Unavailable
+from app.web.errors import DATABASE_DOWN
 
 
 def test_a_quota_stop_says_which_service_and_when_to_retry_as_a_time_of_day(app):

@@ -46,7 +46,8 @@ def rows(app) -> dict[str, ExportedPlaylist]:
         return {r.context: r for r in db.session.scalars(select(ExportedPlaylist))}
 
 
-def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, start_sandbox, full_world, monkeypatch):
+def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, start_sandbox, full_world, monkeypatch,
+                                                                 raised_client_limits):
     sandbox = start_sandbox(world=full_world, **FAST)  # see test_sync_sandbox.TARGET: the small world keeps no promise
     app = sandbox_app(app_config, sandbox)
     try:

@@ -1,4 +1,4 @@
-"""Routes of the login flow (/login, /callback, /logout) and the account page (/account, delete all my data)."""
+"""The login routes (with Spotify: /login, /callback, /logout; without: /start, /login/key) and the account page."""
 
 from __future__ import annotations
 
@@ -14,33 +14,36 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from spotipy import MemoryCacheHandler
 from spotipy.exceptions import SpotifyOauthError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from app.auth import bp
-from app.auth.csrf import check_csrf
-from app.auth.errors import bad_state_page, denied_page, login_failed_page, login_required_response, service_down_page
 from app.auth.session import current_user, current_user_id, log_in, log_out
 from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
-from app.services.library import upload_dir
 from app.models.service import MODELS_DIR
 from app.pipeline.clients.factory import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
-from app.services.local_accounts import SpotifyTaken, connect_spotify
-from app.storage.tables import USER_OWNED_MODELS, OAuthToken, User, utcnow
+from app.services.library import upload_dir
+from app.services.local_accounts import SpotifyTaken, connect_spotify, create_local_account, user_for_key
 from app.storage.ownership import delete_all_user_data, owned
+from app.storage.tables import USER_OWNED_MODELS, OAuthToken, User, utcnow
+from app.web.csrf import check_csrf
+from app.web.errors import bad_state_page, denied_page, login_failed_page, login_required_response, service_down_page
 
 log = logging.getLogger("contextify.auth")
+
+# Named "auth" as before: templates and redirects say url_for("auth.login").
+bp = Blueprint("auth", __name__)
 
 STATE_KEY = "oauth_state"
 NEXT_KEY = "login_next"
 AFTER_LOGIN = "/app/"
+AFTER_START = "/app/library"
 # A login page should answer within seconds: a Spotify wait longer than this shows the quota page instead.
 LOGIN_MAX_RETRY_AFTER_S = 5
 LOGIN_ATTEMPTS = 3
@@ -135,6 +138,39 @@ def delete_account() -> Any:
     log.info("deleted all data of user=%s", user.id)
     log_out()
     return render_template("auth/deleted.html", deleted=sum(deleted.values()))
+
+
+# ------------------------------------------------------------------- without Spotify: a local account
+
+
+@bp.get("/start")
+def start() -> str:
+    """The way in without Spotify: make an account, or sign back in with a key made earlier."""
+    return render_template("auth/start.html", user=current_user(), key=None, wrong_key=False)
+
+
+@bp.post("/start")
+@limiter.limit(login_limit)
+def start_local() -> Any:
+    """Make a local account, log it in and show its key once (the CSRF token is checked app-wide)."""
+    user, key = create_local_account(db.session, request.form.get("name"))
+    log_in(user.id)
+    log.info("local account created user=%s", user.id)
+    return render_template("auth/start.html", user=user, key=key, wrong_key=False, next_url=AFTER_START)
+
+
+@bp.post("/login/key")
+@limiter.limit(login_limit)
+def login_with_key() -> Any:
+    """Sign in to a local account with its key; a wrong key gets the same page back and a plain message."""
+    user = user_for_key(db.session, request.form.get("key"))
+    if user is None:
+        return render_template("auth/start.html", user=None, key=None, wrong_key=True), 401
+    user.last_login_at = utcnow()
+    db.session.commit()
+    log_in(user.id)
+    log.info("login with key user=%s", user.id)
+    return redirect(AFTER_START)
 
 
 # ------------------------------------------------------------------------------------------ helpers

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from app.auth.errors import login_required_response
 from app.auth.session import current_user_id
+from app.web.errors import login_required_response
 
 
 def require_login_under(app: Flask, prefix: str) -> None:
