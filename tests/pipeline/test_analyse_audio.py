@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -79,3 +80,16 @@ def test_a_folder_without_readable_audio_is_an_error_not_an_empty_csv(tmp_path):
                                                         "--providers", "preview", "--workers", "1"])
     assert result.exit_code == 1 and "could be analysed" in result.output
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_file_is_decoded_once_for_every_provider_and_its_samples_cannot_be_changed(folder):
+    from app.pipeline.audio_features import decode_audio
+
+    data = (folder / "drums.wav").read_bytes()
+    y, sr = decode_audio(data)
+    again, _ = decode_audio(bytes(data))  # equal bytes, another object: the same decoded clip
+    assert again is y and sr == SR and len(y) == 5 * SR
+    with pytest.raises(ValueError):
+        y[0] = 1.0
+    other, _ = decode_audio((folder / "rock" / "drums again.flac").read_bytes())
+    assert other is not y and not np.array_equal(other, y)
