@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 
 import numpy as np
 import pandas as pd
@@ -126,12 +125,12 @@ def test_imbalance_is_called_out():
     assert "9× imbalance: harvest more playlists for study" in explore.sizes_sentence(sizes)
 
 
-def test_fifty_thousand_tracks_stay_fast():
+def test_fifty_thousand_tracks_are_summarised_with_a_bounded_map():
+    # How fast this is belongs to `make bench` (area 5 times the Explore page on a 50,000-track store), not here.
     rng = np.random.default_rng(4)
     n = 50_000
     contexts = rng.choice([f"c{i}" for i in range(10)], size=n)
     frame = frame_of({f"p_f{i}": rng.normal(size=n) for i in range(12)}, contexts)
-    started = time.perf_counter()
     columns = explore.feature_columns(frame)
     explore.feature_means(frame, columns)
     explore.jaccard_matrix(frame)
@@ -139,7 +138,6 @@ def test_fifty_thousand_tracks_stay_fast():
     explore.vif_table(frame, columns)
     points = explore.map_sample(explore.pca_map(frame, columns))
     explore.distribution_stats(frame, columns[0])
-    assert time.perf_counter() - started < 5
     assert len(points) <= explore.MAP_POINTS and set(points["context"]) == set(contexts)
 
 
