@@ -117,25 +117,22 @@ def grid_search(
 
 
 def _fit_predict(pipeline, X, Y, train, test):
-    fitted = clone(pipeline).fit(X.iloc[train], Y[train])
-    return test, fitted.predict_proba(X.iloc[test]), fitted
+    return test, clone(pipeline).fit(X.iloc[train], Y[train]).predict_proba(X.iloc[test])
 
 
 def out_of_fold_proba(
     pipeline: Pipeline, X: pd.DataFrame, Y: np.ndarray, folds, n_jobs: int = 2,
-    return_models: bool = False,
-):
+) -> np.ndarray:
     """P(context) for each track from the fold model that did not see its playlists.
 
-    Tracks in no test fold (straddlers) get NaN rows. With ``return_models`` the fitted fold
-    models come too, in fold order.
+    Tracks in no test fold (straddlers) get NaN rows.
     """
     proba = np.full(Y.shape, np.nan)
     jobs = Parallel(n_jobs=n_jobs)(
         delayed(_fit_predict)(pipeline, X, Y, train, test) for train, test in folds)
-    for test, fold_proba, _ in jobs:
+    for test, fold_proba in jobs:
         proba[test] = fold_proba
-    return (proba, [fitted for _, _, fitted in jobs]) if return_models else proba
+    return proba
 
 
 def grid_table(search: GridSearchCV) -> list[dict]:

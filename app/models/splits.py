@@ -35,9 +35,7 @@ def _track_folds(dataset: ContextDataset, fold_of: dict[str, int]) -> list[froze
 
 
 def _main_context(dataset: ContextDataset, tracks: np.ndarray) -> int:
-    """The context most of the tracks are in; ``n_contexts`` for a group of background tracks."""
-    counts = dataset.labels[tracks].sum(axis=0)
-    return int(counts.argmax()) if counts.any() else len(dataset.contexts)
+    return int(dataset.labels[tracks].sum(axis=0).argmax())
 
 
 def playlist_folds(
@@ -64,7 +62,7 @@ def playlist_folds(
     names, members = _playlist_table(dataset)
     rng = np.random.default_rng(random_state)
     order = sorted(rng.permutation(len(names)), key=lambda k: -len(members[k]))
-    per_context = np.zeros((n_splits, len(dataset.contexts) + 1))
+    per_context = np.zeros((n_splits, len(dataset.contexts)))
     totals = np.zeros(n_splits)
     fold_of = {}
     for k in order:
