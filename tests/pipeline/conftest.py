@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from sandbox.runner import SandboxServer, consent
+from app.runs.progress import Progress
 
 SCOPES = "user-library-read playlist-read-private playlist-modify-private playlist-modify-public"
 
@@ -27,3 +28,19 @@ def token_for():
         return answer.json()["access_token"]
 
     return token
+
+
+@pytest.fixture
+def recorded_progress():
+    """A Progress whose every snapshot is kept (in order), on a clock that moves a second per reading, so every
+    flush writes: the pair (progress, snapshots) for tests about what a bar showed while a run went on."""
+    seen: list[dict] = []
+
+    class Recording(Progress):
+        def snapshot(self):
+            snap = super().snapshot()
+            seen.append(snap)
+            return snap
+
+    ticks = iter(range(10**9))
+    return Recording(clock=lambda: float(next(ticks))), seen

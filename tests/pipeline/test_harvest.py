@@ -302,22 +302,14 @@ def test_auto_uses_spotify_where_the_app_may_read_public_playlists(start_sandbox
         assert small_world.tracks[playlist.track_ids[position]].spotify_id == spotify_id
 
 
-def test_no_bar_reads_full_while_searches_for_more_playlists_are_out(start_sandbox, new_db):
+def test_no_bar_reads_full_while_searches_for_more_playlists_are_out(start_sandbox, new_db, recorded_progress):
     """Issue 21: the playlists and tracks bars count what the searches still out may bring, so neither is drawn
     full (nor 'nothing to do') while a context's playlists are still being looked for."""
     from app.dash_views.harvests import stage_rows
 
-    seen: list[dict] = []
-
-    class Recording(Progress):
-        def snapshot(self):
-            snap = super().snapshot()
-            seen.append(snap)
-            return snap
-
-    ticks = iter(range(10**9))
+    progress, seen = recorded_progress
     sandbox = start_sandbox(**FAST)
-    harvest(new_db(), CONTEXTS, clients_for(sandbox), progress=Recording(clock=lambda: float(next(ticks))))
+    harvest(new_db(), CONTEXTS, clients_for(sandbox), progress=progress)
     final = seen[-1]
     early_full = [(name, row.done, final[name]["done"]) for snap in seen[:-1]
                   for name, row in zip(snap, stage_rows(snap), strict=True)

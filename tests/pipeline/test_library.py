@@ -208,25 +208,18 @@ def test_flaky_services_and_a_killed_run_end_with_the_same_data(start_sandbox, t
     assert final_data(factory_c) == expected
 
 
-def test_no_bar_reads_full_while_tracks_of_later_chunks_still_wait(start_sandbox, token_for, database, monkeypatch):
+def test_no_bar_reads_full_while_tracks_of_later_chunks_still_wait(start_sandbox, token_for, database, monkeypatch,
+                                                                  recorded_progress):
     """Issue 21: a match bar once showed full while 10,000 songs still waited, because each chunk added only its
     own tracks to the stage's total. Every bar drawn while the run went on is full only once its stage is done."""
     from app.dash_views.harvests import stage_rows
     from app.pipeline import library
 
     monkeypatch.setattr(library, "MATCH_CHUNK", 100)  # ana.k's 350 songs in four chunks
-    seen: list[dict] = []
-
-    class Recording(Progress):
-        def snapshot(self):
-            snap = super().snapshot()
-            seen.append(snap)
-            return snap
-
-    ticks = iter(range(10**9))
+    progress, seen = recorded_progress
     sandbox = start_sandbox(**FAST)
     run_import(database(), clients_for(sandbox, token_for(sandbox, USER)),
-               progress=Recording(clock=lambda: float(next(ticks))))  # every call a second later: every flush writes
+               progress=progress)  # every call a second later: every flush writes
     final = seen[-1]
     watched = [name for name in final if name == "tracks matched" or name.startswith("tracks enriched")]
     assert "tracks matched" in watched and len(watched) >= 2
