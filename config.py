@@ -18,7 +18,8 @@ DEFAULT_SANDBOX_URL = "http://127.0.0.1:5055"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:5000/callback"
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
-DEFAULT_JOB_WORKERS = 2
+# Three: the harvest, the library import and the progressive sorting that waits on them run side by side.
+DEFAULT_JOB_WORKERS = 3
 DEFAULT_COMPARE_MIN_TRACKS = 50
 DEFAULT_LOGIN_RATE_LIMIT = "20 per minute"
 DEFAULT_JOB_RATE_LIMIT = "30 per minute"
@@ -69,7 +70,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
                              "web and worker processes together stay inside Deezer's, Spotify's and ReccoBeats' "
                              "limits. Unset and without a Redis broker, each process keeps its own window."),
     "CONTEXTIFY_JOB_WORKERS": (f"`{DEFAULT_JOB_WORKERS}`",
-                               "Background jobs run at once by the in-process job runner (ignored with Celery)."),
+                               "Background jobs run at once by the in-process job runner (ignored with Celery): "
+                               "three lets progressive sorting run beside a harvest and a library import."),
     "CONTEXTIFY_COMPARE_MIN_TRACKS": (f"`{DEFAULT_COMPARE_MIN_TRACKS}`",
                                       "Compare refuses a second library with fewer tracks than this."),
     "CONTEXTIFY_LOGIN_RATE_LIMIT": (f"`{DEFAULT_LOGIN_RATE_LIMIT}`",

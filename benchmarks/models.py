@@ -107,37 +107,49 @@ def measure_in_process(size: int, sort_sizes: list[int]) -> dict:
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+#: Targets the promise is measured at (the issue's two, and 0.7 where playlists are given): a higher one
+#: must never realise less.
+PROMISE_TARGETS = (0.7, 0.85, 0.95)
+#: One grid point, as in tests/models/test_promise_check.py: the promise, not the search, is measured.
+PROMISE_GRID = [{"classifier__estimator__C": [0.1], "classifier__estimator__class_weight": [None]}]
+
+
 def promise() -> list[Table]:
     """Realised against promised precision on held-out playlists of the real data, beside plain LR."""
     if not SHARED_CSV.exists():
         return [Table("Precision promise on real data", f"Skipped: {SHARED_CSV} is absent.", ["-"], [])]
-    from app.models.evaluation import promise_check
+    from app.models.evaluation import promise_checks
 
     frame = pd.read_csv(SHARED_CSV)
     tables = []
     for label, top_n in (("playlist_genre", None), ("playlist_name", 12)):
-        result = promise_check(frame, label, top_n=top_n)
-        tables.append(_promise_table(label, top_n, result))
+        results = promise_checks(frame, label, top_n=top_n, targets=PROMISE_TARGETS, grid=PROMISE_GRID,
+                                 prior_shifts=True)
+        tables.extend(_promise_table(label, top_n, result) for result in results.values())
     return tables
 
 
 def _promise_table(label: str, top_n: int | None, result: dict) -> Table:
-    title = f"Precision promise on held-out playlists: {label}" + (f" (the {top_n} largest)" if top_n else "")
-    table = Table(title, "Contexts learned from training playlists; precision realised on playlists the model never "
-                  "saw, against the precision promised (a lower confidence bound on out-of-fold precision). The "
-                  "baseline is a plain multinomial LogisticRegression (StandardScaler, argmax) given the same "
-                  "number of assignments per context; the last rows compare, at equal coverage, all assignments "
-                  "(fallbacks included), those of the contexts that reached the target, and those of the contexts "
-                  "promising at least 0.7 (the assignments that carry a promise).",
-                  ["context", "promised", "reached target", "realised", "assigned", "baseline at same count"])
+    title = (f"Precision promise on held-out playlists: {label}" + (f" (the {top_n} largest)" if top_n else "")
+             + f", target {result['target_precision']}")
+    table = Table(title, "Trained on some playlists; the held-out playlists are sorted as a library is (their mix of "
+                  "contexts and of 'none of these' estimated first, cutoffs chosen for it). Promised: the promise "
+                  "shown for them; realised: the share right. A context that cannot keep the target gets no "
+                  "playlist. Baseline: a plain multinomial LogisticRegression (StandardScaler, argmax) given as "
+                  "many tracks per context, and overall the same coverage. Shares: estimated (true).",
+                  ["context", "promised", "realised", "assigned", "share est. (true)", "baseline at same count"])
     for context, row in sorted(result["contexts"].items()):
-        table.rows.append([context, row["promised"], "yes" if row["reached_target"] else "no (fallback)",
+        table.rows.append([context, row["promised"] if row["cutoff"] is not None else "no playlist",
                            row["realised"] if row["realised"] is not None else "-", row["assigned"],
+                           f"{row['estimated_share']:.3f} ({row['true_share']:.3f})",
                            row["baseline_same_count"] if row["baseline_same_count"] is not None else "-"])
-    table.rows.append(["all assignments", "-", "-", result["precision"], f"coverage {result['coverage']:.2f}",
-                       result["baseline_precision"]])
-    for name, block in (("contexts that reached the target", result["target_reached"]),
-                        ("contexts promising at least 0.7", result["promised"])):
-        table.rows.append([name, "-", "-", block["precision"] or "-", f"coverage {block['coverage']:.2f}",
-                           block["baseline_precision"] or "-"])
+    table.rows.append(["all assignments", "-", result["precision"] if result["precision"] is not None else "-",
+                       f"coverage {result['coverage']:.3f}",
+                       f"none of these {result['background_estimated']:.3f} ({result['background_true']:.3f})",
+                       result["baseline_precision"] if result["baseline_precision"] is not None else "-"])
+    for shift in result.get("prior_shift", []):
+        for context, row in sorted(shift["contexts"].items()):
+            if row["assigned"]:
+                table.rows.append([f"library 80% {shift['mostly']}: {context}", row["promised"], row["realised"],
+                                   row["assigned"], f"{row['estimated_share']:.3f} ({row['true_share']:.3f})", "-"])
     return table

@@ -27,8 +27,10 @@ DEFAULT_ID_COLUMNS = ("track_id", "id")
 LIBRARY_ID = "spotify_id"
 #: Source-playlist column used for grouping when --group-col is not given and it exists.
 DEFAULT_GROUP_COLUMN = "playlist_id"
+#: Artist columns grouped by when there is no playlist column, in order.
+ARTIST_COLUMNS = ("artist", "track_artist", "artists", "artist_name")
 
-_precision = click.FloatRange(0, 1, min_open=True)
+_precision = click.FloatRange(0, 1, min_open=True, max_open=True)
 
 
 def _read_csv(path: str, text_columns: tuple[str | None, ...] = ()) -> pd.DataFrame:
@@ -64,8 +66,8 @@ def _context_targets(values: tuple[str, ...]) -> dict[str, float]:
             precision = float(number)
         except ValueError:
             precision = -1.0
-        if not name or not 0 < precision <= 1:
-            raise click.BadParameter(f"'{value}' is not CONTEXT=PRECISION with 0 < PRECISION <= 1",
+        if not name or not 0 < precision < 1:
+            raise click.BadParameter(f"'{value}' is not CONTEXT=PRECISION with 0 < PRECISION < 1",
                                      param_hint="--context-precision")
         targets[normalise_context(name)] = precision
     return targets
@@ -102,21 +104,32 @@ def _emit(payload: dict, as_json: bool) -> None:
 @click.option("--folds", default=DEFAULT_FOLDS, show_default=True, type=click.IntRange(2))
 @click.option("--test-size", default=DEFAULT_TEST_SIZE, show_default=True,
               type=click.FloatRange(0, 0.5), help="Share of playlists held out to check promises.")
+@click.option("--background", "background_path", default=None, type=click.Path(dir_okay=False),
+              help="CSV of tracks that fit none of the contexts (id and feature columns), at most "
+                   "as many as the labelled ones. Rows of --from-csv with an empty label count too.")
+@click.option("--best-effort", is_flag=True,
+              help="Give a context that cannot reach its target a playlist anyway, labelled "
+                   "best effort (by default it gets none).")
+@click.option("--multi-context", is_flag=True,
+              help="Let a track go to every context whose cutoff it passes (by default only its "
+                   "most likely one, plus contexts that genuinely co-occur with it).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (last line).")
 def train_command(contexts, user_name, csv_path, label, id_col, group_col, features, categorical,
-                  min_tracks, target_precision, context_precision, folds, test_size, out,
-                  as_json):
+                  min_tracks, target_precision, context_precision, folds, test_size,
+                  background_path, best_effort, multi_context, out, as_json):
     """Train a context model from harvested playlists (--contexts) or a labelled CSV (--from-csv),
     and write it to --out."""
     targets = _context_targets(context_precision)
     settings = dict(min_tracks=min_tracks, target_precision=target_precision,
-                    context_targets=targets, n_splits=folds, test_size=test_size)
+                    context_targets=targets, n_splits=folds, test_size=test_size,
+                    best_effort=best_effort, multi_context=multi_context)
     if bool(contexts) == bool(csv_path):
         raise click.UsageError("give either --contexts (harvested playlists) or --from-csv")
     if contexts:
         csv_only = {"--label": label, "--id-col": id_col, "--group-col": group_col,
-                    "--features": features, "--categorical": categorical}
+                    "--features": features, "--categorical": categorical,
+                    "--background": background_path}
         given = [name for name, value in csv_only.items() if value is not None]
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --from-csv")
@@ -127,7 +140,7 @@ def train_command(contexts, user_name, csv_path, label, id_col, group_col, featu
     if label is None:
         raise click.UsageError("--from-csv needs --label, the column holding each row's context")
     _train_from_csv(csv_path, label, id_col, group_col, features, categorical, settings, out,
-                    as_json)
+                    as_json, background_path)
 
 
 def _names(values: tuple[str, ...]) -> list[str]:
@@ -175,16 +188,26 @@ def _train_from_store(contexts, user_name, settings, out, as_json):
 
 
 def _train_from_csv(csv_path, label, id_col, group_col, features, categorical, settings, out,
-                    as_json):
+                    as_json, background_path=None):
     min_tracks, target_precision = settings["min_tracks"], settings["target_precision"]
     targets = settings["context_targets"]
     frame = _read_csv(csv_path, (label, id_col, *DEFAULT_ID_COLUMNS, group_col or DEFAULT_GROUP_COLUMN))
     _require(frame, "--label", label)
     id_col = _id_column(frame, id_col)
+    grouping = "playlist"
     if group_col is not None:
         _require(frame, "--group-col", group_col)
     elif DEFAULT_GROUP_COLUMN in frame.columns:
         group_col = DEFAULT_GROUP_COLUMN
+    else:
+        group_col = next((c for c in ARTIST_COLUMNS if c in frame.columns), None)
+        grouping = "artist" if group_col else "track"
+    background = None
+    if background_path is not None:
+        try:
+            background = derive_columns(read_csv(background_path, [id_col or "", *DEFAULT_ID_COLUMNS]))
+        except DatasetError as error:
+            raise click.UsageError(f"--background: {error}") from None
     frame = derive_columns(frame)
     exclude = tuple(c for c in (id_col, label, group_col) if c)
     try:
@@ -194,7 +217,8 @@ def _train_from_csv(csv_path, label, id_col, group_col, features, categorical, s
         raise click.UsageError(str(error)) from None
     try:
         dataset = build_dataset(frame, id_col=id_col, label_col=label, spec=spec,
-                                group_col=group_col, min_tracks=min_tracks)
+                                group_col=group_col, min_tracks=min_tracks,
+                                background=background, grouping=grouping)
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     unknown = sorted(set(targets) - set(dataset.contexts))
@@ -206,11 +230,13 @@ def _train_from_csv(csv_path, label, id_col, group_col, features, categorical, s
         click.echo(message, err=True)
     if not as_json:
         click.echo(f"training on {len(dataset)} tracks, {len(dataset.contexts)} contexts, "
-                   f"features: {', '.join(spec.columns)}; grouped by "
-                   f"{group_col or 'track (no playlist column)'}")
+                   f"({dataset.background_tracks} of them background), features: "
+                   f"{', '.join(spec.columns)}; grouped by {grouping}"
+                   + (f" ({group_col})" if group_col else " (no playlist or artist column)"))
     model, report = train_context_model(
         dataset, id_col=id_col, target_precision=target_precision, context_targets=targets,
-        n_splits=settings["n_splits"], test_size=settings["test_size"])
+        n_splits=settings["n_splits"], test_size=settings["test_size"],
+        best_effort=settings["best_effort"], multi_context=settings["multi_context"])
     digest = hashlib.sha256(Path(csv_path).read_bytes()).hexdigest()
     report_dict = report.to_dict()
     save_model(model, out, {
@@ -250,10 +276,15 @@ def _print_training(model, report_dict, out):
 @click.option("--context-precision", multiple=True, metavar="CONTEXT=P",
               help="Target precision of one context (repeatable).")
 @click.option("--explain", is_flag=True, help="Add a `why` column with each assignment's reasons.")
+@click.option("--best-effort", is_flag=True,
+              help="Give contexts that cannot reach their target a labelled best-effort playlist "
+                   "(its own `best_effort` column; `contexts` stays promised only).")
+@click.option("--multi-context", is_flag=True,
+              help="Let a track go to every context whose cutoff it passes.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="CSV to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (last line).")
 def sort_command(model_path, user_name, csv_path, id_col, target_precision, context_precision,
-                 explain, out, as_json):
+                 explain, best_effort, multi_context, out, as_json):
     """Sort a user's library (--user) or the tracks of a CSV (--from-csv) into the model's contexts
     and write one row per track."""
     if bool(user_name) == bool(csv_path):
@@ -267,9 +298,11 @@ def sort_command(model_path, user_name, csv_path, id_col, target_precision, cont
     except ArtifactError as error:
         raise click.ClickException(str(error)) from None
     targets = _context_targets(context_precision)
-    if target_precision is not None or targets:
+    if target_precision is not None or targets or best_effort or multi_context:
         try:
-            model = model.retarget(target_precision, targets)
+            model = model.retarget(target_precision, targets,
+                                   best_effort=best_effort or None,
+                                   multi_context=multi_context or None)
         except KeyError as error:
             raise click.BadParameter(error.args[0], param_hint="--context-precision") from None
     if user_name:
@@ -288,9 +321,7 @@ def sort_command(model_path, user_name, csv_path, id_col, target_precision, cont
     if not as_json:
         click.echo(f"sorted {len(table)} tracks: {result.coverage:.0%} placed in a context")
         for context, summary in result.contexts.items():
-            click.echo(f"  {context}: {summary['assigned']} tracks, promised precision "
-                       f"{summary['promised_precision']:.2f}"
-                       + (" (only tracks it fits best)" if summary["top_only"] else "")
+            click.echo(f"  {context}: {summary['words']}"
                        + ("  (looks off)" if summary["looks_off"] else ""))
         click.echo(f"written to {out}")
     _emit({"out": str(out), **result.to_dict()}, as_json)

@@ -36,7 +36,7 @@ LIST_VALUES: dict[str, tuple[int, tuple[type, ...]]] = {
     ids.EXPLORE_CONTEXTS: (MAX_CONTEXTS, _NAMES), ids.MODEL_CONTEXTS: (MAX_CONTEXTS, _NAMES),
     ids.EXPLORE_TSNE: (5, _OPTIONS), ids.LIBRARY_FULL: (5, _OPTIONS), ids.HARVEST_REFRESH: (5, _OPTIONS),
     ids.MAP_SAMPLE: (5, _OPTIONS), ids.COMPARE_ENRICH: (5, _OPTIONS), ids.DISCOVER_CHARTS: (5, _OPTIONS),
-    ids.DISCOVER_PUBLIC: (5, _OPTIONS), ids.SAVE_PUBLIC: (5, _OPTIONS),
+    ids.DISCOVER_PUBLIC: (5, _OPTIONS), ids.SAVE_PUBLIC: (5, _OPTIONS), ids.MODEL_BEST_EFFORT: (5, _OPTIONS),
     ids.ENHANCE_PICK: (10_000, _ROW_IDS),  # one checkbox per suggested track of a playlist, valued by its id
     SYNC_ENABLED: (5, _OPTIONS),  # the sync's on/off checkbox (Save and Account pages)
 }

@@ -138,6 +138,22 @@ def cutoff_curve_figure(curve: pd.DataFrame, cutoff: float | None, target: float
     return figure
 
 
+def reliability_figure(frame: pd.DataFrame) -> go.Figure:
+    """Calibration: mean predicted probability per bin against the share that came true."""
+    if frame.empty:
+        return empty_figure("No reliability curve for this model.")
+    figure = go.Figure([
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                   line={"dash": "dot", "color": "#999"}, hoverinfo="skip"),
+        go.Scatter(x=frame["predicted"], y=frame["observed"], mode="lines+markers", name="this model",
+                   customdata=frame["pairs"],
+                   hovertemplate="predicted %{x:.2f}, came true %{y:.2f} (%{customdata:,} pairs)<extra></extra>"),
+    ], layout=LAYOUT)
+    figure.update_layout(height=320, xaxis={"title": "predicted probability", "range": [0, 1]},
+                         yaxis={"title": "share that came true", "range": [0, 1]})
+    return figure
+
+
 def co_assignment_figure(counts: pd.DataFrame) -> go.Figure:
     """Tracks assigned to both contexts (a square frame: contexts by contexts)."""
     if len(counts) < 2:

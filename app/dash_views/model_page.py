@@ -8,14 +8,15 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from app.analysis.explore import harvested_contexts
 from app.auth.session import require_user_id
-from app.dash_views import figures, ids
+from app.dash_views import figures, ids, refine_section
 from app.dash_views.components import chart_card, empty_state, measured, page_header, table
 from app.dash_views.explore import default_contexts
 from app.dash_views.harvests import latest_harvest_contexts
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.services.training import (
-    KIND, TARGET_RANGE, TrainSettingsError, co_assignment_frame, co_assignment_sentence, curve_frame, cutoff_sentence,
-    default_target, feature_sentences, grid_rows, holdout_rows, holdout_sentence, model_label, owned_model, retarget,
+    BEST_EFFORT, KIND, TARGET_RANGE, TrainSettingsError, co_assignment_frame, co_assignment_sentence, curve_frame, cutoff_sentence,
+    default_target, feature_sentences, grid_rows, grouping_sentence, holdout_rows, holdout_sentence, model_label, owned_model,
+    promise_lines, reliability_frame, reliability_sentence, retarget,
     train_params, user_models,
 )
 from app.extensions import db
@@ -26,8 +27,9 @@ PAGE = {"path": "/model", "name": "Model", "title": "contextify · Model", "orde
 JOB = JobIds(ids.MODEL_JOB_STORE, ids.MODEL_DONE_STORE, ids.MODEL_INTERVAL, ids.MODEL_STATUS, ids.MODEL_PROGRESS,
              ids.MODEL_LOG)
 GRID_COLUMNS = {"params": "Settings", "score": "Average precision (cross-validated)", "best": ""}
-HOLDOUT_COLUMNS = {"context": "Context", "tracks": "Test tracks", "assigned": "Assigned", "precision": "Precision",
-                   "promised": "Promised", "recall": "Recall", "kept": "Promise kept"}
+HOLDOUT_COLUMNS = {"context": "Context", "tracks": "Test tracks", "share": "Share: estimated (true)",
+                   "assigned": "Assigned", "precision": "Precision", "promised": "Promised", "recall": "Recall",
+                   "kept": "Promise kept"}
 NO_MODEL = "No model yet. Choose contexts above and train one."
 
 
@@ -40,6 +42,7 @@ def layout(**_query: Any) -> html.Div:
                     "should keep.", step="Step 4 of 6"),
         _train_card(available, default_contexts(latest_harvest_contexts(user_id), available)),
         job_card("Training", JOB, current_job(user_id, KIND)),
+        refine_section.start_card(user_id),
         html.Section([
             html.Label("Model", htmlFor=ids.MODEL_CHOICE),
             dcc.Dropdown(id=ids.MODEL_CHOICE, clearable=False, options=_options(models),
@@ -81,6 +84,10 @@ def _train_card(available: list[str], chosen: list[str]) -> html.Section:
             html.Small(f"The share of a playlist's tracks that should truly belong there, {low}–{high}. Higher "
                        "means shorter, surer playlists.", className="hint"),
         ], className="number-field"),
+        dcc.Checklist(id=ids.MODEL_BEST_EFFORT, value=[], className="checkbox", options=[{
+            "label": " Best effort: also make playlists for contexts that cannot keep the target. They are labelled "
+                     "\u201cbest effort, not promised\u201d on the Sort page, in exports and in the saved playlist's "
+                     "description.", "value": BEST_EFFORT}]),
         html.Div([html.Button("Train", id=ids.MODEL_TRAIN, n_clicks=0, className="button"),
                   html.P(id=ids.MODEL_MESSAGE, className="form-error", role="alert")], className="actions"),
     ], className="card")
@@ -95,6 +102,22 @@ def _train_sentence(job):
     return job_sentence(job, f"Training on {contexts}", "No training yet.")
 
 
+def promise_view(metrics) -> html.Div:
+    """Held-out check, what each context can promise (or why it gets no playlist) and the reliability curve."""
+    reliability = reliability_frame(metrics)
+    return html.Div([
+        html.P(holdout_sentence(metrics)), html.P(grouping_sentence(metrics), className="hint"),
+        table(holdout_rows(metrics), HOLDOUT_COLUMNS, "No held-out playlists."),
+        html.H3("The promise per context"),
+        html.Ul([html.Li(line, className="warning" if "no playlist" in line else None)
+                 for line in promise_lines(metrics)], className="promise-lines"),
+        html.H3("Do the probabilities mean what they say?"),
+        dcc.Graph(id=ids.MODEL_RELIABILITY, figure=figures.reliability_figure(reliability),
+                  config={"displayModeBar": False}),
+        html.P(reliability_sentence(reliability), className="chart-reading"),
+    ])
+
+
 def features_view(metrics) -> html.Div:
     return html.Div([html.Div([html.H3(context), html.P([html.Strong("For: "), good]),
                                html.P([html.Strong("Against: "), bad], className="muted")], className="feature-words")
@@ -103,15 +126,16 @@ def features_view(metrics) -> html.Div:
 
 def register_callbacks(dash_app) -> None:
     register_follow(dash_app, JOB, _train_sentence)
+    refine_section.register_model_callbacks(dash_app)  # its card is on this page
 
     @dash_app.callback(
         Output(ids.MODEL_JOB_STORE, "data"), Output(ids.MODEL_MESSAGE, "children"),
         Input(ids.MODEL_TRAIN, "n_clicks"), State(ids.MODEL_CONTEXTS, "value"), State(ids.MODEL_TARGET, "value"),
-        prevent_initial_call=True)
-    def train(_clicks, contexts, target):
+        State(ids.MODEL_BEST_EFFORT, "value"), prevent_initial_call=True)
+    def train(_clicks, contexts, target, best_effort):
         user_id = require_user_id()
         try:
-            return start_job(user_id, KIND, train_params(contexts, target), "A training"), ""
+            return start_job(user_id, KIND, train_params(contexts, target, best_effort), "A training"), ""
         except (TrainSettingsError, JobRefused) as exc:
             return no_update, str(exc)
 
@@ -142,8 +166,7 @@ def register_callbacks(dash_app) -> None:
         summary = (f"Trained on {metrics['data']['tracks']:,} tracks of {', '.join(contexts)} in "
                    f"{metrics['seconds']:.0f} s, for a target precision of {metrics['target_precision']:.2f}.")
         return (summary, table(grid_rows(metrics), GRID_COLUMNS, "No grid was searched."),
-                html.Div([html.P(holdout_sentence(metrics)),
-                          table(holdout_rows(metrics), HOLDOUT_COLUMNS, "No held-out playlists.")]),
+                promise_view(metrics),
                 features_view(metrics), figures.co_assignment_figure(co), co_assignment_sentence(co),
                 contexts, contexts[0] if contexts else None, metrics["target_precision"])
 

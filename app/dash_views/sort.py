@@ -8,7 +8,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.auth.session import require_user_id
-from app.dash_views import ids
+from app.dash_views import ids, refine_section
 from app.dash_views.components import empty_state, page_header
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.dash_views.review_outputs import ReviewOutputs, kept_words
@@ -44,6 +44,7 @@ def layout(**_query: Any) -> html.Div:
         ], className="card"),
         job_card("Sorting", JOB, current_job(user_id, KIND)),
         dcc.Store(id=ids.SORT_RUN_STORE, data=run.id if run else None),
+        refine_section.rests_on_view(user_id),
         dcc.Store(id=ids.SORT_UNDO_STORE, data=[]),
         html.Div([html.P(id=ids.SORT_REVIEW_MESSAGE, className="muted", role="status", **{"aria-live": "polite"}),
                   html.Button("Undo", id=ids.SORT_UNDO, n_clicks=0, disabled=True, className="button small secondary",
@@ -75,13 +76,22 @@ def panels(playlists: list[PlaylistReview]) -> list[html.Section]:
 
 def kept_line(playlist: PlaylistReview) -> html.P:
     promise = (f" at a cutoff of {playlist.cutoff:.2f}; at least {playlist.promised:.0%} of them should fit."
-               if playlist.cutoff is not None and playlist.promised is not None else ".")
+               if playlist.cutoff is not None and playlist.promised is not None and not playlist.best_effort else ".")
     return html.P([html.Span(kept_words(playlist.kept_count), id={"type": ids.SORT_KEPT, "context": playlist.context}),
                    promise], className="chart-reading")
 
 
 def track_list(playlist: PlaylistReview, page: int = 0) -> html.Div:
-    head = [kept_line(playlist)]
+    head = []
+    if playlist.words:
+        head.append(html.P(playlist.words[0].upper() + playlist.words[1:] + ".", className="promise-words"))
+    if playlist.cutoff is None:
+        head.append(html.P(["No playlist because ", _because(playlist.reason)], className="warning no-playlist",
+                           role="status"))
+    elif playlist.best_effort:
+        head.append(html.P(["Best effort, not promised: ", _because(playlist.reason)], className="warning best-effort",
+                           role="status"))
+    head.append(kept_line(playlist))
     if playlist.looks_off:
         head.append(html.P(f"Looks off: these songs sound further from the {playlist.title} playlists "
                            f"contextify learned from ({playlist.distance_ratio:.1f}× as far) than those playlists do "
@@ -96,6 +106,14 @@ def track_list(playlist: PlaylistReview, page: int = 0) -> html.Div:
         html.Tbody(rows)], className="data-table"), className="table-scroll") if rows else
         html.P("No songs reach this cutoff.", className="muted"),
         html.P(where, className="hint") if where and playlist.total > len(rows) else None])
+
+
+def _because(message: str | None) -> str:
+    """The reason of a cutoff message, without the context's name that leads it."""
+    if not message:
+        return "it cannot keep its target precision."
+    reason = message.split(": ", 1)[-1]
+    return reason.split("because ", 1)[-1]
 
 
 def _row(row) -> html.Tr:
@@ -132,6 +150,7 @@ def _sort_sentence(job):
 
 def register_callbacks(dash_app) -> None:
     register_follow(dash_app, JOB, _sort_sentence)
+    refine_section.register_sort_callbacks(dash_app)  # the line on what the playlists rest on
 
     @dash_app.callback(
         Output(ids.SORT_JOB_STORE, "data"), Output(ids.SORT_MESSAGE, "children"),

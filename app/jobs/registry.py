@@ -109,6 +109,7 @@ def load_tasks() -> None:
     import app.jobs.discover_task  # noqa: F401
     import app.jobs.enhance_task  # noqa: F401
     import app.jobs.map_task  # noqa: F401
+    import app.jobs.refine_task  # noqa: F401
     import app.jobs.save_task  # noqa: F401
     import app.jobs.scaleout  # noqa: F401
     import app.jobs.sync_task  # noqa: F401

@@ -22,12 +22,13 @@ from app.models.dataset import DatasetError
 from app.models.model import ModelInputError
 from app.models.persistence import ArtifactError
 from app.models.service import ReviewError, sort_for_user, sort_summary, train_for_user
+from app.pipeline.catalog import spread_over_playlists
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.file_records import FileImportError
 from app.pipeline.harvest import (
     DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST, Clients, HarvestError, HarvestOptions, harvest,
 )
-from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
+from app.pipeline.library import import_spotify_library, library_track_ids_recent_first, match_and_enrich
 from app.pipeline.library_file import import_file
 from app.pipeline.naming import ContextNameError, validate_contexts
 from app.pipeline.providers import PROVIDER_CLASSES, configured_providers
@@ -84,7 +85,9 @@ def harvest_task(ctx: JobContext) -> dict[str, Any]:
         ctx.local["harvest"] = result
         if params.get("enrich", True):
             ctx.check_cancelled()
-            enrich_tracks(ctx.session_factory, result.track_ids, ctx.config, summary, ctx.progress,
+            with ctx.session_factory() as session:
+                order = spread_over_playlists(session, result.track_ids)
+            enrich_tracks(ctx.session_factory, order, ctx.config, summary, ctx.progress,
                           providers=providers(params, ctx.config), check_stop=ctx.check_cancelled)
     return summary.as_dict()
 
@@ -120,7 +123,7 @@ def import_library_task(ctx: JobContext) -> dict[str, Any]:
                     path.unlink(missing_ok=True)
             ctx.check_cancelled()
             with ctx.session_factory() as session:
-                track_ids = library_track_ids(session, user_id)
+                track_ids = library_track_ids_recent_first(session, user_id)
             if params.get("match", True):
                 match_and_enrich(ctx.session_factory, track_ids, ctx.config, summary, ctx.progress, clients,
                                  providers=names, enrich=bool(params.get("enrich", True)),
@@ -156,19 +159,18 @@ def enrich_task(ctx: JobContext) -> dict[str, Any]:
 def train_task(ctx: JobContext) -> dict[str, Any]:
     """Train a context model on the harvested `contexts`, with the features the owner's library has.
 
-    params: contexts (list of names), target_precision (optional), providers (optional list).
+    params: contexts (list of names), target_precision (optional), providers (optional list), best_effort
+    (optional: playlists also for contexts that cannot keep the target, labelled as not promised).
     Result: model_id, and per context the cutoff and the precision it promises.
     """
     params = ctx.params
     user_id = ctx.require_user()
-    contexts = [str(name) for name in params.get("contexts") or []]
-    if len(contexts) < 2:
-        raise TaskError("Choose at least two contexts to train on.")
-    target = _target_precision(params)
+    contexts, target = training_choices(params)
     with plain_model_errors(), ctx.session_factory() as session:
         row = train_for_user(session, user_id, contexts, instance_dir=ctx.config["INSTANCE_DIR"],
                              target_precision=target, providers=params.get("providers"),
-                             job_id=ctx.job_id, progress=ctx.progress)
+                             job_id=ctx.job_id, progress=ctx.progress,
+                             best_effort=params.get("best_effort") is True)
         metrics, model_id = row.metrics, row.id
     for message in metrics["data"]["messages"]:
         ctx.note(message)
@@ -194,6 +196,14 @@ def sort_task(ctx: JobContext) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ parameters
+
+
+def training_choices(params: Mapping[str, Any]) -> tuple[list[str], float]:
+    """The contexts (two or more) and the target precision a training job was given (train, refine)."""
+    contexts = [str(name) for name in params.get("contexts") or []]
+    if len(contexts) < 2:
+        raise TaskError("Choose at least two contexts to train on.")
+    return contexts, _target_precision(params)
 
 
 def _target_precision(params: Mapping[str, Any]) -> float:

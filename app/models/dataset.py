@@ -44,6 +44,12 @@ class ContextDataset:
         The contexts each source playlist was labelled with.
     messages : list of str
         What was dropped or changed while assembling, and why.
+    grouping : str
+        What ``playlists`` holds, so what splits hold out together: "playlist", "artist" or
+        "track" (each track its own group).
+
+    A track whose ``labels`` row is all False is background ("none of these"): it fits none of the
+    contexts and teaches the model what a library's other songs look like.
     """
 
     features: pd.DataFrame
@@ -53,6 +59,12 @@ class ContextDataset:
     spec: FeatureSpec
     playlist_contexts: dict[str, frozenset[str]] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    grouping: str = "playlist"
+
+    @property
+    def background_tracks(self) -> int:
+        """Tracks in none of the contexts."""
+        return int((~self.labels.any(axis=1)).sum())
 
     def __len__(self) -> int:
         return len(self.features)
@@ -63,6 +75,7 @@ class ContextDataset:
             features=self.features.iloc[rows], labels=self.labels[rows], contexts=self.contexts,
             playlists=[self.playlists[i] for i in rows], spec=self.spec,
             playlist_contexts=self.playlist_contexts, messages=self.messages,
+            grouping=self.grouping,
         )
 
     def class_sizes(self) -> dict[str, dict[str, int]]:
@@ -237,8 +250,17 @@ def build_dataset(
     group_col: str | None = None,
     min_tracks: int = DEFAULT_MIN_TRACKS,
     contexts: list[str] | None = None,
+    background: pd.DataFrame | None = None,
+    implicit_background: bool = True,
+    grouping: str | None = None,
+    random_state: int = 0,
 ) -> ContextDataset:
-    """Assemble a :class:`ContextDataset` from labelled rows.
+    """Assemble a :class:`ContextDataset` from labelled rows, with background tracks.
+
+    Background ("none of these") tracks are the rows with an empty label and the tracks of
+    contexts not kept (``contexts``, ``min_tracks``) when ``implicit_background``, plus every row
+    of ``background``. Implicit background larger than the labelled tracks is sampled down to
+    their number (:data:`MAX_BACKGROUND_RATIO`), with a message.
 
     Parameters
     ----------
@@ -251,12 +273,18 @@ def build_dataset(
     min_tracks : int
         Contexts with fewer distinct tracks are dropped (with a message).
     contexts : list of str, optional
-        Keep only these contexts (normalised names); tracks under no kept context are dropped.
+        Keep only these contexts (normalised names); tracks under no other kept context become
+        background.
+    background : DataFrame, optional
+        Extra tracks that fit none of the contexts (``--background``), with ``id_col`` and the
+        feature columns.
+    grouping : str, optional
+        What ``group_col`` holds ("playlist" or "artist"); "track" without one.
 
     Raises
     ------
     DatasetError
-        When the label is empty or fewer than two contexts remain.
+        When the label is empty, fewer than two contexts remain, or the background is unusable.
     """
     ids, labels, names, playlists = binarise_labels(frame, id_col, label_col, group_col)
     if not names:
@@ -282,7 +310,33 @@ def build_dataset(
         )
     features = frame.assign(**{id_col: frame[id_col].astype("string")}).groupby(
         id_col, sort=False)[spec.columns].first()
-    features = features.loc[ids[kept]]
+    labelled_ids = ids[kept]
+    empty = [c for c in spec.columns if features.loc[labelled_ids, c].isna().all()]
+    if len(empty) == len(spec.columns):
+        raise DatasetError(f"every feature column is empty for the labelled tracks "
+                           f"({', '.join(spec.columns)}): nothing to learn from")
+    track_playlists = [playlists[i] for i in kept]
+    extra_ids = pd.Index([], dtype=object)
+    if implicit_background:
+        extra_ids = features.index.difference(labelled_ids, sort=False)
+        limit = int(MAX_BACKGROUND_RATIO * len(labelled_ids))
+        if len(extra_ids) > limit:
+            rng = np.random.default_rng(random_state)
+            extra_ids = extra_ids[np.sort(rng.choice(len(extra_ids), limit, replace=False))]
+            messages.append(f"sampled {limit} of the tracks in none of the contexts as background "
+                            "(at most as many as the labelled tracks)")
+    background_features = features.loc[extra_ids]
+    background_groups = _groups_of(frame, id_col, group_col, extra_ids)
+    if background is not None:
+        extra = _background_rows(background, id_col, spec, group_col, len(labelled_ids))
+        extra = extra[~extra.index.isin(labelled_ids) & ~extra.index.isin(extra_ids)]
+        background_features = pd.concat([background_features, extra[spec.columns]])
+        background_groups += _groups_of(extra.reset_index(), id_col, group_col, extra.index)
+    features = pd.concat([features.loc[labelled_ids], background_features])
+    labels = np.vstack([labels, np.zeros((len(background_features), len(names)), dtype=bool)])
+    if len(background_features):
+        messages.append(f"{len(background_features)} background track(s) (in none of the "
+                        "contexts) teach the model what the rest of a library looks like")
     playlist_contexts = {}
     if group_col is not None:
         pairs = pd.DataFrame({"p": frame[group_col].astype("string"),
@@ -290,6 +344,41 @@ def build_dataset(
         playlist_contexts = {p: frozenset(c) for p, c in pairs.groupby("p")["c"]}
     return ContextDataset(
         features=features, labels=labels, contexts=names,
-        playlists=[playlists[i] for i in kept], spec=spec,
+        playlists=track_playlists + background_groups, spec=spec,
         playlist_contexts=playlist_contexts, messages=messages,
+        grouping=grouping or ("playlist" if group_col else "track"),
     )
+
+
+#: Implicit background tracks kept per labelled track, at most.
+MAX_BACKGROUND_RATIO = 1.0
+
+
+def _groups_of(frame: pd.DataFrame, id_col: str, group_col: str | None,
+               ids: pd.Index) -> list[tuple[str, ...]]:
+    if group_col is None or group_col not in frame.columns or not len(ids):
+        return [()] * len(ids)
+    pairs = pd.DataFrame({"id": frame[id_col].astype("string"),
+                          "p": frame[group_col].astype("string")}).dropna()
+    grouped = pairs.groupby("id", sort=False)["p"].agg(lambda s: tuple(sorted(set(s))))
+    return [tuple(p) for p in grouped.reindex(ids, fill_value=())]
+
+
+def _background_rows(background: pd.DataFrame, id_col: str, spec: FeatureSpec,
+                     group_col: str | None, labelled: int) -> pd.DataFrame:
+    """The ``--background`` tracks, one row each, refused clearly when unusable."""
+    if id_col not in background.columns:
+        raise DatasetError(f"the background has no '{id_col}' column (the training id column)")
+    missing = [c for c in spec.columns if c not in background.columns]
+    if missing:
+        raise DatasetError(f"the background lacks feature column(s): {', '.join(missing)}")
+    rows = background.dropna(subset=[id_col]).assign(
+        **{id_col: background[id_col].astype("string")})
+    rows = rows.groupby(id_col, sort=False).first()
+    if len(rows) > labelled:
+        raise DatasetError(f"the background has {len(rows)} tracks, more than the {labelled} "
+                           "labelled ones: cutoffs would be chosen mostly against it. Give at "
+                           "most as many background tracks as labelled ones")
+    if rows[spec.columns].isna().all(axis=None):
+        raise DatasetError("every feature of the background is empty")
+    return rows

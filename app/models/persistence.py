@@ -19,8 +19,9 @@ from app.models.model import ContextModel
 
 MAGIC = b"CONTEXTIFY-MODEL\n"
 #: Bumped whenever ContextModel or the header changes shape (2: cutoffs carry ``top_only``, so a
-#: version-1 model would sort by the old rule).
-FORMAT_VERSION = 2
+#: version-1 model would sort by the old rule; 3: calibrated probabilities, a background class and a
+#: library mix).
+FORMAT_VERSION = 3
 #: Libraries whose pickles are only trusted within one major.minor version.
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib")
 

@@ -117,22 +117,25 @@ def grid_search(
 
 
 def _fit_predict(pipeline, X, Y, train, test):
-    return test, clone(pipeline).fit(X.iloc[train], Y[train]).predict_proba(X.iloc[test])
+    fitted = clone(pipeline).fit(X.iloc[train], Y[train])
+    return test, fitted.predict_proba(X.iloc[test]), fitted
 
 
 def out_of_fold_proba(
     pipeline: Pipeline, X: pd.DataFrame, Y: np.ndarray, folds, n_jobs: int = 2,
-) -> np.ndarray:
+    return_models: bool = False,
+):
     """P(context) for each track from the fold model that did not see its playlists.
 
-    Tracks in no test fold (straddlers) get NaN rows.
+    Tracks in no test fold (straddlers) get NaN rows. With ``return_models`` the fitted fold
+    models come too, in fold order.
     """
     proba = np.full(Y.shape, np.nan)
     jobs = Parallel(n_jobs=n_jobs)(
         delayed(_fit_predict)(pipeline, X, Y, train, test) for train, test in folds)
-    for test, fold_proba in jobs:
+    for test, fold_proba, _ in jobs:
         proba[test] = fold_proba
-    return proba
+    return (proba, [fitted for _, _, fitted in jobs]) if return_models else proba
 
 
 def grid_table(search: GridSearchCV) -> list[dict]:

@@ -63,6 +63,9 @@ def _plain(value):
 def holdout_metrics(model: ContextModel, test: ContextDataset) -> dict:
     """Realised precision and recall of the model's assignments on held-out tracks.
 
+    The model is first adapted to the held-out tracks' own mix (:meth:`ContextModel.decide`), as
+    a user's library is, so the promises checked are the ones a user would be shown.
+
     Returns
     -------
     dict
@@ -72,18 +75,21 @@ def holdout_metrics(model: ContextModel, test: ContextDataset) -> dict:
     """
     if not len(test):
         return {"tracks": 0, "coverage": None, "precision": None, "contexts": {}}
-    assigned = model.assign(model.predict_proba(test.features))
+    adapted, _, assigned = model.decide(test.features)
     per_context = {}
     for j, context in enumerate(model.contexts):
         made = int(assigned[:, j].sum())
         correct = int((assigned[:, j] & test.labels[:, j]).sum())
         positives = int(test.labels[:, j].sum())
-        choice = model.cutoffs[context]
+        choice = adapted.cutoffs[context]
         per_context[context] = {
             "test_tracks": positives, "assigned": made, "correct": correct,
             "precision": correct / made if made else None,
             "recall": correct / positives if positives else None,
             "promised_precision": choice.promised_precision, "reached": choice.reached,
+            "best_effort": choice.best_effort, "cutoff": choice.cutoff,
+            "estimated_share": float(adapted.prior[j]),
+            "true_share": positives / len(test),
         }
     total = int(assigned.sum())
     return {
@@ -91,6 +97,8 @@ def holdout_metrics(model: ContextModel, test: ContextDataset) -> dict:
         "coverage": float(assigned.any(axis=1).mean()),
         "precision": float((assigned & test.labels).sum() / total) if total else None,
         "contexts": per_context,
+        "background_estimated": float(adapted.prior[-1]),
+        "background_true": float((~test.labels.any(axis=1)).mean()),
     }
 
 

@@ -8,19 +8,21 @@ assigned tracks plus the near misses a reviewer can pull in by lowering a cutoff
 page; tracks below the floor are too unlikely to show. Each row carries its reasons in plain words
 and starts "pending".
 """
+# Over 400 lines: training, sorting and the review's cutoff moves share the owned-row helpers here.
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.orm import Session, aliased
 
 from app.runs.progress import Progress
-from app.models.cutoffs import DEFAULT_TARGET_PRECISION, CutoffChoice, best_fit, manual_cutoff
+from app.models.cutoffs import DEFAULT_TARGET_PRECISION, CutoffChoice, manual_cutoff
 from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError
 from app.models.model import ContextModel, ModelInputError, SortResult
 from app.models.persistence import library_versions, load_model, save_model
@@ -70,13 +72,17 @@ def train_from_store(
     context_targets: dict[str, float] | None = None,
     n_splits: int = DEFAULT_FOLDS,
     test_size: float = DEFAULT_TEST_SIZE,
+    best_effort: bool = False,
+    multi_context: bool = False,
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
+    ready: set[int] | None = None,
 ) -> TrainingOutcome:
     """Assemble the harvested dataset (see :func:`dataset_from_store`) and train on it.
 
-    ``context_targets``, ``n_splits`` and ``test_size`` are passed to
-    :func:`app.models.training.train_context_model`.
+    ``context_targets``, ``n_splits``, ``test_size``, ``best_effort`` and ``multi_context`` are
+    passed to :func:`app.models.training.train_context_model`; ``ready`` (the track ids analysed so far, for
+    progressive work) to :func:`dataset_from_store`.
 
     Raises
     ------
@@ -85,7 +91,7 @@ def train_from_store(
     """
     progress.stage("dataset", total=1)
     dataset = dataset_from_store(session, contexts, user_id=user_id, providers=providers,
-                                 min_tracks=min_tracks)
+                                 min_tracks=min_tracks, ready=ready)
     progress.advance("dataset")
     progress.stage("training", total=1)
     unknown = sorted(set(context_targets or {}) - set(dataset.contexts))
@@ -95,7 +101,8 @@ def train_from_store(
     model, report = train_context_model(dataset, id_col="track_id",
                                         target_precision=target_precision,
                                         context_targets=context_targets, n_splits=n_splits,
-                                        test_size=test_size, n_jobs=n_jobs)
+                                        test_size=test_size, best_effort=best_effort,
+                                        multi_context=multi_context, n_jobs=n_jobs)
     progress.advance("training")
     return TrainingOutcome(model, report, dataset)
 
@@ -125,20 +132,30 @@ def train_for_user(
     job_id: str | None = None,
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
+    best_effort: bool = False,
+    ready: set[int] | None = None,
+    rests_on: dict | None = None,
 ) -> TrainedModel:
     """Train on the harvested ``contexts`` with the features the user's library has, and keep it.
 
+    ``best_effort`` is the user's explicit opt-in: a context that cannot keep the target still gets a
+    playlist, labelled "best effort, not promised" wherever it shows.
+
     Writes a ``Dataset`` row, the artifact file and a ``TrainedModel`` row (kind "context") whose
-    ``metrics`` are the training report, and commits.
+    ``metrics`` are the training report, and commits. Progressive work (``app.models.progressive``) passes
+    ``ready``, the track ids analysed so far, and ``rests_on``, what they are, kept in the model's params.
     """
     outcome = train_from_store(session, contexts, user_id=user_id,
                                target_precision=target_precision, providers=providers,
-                               min_tracks=min_tracks, n_jobs=n_jobs, progress=progress)
+                               min_tracks=min_tracks, n_jobs=n_jobs, progress=progress,
+                               best_effort=best_effort, ready=ready)
     progress.stage("saving", total=1)
     spec, model = outcome.dataset.spec, outcome.model
     params = {"contexts": list(contexts), "target_precision": target_precision,
               "providers": list(providers) if providers else None, "min_tracks": min_tracks,
-              "min_coverage": MIN_COVERAGE}
+              "min_coverage": MIN_COVERAGE, "best_effort": best_effort}
+    if rests_on is not None:
+        params["rests_on"] = rests_on
     dataset_row = Dataset(user_id=user_id, name=", ".join(model.contexts), contexts=model.contexts,
                           params=params, feature_columns=spec.columns,
                           n_tracks=len(outcome.dataset), job_id=job_id)
@@ -185,8 +202,11 @@ def load_owned_model(session: Session, user_id: int, model_id: int) -> tuple[Tra
     return row, model
 
 
-def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.DataFrame:
+def library_frame(session: Session, user_id: int, model: ContextModel,
+                  track_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """The user's library tracks (one row each, indexed by track id) with the model's features.
+
+    ``track_ids``: only these of them (progressive work sorts the songs analysed so far).
 
     Raises
     ------
@@ -195,7 +215,7 @@ def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.Dat
     ModelInputError
         The library lacks features the model was trained on, named with their coverage.
     """
-    track_ids = library_track_ids(session, user_id)
+    track_ids = library_track_ids(session, user_id) if track_ids is None else list(track_ids)
     if not track_ids:
         raise DatasetError("this user's library is empty: import it first, on the Library page "
                            "or with `flask import-library --user ...` (contextify only learns from features your "
@@ -212,13 +232,16 @@ def library_frame(session: Session, user_id: int, model: ContextModel) -> pd.Dat
 
 
 def sort_library(session: Session, user_id: int, model: ContextModel, *, explain: bool = False,
-                 explain_floor: float | None = None) -> tuple[pd.DataFrame, SortResult]:
+                 explain_floor: float | None = None,
+                 track_ids: Sequence[int] | None = None) -> tuple[pd.DataFrame, SortResult]:
     """Sort the user's library; returns its tracks (``track_id``, ``spotify_id``) and the result.
 
-    ``explain`` and ``explain_floor`` are passed to :meth:`ContextModel.sort`; the result's ids are
-    store track ids (as text).
+    The model first estimates the library's own mix of contexts and "none of these" and re-chooses
+    its cutoffs for it (:meth:`ContextModel.sort`), so each promise is about this library.
+    ``explain`` and ``explain_floor`` are passed on; the result's ids are store track ids (as text).
+    ``track_ids`` sorts only those library tracks (see :func:`library_frame`).
     """
-    frame = library_frame(session, user_id, model)
+    frame = library_frame(session, user_id, model, track_ids)
     result = model.sort(frame.reset_index(), id_col="track_id", explain=explain,
                         explain_floor=explain_floor)
     spotify = dict(session.execute(select(Track.id, Track.spotify_id)
@@ -228,8 +251,19 @@ def sort_library(session: Session, user_id: int, model: ContextModel, *, explain
     return tracks, result
 
 
-def _cutoff_params(model: ContextModel, floor: float) -> dict:
-    return {"floor": floor, "cutoffs": {c: choice.to_dict() for c, choice in model.cutoffs.items()}}
+def _cutoff_params(result: SortResult, floor: float) -> dict:
+    """What a stored sort keeps of its decision: the adapted cutoffs and the library's mix."""
+    return {"floor": floor, "cutoffs": {c: choice.to_dict() for c, choice in result.choices.items()},
+            "library_prior": result.prior, "shares": {
+                c: {"share": e["share"], "expected": e["expected"], "words": e["words"],
+                    "message": e["message"]} for c, e in result.contexts.items()},
+            "background_share": result.background_share, "tracks": len(result.table)}
+
+
+def adapted_model(model: ContextModel, run: SortRun) -> ContextModel:
+    """The model with the library mix the run was sorted under (older runs: the training mix)."""
+    prior = run.params.get("library_prior")
+    return model if prior is None else replace(model, library_prior=np.asarray(prior))
 
 
 def sort_for_user(
@@ -239,16 +273,27 @@ def sort_for_user(
     *,
     job_id: str | None = None,
     progress: Progress = _NO_PROGRESS,
+    track_ids: Sequence[int] | None = None,
+    rests_on: dict | None = None,
 ) -> SortRun:
-    """Sort the user's library with their model and store the run for review (see module docstring)."""
+    """Sort the user's library with their model and store the run for review (see module docstring).
+
+    Progressive work sorts only ``track_ids`` (the library songs analysed so far) and keeps ``rests_on``.
+    """
     progress.stage("sorting", total=1)
     row, model = load_owned_model(session, user_id, model_id)
-    cutoffs = [c.cutoff for c in model.cutoffs.values() if c.cutoff is not None]
+    _, result = sort_library(session, user_id, model, explain=True, explain_floor=REVIEW_FLOOR,
+                             track_ids=track_ids)
+    cutoffs = [c.cutoff for c in result.choices.values() if c.cutoff is not None]
     floor = min([REVIEW_FLOOR, *cutoffs])
-    _, result = sort_library(session, user_id, model, explain=True, explain_floor=floor)
+    if floor < REVIEW_FLOOR:  # a cutoff under the floor: store down to it (rare, re-explained)
+        _, result = sort_library(session, user_id, model, explain=True, explain_floor=floor,
+                                 track_ids=track_ids)
     progress.advance("sorting")
     progress.stage("saving", total=1)
-    run = SortRun(user_id=user_id, model_id=row.id, params=_cutoff_params(model, floor),
+    extra = {} if rests_on is None else {"rests_on": rests_on}
+    run = SortRun(user_id=user_id, model_id=row.id,
+                  params={**_cutoff_params(result, floor), "partners": model.partners, **extra},
                   coverage=result.coverage, job_id=job_id)
     session.add(run)
     session.flush()
@@ -308,6 +353,7 @@ def set_cutoff(
     run = _owned_run(session, user_id, sort_run_id)
     if model is None:
         _, model = load_owned_model(session, user_id, run.model_id)
+    model = adapted_model(model, run)
     if context not in model.contexts:
         raise ReviewError(f"'{context}' is not one of this sort's contexts: "
                           f"{', '.join(model.contexts)}")
@@ -323,23 +369,32 @@ def set_cutoff(
         if choice.cutoff is not None and choice.cutoff < floor:
             cutoff = floor
     if cutoff is not None:
-        top = best_fit(model.oof_proba)[:, j] if top_only else None
-        choice = manual_cutoff(model.oof_proba[:, j], model.oof_truth[:, j], max(cutoff, floor),
-                               groups=model.oof_groups, top=top, context=context,
+        proba, weights = model._oof_view()
+        top = model.eligible(proba)[:, j] if top_only else None
+        choice = manual_cutoff(proba[:, j], model.oof_truth[:, j], max(cutoff, floor),
+                               groups=model.oof_groups, top=top, weights=weights,
+                               context=context,
                                target_precision=target, confidence=model.confidence)
     threshold = NEVER if choice.cutoff is None else choice.cutoff
     assigned = SortAssignment.probability >= threshold
     # Same rule: only rows between the old and new cutoff can change (the run/context/probability index finds them).
     low, high = sorted((current.get("cutoff") or NEVER, threshold))
     band = SortAssignment.probability.between(low, high) if choice.top_only == current.get("top_only") else true()
-    if choice.top_only:
+    if choice.top_only and not model.multi_context:
         # A track's most likely context is always stored (its probability is at least this one's),
-        # so the best stored probability of the track is its top one.
-        other = aliased(SortAssignment)
+        # so the best stored probability of the track is its top one. The context takes the track
+        # when it is that top one, or when the top one is a context it genuinely co-occurs with.
+        other, top = aliased(SortAssignment), aliased(SortAssignment)
         best = (select(func.max(other.probability))
                 .where(other.sort_run_id == run.id, other.track_id == SortAssignment.track_id)
                 .scalar_subquery())
-        assigned = assigned & (SortAssignment.probability >= best)
+        rule = SortAssignment.probability >= best
+        partners = model.partners.get(context, [])
+        if partners:
+            rule = rule | (select(top.id).where(
+                top.sort_run_id == run.id, top.track_id == SortAssignment.track_id,
+                top.context.in_(partners), top.probability >= best).exists())
+        assigned = assigned & rule
     # Only the rows whose flag changes are written: a slider move touches the tracks between the two cutoffs,
     # not every stored row of the context (each a wide row with its reasons).
     session.execute(update(SortAssignment)

@@ -35,7 +35,9 @@ def _track_folds(dataset: ContextDataset, fold_of: dict[str, int]) -> list[froze
 
 
 def _main_context(dataset: ContextDataset, tracks: np.ndarray) -> int:
-    return int(dataset.labels[tracks].sum(axis=0).argmax())
+    """The context most of the tracks are in; ``n_contexts`` for a group of background tracks."""
+    counts = dataset.labels[tracks].sum(axis=0)
+    return int(counts.argmax()) if counts.any() else len(dataset.contexts)
 
 
 def playlist_folds(
@@ -62,7 +64,7 @@ def playlist_folds(
     names, members = _playlist_table(dataset)
     rng = np.random.default_rng(random_state)
     order = sorted(rng.permutation(len(names)), key=lambda k: -len(members[k]))
-    per_context = np.zeros((n_splits, len(dataset.contexts)))
+    per_context = np.zeros((n_splits, len(dataset.contexts) + 1))
     totals = np.zeros(n_splits)
     fold_of = {}
     for k in order:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,8 +17,7 @@ from app.pipeline.features_table import (
 )
 from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
-from app.storage.tables import Context, Label, LibraryItem, User
-from app.storage.ownership import owned
+from app.storage.tables import Context, Label, LibraryItem, Track, User
 
 #: The enrichment rule's share: a feature must be present for this much of both sides.
 MIN_COVERAGE = 0.8
@@ -63,6 +63,33 @@ def labelled_rows(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
     return rows.astype({"playlist": str})
 
 
+#: Background tracks kept per labelled track, at most.
+MAX_BACKGROUND_RATIO = 1.0
+
+
+def background_rows(session: Session, labelled: Sequence[int], limit: int,
+                    random_state: int = 0, among: set[int] | None = None) -> tuple[list[int], list[tuple[str, ...]]]:
+    """Stored tracks that fit none of the contexts being trained, with their source playlists.
+
+    They are the tracks harvested for other contexts and the wider catalog in the store (chart
+    and genre playlists), but never a track in anyone's library: nobody labelled those, so they
+    are not known to fit none. At most ``limit``, sampled at random (seeded); only ids in ``among`` when given.
+    """
+    taken = set(labelled) | set(session.scalars(select(LibraryItem.track_id).distinct()))
+    candidates = [i for i in session.scalars(select(Track.id).order_by(Track.id))
+                  if i not in taken and (among is None or i in among)]
+    if len(candidates) > limit:
+        rng = np.random.default_rng(random_state)
+        candidates = sorted(np.asarray(candidates)[rng.choice(len(candidates), limit,
+                                                              replace=False)].tolist())
+    sources: dict[int, set[str]] = {}
+    for track_id, playlist in session.execute(
+            select(Label.track_id, Label.source_playlist_id)
+            .where(Label.track_id.in_(candidates))).all() if candidates else []:
+        sources.setdefault(track_id, set()).add(str(playlist))
+    return candidates, [tuple(sorted(sources.get(i, ()))) for i in candidates]
+
+
 def usable_columns(train: pd.DataFrame, library: pd.DataFrame | None) -> tuple[list[str], list[str]]:
     """Feature columns the coverage rule allows, and a few plain sentences on the columns it leaves out.
 
@@ -80,6 +107,7 @@ def dataset_from_store(
     user_id: int | None = None,
     providers: Sequence[str] | None = None,
     min_tracks: int = DEFAULT_MIN_TRACKS,
+    ready: set[int] | None = None,
 ) -> ContextDataset:
     """A :class:`ContextDataset` of the harvested tracks labelled with ``contexts``.
 
@@ -100,6 +128,9 @@ def dataset_from_store(
         Feature providers to read (default: all stored).
     min_tracks : int
         Contexts with fewer distinct tracks are dropped, with a message.
+    ready : set of int, optional
+        Progressive work (issue 19): only these track ids (those analysed so far) take part, as training,
+        background and library tracks alike, so a first model rests on what is known instead of waiting.
 
     Raises
     ------
@@ -109,6 +140,10 @@ def dataset_from_store(
         Fewer than two contexts, an empty library, or no feature meets the coverage rule.
     """
     rows = labelled_rows(session, contexts)
+    if ready is not None:
+        rows = rows[rows["track_id"].isin(ready)]
+        if rows.empty:
+            raise DatasetError("none of the training songs is analysed yet")
     ids, labels, names, playlists = binarise_labels(rows, "track_id", "context", "playlist")
     if len(names) < 2:
         raise DatasetError(f"only one context ('{names[0]}') to learn; give at least two")
@@ -117,10 +152,17 @@ def dataset_from_store(
         raise DatasetError(f"fewer than two contexts have at least {min_tracks} harvested tracks; "
                            f"kept: {', '.join(names) or 'none'}. Harvest more playlists per context")
     track_ids = [int(i) for i in ids[kept]]
-    train = feature_frame(session, track_ids, providers)
+    extra, extra_groups = background_rows(session, track_ids,
+                                          int(MAX_BACKGROUND_RATIO * len(track_ids)), among=ready)
+    if extra:
+        messages.append(f"{len(extra)} stored track(s) in none of these contexts (other "
+                        "harvested contexts, the wider catalog) serve as background")
+    train = feature_frame(session, track_ids + extra, providers)
     library = None
     if user_id is not None:
         library_ids = library_track_ids(session, user_id)
+        if ready is not None:
+            library_ids = [i for i in library_ids if i in ready]
         if not library_ids:
             raise DatasetError("this user's library is empty: import it first, on the Library page "
                                "or with `flask import-library --user ...` (contextify only learns from features "
@@ -140,8 +182,9 @@ def dataset_from_store(
     spec = FeatureSpec(numeric=tuple(c for c in columns if c not in CATEGORICAL),
                        categorical=tuple(c for c in columns if c in CATEGORICAL))
     playlist_contexts = {p: frozenset(c) for p, c in rows.groupby("playlist")["context"]}
+    labels = np.vstack([labels, np.zeros((len(extra), len(names)), dtype=bool)])
     return ContextDataset(
         features=train[spec.columns], labels=labels, contexts=names,
-        playlists=[playlists[i] for i in kept], spec=spec,
+        playlists=[playlists[i] for i in kept] + extra_groups, spec=spec,
         playlist_contexts=playlist_contexts, messages=[*messages, *dropped],
     )

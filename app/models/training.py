@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from app.models.calibration import Calibrator, cross_calibrate, reliability_curve
 from app.models.cutoffs import (
     DEFAULT_CONFIDENCE, DEFAULT_MIN_POSITIVES, DEFAULT_TARGET_PRECISION,
 )
@@ -26,6 +27,34 @@ from app.models.splits import holdout_split, playlist_folds
 
 #: Folds of the grouped cross-validation.
 DEFAULT_FOLDS = 4
+#: What the report says the folds hold out, per grouping.
+GROUPING_WORDS = {
+    "playlist": "whole source playlists are held out: a track is scored only by a model that saw "
+                "none of its playlists, so scores measure unseen playlists",
+    "artist": "whole artists are held out: a track is scored only by a model that saw none of its "
+              "artist's tracks (no playlist was known), so scores measure unseen artists",
+    "track": "tracks are held out one by one (neither playlist nor artist was known): scores may "
+             "flatter the model on songs like the ones it was trained on",
+}
+#: Two contexts genuinely co-occur when at least this share of the smaller one's tracks are in both;
+#: only then may a track go to both (unless multi-context is on).
+CO_OCCURRENCE_SHARE = 0.3
+
+
+def co_occurring(labels: np.ndarray, contexts: list[str],
+                 share: float = CO_OCCURRENCE_SHARE) -> dict[str, list[str]]:
+    """Per context, the contexts sharing at least ``share`` of the smaller one's tracks."""
+    labels = np.asarray(labels, dtype=int)
+    both = labels.T @ labels
+    sizes = np.diag(both)
+    partners: dict[str, list[str]] = {}
+    for a in range(len(contexts)):
+        for b in range(len(contexts)):
+            smaller = min(sizes[a], sizes[b])
+            if a != b and smaller and both[a, b] / smaller >= share:
+                partners.setdefault(contexts[a], []).append(contexts[b])
+    return partners
+
 @contextmanager
 def _quiet_missing_contexts():
     """Silence OneVsRestClassifier's warning for a context without tracks in a training fold.
@@ -53,9 +82,16 @@ def fit_context_model(
     context_targets: dict[str, float] | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     min_positives: int = DEFAULT_MIN_POSITIVES,
+    best_effort: bool = False,
+    multi_context: bool = False,
+    grouping: str = "playlist",
     n_jobs: int = 2,
 ) -> ContextModel:
-    """Choose cutoffs on out-of-fold probabilities, then fit ``pipeline`` on all of ``dataset``.
+    """Calibrate and choose cutoffs on out-of-fold probabilities, then fit ``pipeline`` on all.
+
+    The one-vs-rest probabilities of each fold are calibrated (with a "none of these" class for
+    tracks in no context) by a calibrator fitted on the other folds, so the cutoffs are chosen on
+    probabilities no step has seen the labels of; the calibrator kept is fitted on all folds.
 
     Parameters
     ----------
@@ -72,20 +108,32 @@ def fit_context_model(
         Targets of particular contexts.
     confidence, min_positives : float, int
         See :func:`app.models.cutoffs.choose_cutoff` (via :meth:`ContextModel.retarget`).
+    best_effort, multi_context : bool
+        See :class:`ContextModel`.
+    grouping : str
+        What the folds hold out together (for the report).
     n_jobs : int
     """
     X, Y = dataset.features, dataset.labels
     with _quiet_missing_contexts():
-        proba = out_of_fold_proba(pipeline, X, Y, folds, n_jobs=n_jobs)
+        proba, fold_models = out_of_fold_proba(pipeline, X, Y, folds, n_jobs=n_jobs,
+                                               return_models=True)
     scored = ~np.isnan(proba).any(axis=1)
-    oof_proba, oof_truth = proba[scored].astype(np.float32), Y[scored]
+    fold_of = np.full(len(Y), -1)
+    for k, (_, test) in enumerate(folds):
+        fold_of[test] = k
+    raw, oof_truth = proba[scored], Y[scored]
+    calibrated = cross_calibrate(raw, oof_truth, fold_of[scored])
+    calibrator = Calibrator.fit(raw, oof_truth)
+    n_contexts = Y.shape[1]
+    oof_proba = calibrated[:, :n_contexts].astype(np.float32)
     # A track's first source playlist stands for its cluster when bounding the precision.
     clusters = [p[0] if p else f"track:{i}" for i, p in zip(X.index, dataset.playlists)]
     oof_groups = pd.factorize(pd.Series(clusters)[scored])[0]
     with threadpool_limits(limits=1):  # BLAS threads only contend with the fold workers
         fitted = clone(pipeline).fit(X, Y)
     scaled = fitted.named_steps["preprocess"].transform(X)
-    centroids = np.vstack([scaled[Y[:, j]].mean(axis=0) for j in range(Y.shape[1])])
+    centroids = np.vstack([scaled[Y[:, j]].mean(axis=0) for j in range(n_contexts)])
     train_distance = np.array([
         np.linalg.norm(scaled[Y[:, j]] - centroids[j], axis=1).mean() for j in range(Y.shape[1])])
     model = ContextModel(
@@ -93,6 +141,10 @@ def fit_context_model(
         cutoffs={}, oof_proba=oof_proba, oof_truth=oof_truth, oof_groups=oof_groups,
         confidence=confidence,
         min_positives=min_positives, centroids=centroids, train_distance=train_distance,
+        calibrator=calibrator, oof_background=calibrated[:, n_contexts].astype(np.float32),
+        partners=co_occurring(Y, list(dataset.contexts)), multi_context=multi_context,
+        best_effort=best_effort, grouping=grouping, fold_pipelines=fold_models,
+        oof_folds=fold_of[scored].astype(np.int8),
     )
     return model.retarget(target_precision, context_targets)
 
@@ -110,6 +162,8 @@ def train_context_model(
     min_positives: int = DEFAULT_MIN_POSITIVES,
     min_frequency: float | int = DEFAULT_MIN_FREQUENCY,
     random_state: int = 0,
+    best_effort: bool = False,
+    multi_context: bool = False,
     n_jobs: int = 2,
 ) -> tuple[ContextModel, TrainingReport]:
     """Train a context model and report on it.
@@ -127,9 +181,12 @@ def train_context_model(
     report : TrainingReport
     """
     started = time.perf_counter()
+    if not 0 < target_precision < 1:
+        raise ValueError(f"a target precision is between 0 and 1 (exclusive), not {target_precision}")
     settings = dict(id_col=id_col, target_precision=target_precision,
                     context_targets=context_targets, confidence=confidence,
-                    min_positives=min_positives, n_jobs=n_jobs)
+                    min_positives=min_positives, best_effort=best_effort,
+                    multi_context=multi_context, grouping=dataset.grouping, n_jobs=n_jobs)
     if test_size:
         train_rows, test_rows = holdout_split(dataset, test_size, random_state)
     else:
@@ -154,8 +211,15 @@ def train_context_model(
             "tracks": len(dataset), "contexts": model.contexts,
             "class_sizes": dataset.class_sizes(), "features": dataset.spec.to_dict(),
             "messages": [*dataset.messages, *(c.message for c in model.cutoffs.values())],
-            "grouping": ("whole source playlists are held out: a track is scored only by a model "
-                         "that saw none of its playlists, so scores measure unseen playlists"),
+            "grouping": GROUPING_WORDS[dataset.grouping],
+            "grouped_by": dataset.grouping,
+            "background_tracks": dataset.background_tracks,
+            "co_occurring": model.partners,
+            "co_occurrence_share": CO_OCCURRENCE_SHARE,
+            "training_mix": dict(zip([*model.contexts, "none of these"],
+                                     map(float, model.train_prior))),
+            "reliability": reliability_curve(
+                np.column_stack([model.oof_proba, model._oof_background()]), model.oof_truth),
             "held_out_tracks": int(test_rows.size), "development_tracks": int(train_rows.size),
             "straddling_tracks_skipped": int(len(dataset) - train_rows.size - test_rows.size)
             if test_rows.size else 0,

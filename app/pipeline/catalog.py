@@ -217,3 +217,23 @@ def drop_playlist_labels(session: Session, context_id: int, source_playlist_id: 
     """Remove a playlist's labels for a context (it is no longer taken for it)."""
     session.execute(delete(Label).where(Label.context_id == context_id,
                                         Label.source_playlist_id == source_playlist_id))
+
+
+def spread_over_playlists(session: Session, track_ids: Sequence[int]) -> list[int]:
+    """`track_ids` in the order their analysis should go: the first track of every source playlist, then every
+    second, and so on (tracks labelled nowhere last), so any first part of it speaks for every playlist and context
+    a first model is trained on (its precision bounds count playlists, not tracks)."""
+    ids = list(dict.fromkeys(int(i) for i in track_ids))
+    rows = []
+    for start in range(0, len(ids), CHUNK):
+        rows += session.execute(select(Label.source_playlist_id, Label.position, Label.track_id)
+                                .where(Label.track_id.in_(ids[start:start + CHUNK]))).all()
+    by_playlist: dict[int, list[int]] = {}
+    for playlist, _position, track_id in sorted(rows, key=lambda r: (r[0], r[1] if r[1] is not None else 0, r[2])):
+        by_playlist.setdefault(playlist, []).append(track_id)
+    ordered: dict[int, None] = {}
+    for rank in range(max((len(tracks) for tracks in by_playlist.values()), default=0)):
+        for playlist in sorted(by_playlist):
+            if rank < len(by_playlist[playlist]):
+                ordered.setdefault(by_playlist[playlist][rank], None)
+    return [*ordered, *(i for i in ids if i not in ordered)]

@@ -93,7 +93,11 @@ def _enrich(session_factory: Callable[[], Session], track_ids: list[int], summar
     summary.count("tracks needing enrichment", len({r.id for refs_ in work.values() for r in refs_}))
     writer = _Writer(session_factory, summary, progress, {p.name: p.version for p in providers})
     active = list(providers)
-    ordered = sorted({r.id: r for refs_ in work.values() for r in refs_}.values(), key=lambda r: r.id)
+    # In the caller's order (a harvest spreads its first chunks over every playlist, an import gives the most
+    # recent likes first), so what is analysed first is what a first model can rest on.
+    place = {tid: n for n, tid in enumerate(dict.fromkeys(track_ids))}
+    ordered = sorted({r.id: r for refs_ in work.values() for r in refs_}.values(),
+                     key=lambda r: (place.get(r.id, len(place)), r.id))
     for start in range(0, len(ordered), CHUNK):
         check_stop()
         chunk_ids = {r.id for r in ordered[start:start + CHUNK]}

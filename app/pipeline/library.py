@@ -309,17 +309,29 @@ def library_track_ids(session: Session, user_id: int) -> list[int]:
     return sorted(set(session.scalars(owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id)).all()))
 
 
+def library_track_ids_recent_first(session: Session, user_id: int) -> list[int]:
+    """The user's tracks, most recently added first (then the rest by id): the order a library is matched in, so a
+    first sort can rest on the latest likes while the older ones are still being analysed."""
+    rows = session.execute(owned(LibraryItem, user_id).with_only_columns(LibraryItem.track_id, LibraryItem.added_at))
+    latest: dict[int, float] = {}
+    for track_id, added_at in rows:
+        stamp = added_at.timestamp() if added_at is not None else float("-inf")
+        latest[track_id] = max(latest.get(track_id, stamp), stamp)
+    return sorted(latest, key=lambda tid: (-latest[tid], tid))
+
+
 def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable[int], config: Mapping[str, Any],
                      summary: RunSummary, progress: Progress, clients: RunClients,
                      providers: Sequence[str] | None = None, enrich: bool = True,
                      check_stop: Callable[[], None] | None = None) -> None:
-    """Match tracks to Deezer and enrich them, a chunk at a time; only what is missing or stale costs calls.
+    """Match tracks to Deezer and enrich them, a chunk at a time in the order given (the import gives the most
+    recent likes first); only what is missing or stale costs calls.
 
     `check_stop` is called between chunks and inside enrichment, and stops the run by raising (a job's
     `check_cancelled`); finished chunks stay written.
     """
     check = check_stop or (lambda: None)
-    ids = sorted(set(track_ids))
+    ids = list(dict.fromkeys(int(i) for i in track_ids))
     for start in range(0, len(ids), MATCH_CHUNK):
         check()
         chunk = ids[start:start + MATCH_CHUNK]

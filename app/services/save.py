@@ -23,6 +23,9 @@ from app.storage.ownership import owned
 
 NAME_PREFIX = "contextify · "
 DESCRIPTION = "Sorted from your Liked Songs by contextify ({context})."
+#: A playlist the user asked for although its context cannot keep the target precision says so.
+BEST_EFFORT_DESCRIPTION = ("Best effort, not promised: sorted from your Liked Songs by contextify ({context}), "
+                           "which could not keep its target precision for this context.")
 SHOWN_WITHOUT_URI = 5
 
 ReadItems = Callable[[str], list[str]]
@@ -178,9 +181,11 @@ def save_one(session: Session, user_id: int, run: SortRun, plan: PlaylistPlan, c
         session.add(row)
     row.sort_run_id, row.status = run.id, "pending"
     session.commit()
+    best_effort = bool((run.params or {}).get("cutoffs", {}).get(plan.context, {}).get("best_effort"))
     try:
         problem = write_exported(session, row, plan.wanted, PlaylistWriter(client), public=public,
-                                 description=DESCRIPTION.format(context=plan.context))
+                                 description=(BEST_EFFORT_DESCRIPTION if best_effort else DESCRIPTION).format(
+                                     context=plan.context))
     except RateLimited:
         raise
     except ServiceError as exc:

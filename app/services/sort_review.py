@@ -20,7 +20,7 @@ from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
 from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError
 from app.models.persistence import ArtifactError
-from app.models.service import MODELS_DIR, ReviewError, decide, library_frame, set_cutoff
+from app.models.service import MODELS_DIR, ReviewError, adapted_model, decide, library_frame, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
 from app.services.songs import SongIndex, library_songs
 from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
@@ -75,6 +75,10 @@ class PlaylistReview:
     distance_ratio: float | None = None
     total: int = 0                                          # stored rows of the context, shown or not
     kept_count: int = 0                                     # of which the playlist keeps
+    words: str | None = None        # the promise on this library, in plain words
+    reason: str | None = None       # why there is no playlist, or why it is only best effort
+    best_effort: bool = False       # the user opted in to a playlist that does not keep the target
+    share: float | None = None      # estimated share of the library that fits the context
 
 
 def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_PER_PLAYLIST,
@@ -87,8 +91,9 @@ def review(session: Session, user_id: int, sort_run_id: Any, shown: int = SHOWN_
     run = sort_run_id if isinstance(sort_run_id, SortRun) else _run(session, user_id, sort_run_id)
     if run is None:
         return []
-    playlists = {context: _playlist(context, run.params["cutoffs"][context]) for context in run_contexts(run)
-                 if only is None or context == only}
+    shares = run.params.get("shares", {})
+    playlists = {context: _playlist(context, run.params["cutoffs"][context], shares.get(context, {}))
+                 for context in run_contexts(run) if only is None or context == only}
     songs = library_songs(session, user_id)  # one entry per song: later versions are shown through the first
     pages = {context: _page(session, user_id, run.id, playlists[context], songs.hidden, offset, shown)
              for context in playlists}
@@ -145,9 +150,13 @@ def collapsed_note(session: Session, songs: SongIndex, track_id: int) -> list[st
             + "; ".join(f"{artist} – {title}" for artist, title in names) + "."]
 
 
-def _playlist(context: str, choice: Mapping[str, Any]) -> PlaylistReview:
+def _playlist(context: str, choice: Mapping[str, Any], share: Mapping[str, Any]) -> PlaylistReview:
+    best_effort = bool(choice.get("best_effort"))
+    unpromised = choice.get("cutoff") is None or best_effort
     return PlaylistReview(context, display_context(context), choice.get("cutoff"), choice.get("promised_precision"),
-                          choice.get("target_precision"))
+                          choice.get("target_precision"), words=share.get("words"),
+                          reason=choice.get("message") if unpromised else None, best_effort=best_effort,
+                          share=share.get("share"))
 
 
 def _run(session: Session, user_id: int, sort_run_id: Any) -> SortRun | None:
@@ -169,14 +178,17 @@ def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False,
         return {}
     cutoffs = {context: CutoffChoice(**choice) for context, choice in run.params["cutoffs"].items()
                if context in model.contexts}
-    placed = dataclasses.replace(model, cutoffs={**model.cutoffs, **cutoffs}).assign(proba)
+    # Under the library mix the sort estimated, as the stored cutoffs were chosen for it.
+    adapted = dataclasses.replace(adapted_model(model, run), cutoffs={**model.cutoffs, **cutoffs})
+    placed = adapted.assign(adapted.adjusted(proba))
     return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)
             if only is None or context == only}
 
 
 def library_scores(session: Session, user_id: int, model_id: int, model: ContextModel, recent: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The user's library as the model sees it: its preprocessed features and each context's probability.
+    """The user's library as the model sees it: its preprocessed features and calibrated probabilities (contexts,
+    then "none of these", under the training mix).
 
     Re-reading and re-scoring the whole library is the slow part of a review; a slider move only changes the
     cutoffs, so the scores are kept per user, model and library state, in memory and in the user's own model
@@ -202,9 +214,9 @@ def library_scores(session: Session, user_id: int, model_id: int, model: Context
         # The same steps as ContextModel.sort, stopped before the cutoffs: the check needs the scaled features.
         frame = library_frame(session, user_id, model).reset_index()
         scaled = model.pipeline.named_steps["preprocess"].transform(model._inputs(frame))
-        return scaled, model.pipeline.named_steps["classifier"].predict_proba(scaled)
+        return scaled, model.posterior(frame)
 
-    return cache.get(key, lambda: shared.get(f"model-{model_id}", key, build))
+    return cache.get(key, lambda: shared.get(f"posterior-{model_id}", key, build))
 
 
 def library_state(session: Session, user_id: int) -> tuple[Any, ...]:

@@ -25,7 +25,12 @@ class TrainSettingsError(ValueError):
     """Training settings the page refuses; plain words."""
 
 
-def train_params(contexts: Sequence[str] | None, target: Any) -> dict[str, Any]:
+# The Model page's opt-in checkbox value: playlists also for contexts that cannot keep the target.
+BEST_EFFORT = "best-effort"
+
+
+def train_params(contexts: Sequence[str] | None, target: Any,
+                 best_effort: Sequence[str] | None = None) -> dict[str, Any]:
     """The `train` job's params; refuses fewer than two contexts or a target outside 0.5–0.99."""
     chosen = [str(name) for name in contexts or []]
     if len(chosen) < 2:
@@ -37,7 +42,7 @@ def train_params(contexts: Sequence[str] | None, target: Any) -> dict[str, Any]:
         value = -1.0
     if not low <= value <= high:
         raise TrainSettingsError(f"The target precision must be a number from {low} to {high}.")
-    return {"contexts": chosen, "target_precision": value}
+    return {"contexts": chosen, "target_precision": value, "best_effort": BEST_EFFORT in (best_effort or [])}
 
 
 def user_models(session: Session, user_id: int) -> list[TrainedModel]:
@@ -76,8 +81,10 @@ def grid_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def holdout_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Per context: realised versus promised precision on playlists the model never saw."""
+    """Per context: realised versus promised precision on playlists the model never saw, and the context's
+    share of those tracks as estimated (as it would be of a library) beside the true share."""
     return [{"context": context, "tracks": f"{m['test_tracks']:,}", "assigned": f"{m['assigned']:,}",
+             "share": f"{_share(m.get('estimated_share'))} ({_share(m.get('true_share'))})",
              "precision": _share(m["precision"]), "promised": _share(m["promised_precision"]),
              "recall": _share(m["recall"]),
              "kept": "yes" if m["precision"] is not None and m["promised_precision"] is not None
@@ -91,6 +98,37 @@ def holdout_sentence(metrics: Mapping[str, Any]) -> str:
         return "No playlists were held out, so there is no test on unseen playlists."
     return (f"{test['tracks']:,} tracks from held-out playlists: {_share(test['coverage'])} of them were placed "
             f"somewhere, and {_share(test['precision'])} of the placements were right.")
+
+
+def promise_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """Per context what training can promise, in words: its cutoff, or "no playlist because ..."."""
+    return [section.get("message", "") for section in (metrics.get("contexts") or {}).values()
+            if section.get("message")]
+
+
+def grouping_sentence(metrics: Mapping[str, Any]) -> str:
+    data = metrics.get("data") or {}
+    words = data.get("grouping") or ""
+    background = data.get("background_tracks")
+    extra = (f" {background:,} tracks in none of these contexts taught it what the rest of a library sounds "
+             "like." if background else " No track in none of these contexts was available, so every promise assumes "
+             "a library made only of these contexts: harvest more contexts to give it a background.")
+    return (words[0].upper() + words[1:] + "." if words else "") + extra
+
+
+def reliability_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """The out-of-fold reliability curve: mean predicted probability against the observed share, per bin."""
+    bins = ((metrics.get("data") or {}).get("reliability") or {}).get("bins") or []
+    return pd.DataFrame(bins, columns=["low", "high", "predicted", "observed", "pairs"])
+
+
+def reliability_sentence(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "This model was trained before probabilities were calibrated; retrain it to see how far they hold."
+    big = frame[frame["pairs"] >= 30]
+    gap = (big["predicted"] - big["observed"]).abs().max() if len(big) else float("nan")
+    return (f"On playlists each fold never saw, a probability read as p came true about p of the time: the largest "
+            f"gap between a bin's mean probability and its observed share is {gap:.0%}.")
 
 
 def co_assignment_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:

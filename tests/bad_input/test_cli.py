@@ -79,7 +79,7 @@ TRAIN_CASES = [
     ("unknown context in a precision", None, ["--label", "context", "--context-precision", "jazz=0.9"], 2,
      "Error: Invalid value for --context-precision: unknown context(s): jazz"),
     ("precision out of range", None, ["--label", "context", "--context-precision", "sleep=2"], 2,
-     "Error: Invalid value for --context-precision: 'sleep=2' is not CONTEXT=PRECISION with 0 < PRECISION <= 1"),
+     "Error: Invalid value for --context-precision: 'sleep=2' is not CONTEXT=PRECISION with 0 < PRECISION < 1"),
     ("both sources", None, ["--label", "context", "--contexts", "gym"], 2,
      "Error: give either --contexts (harvested playlists) or --from-csv"),
     ("empty CSV", b"", ["--label", "context"], 2, "Error: --from-csv: in.csv is empty"),

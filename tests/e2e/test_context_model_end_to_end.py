@@ -1,8 +1,10 @@
-"""Harvest, import, enrich, train and sort against the sandbox, and hold the promised precision to its truth.
+"""Harvest, import, enrich, train, sort and save against the sandbox, and hold every playlist to its promise.
 
-The rule checked: every context that promised a precision of at least 0.7 and was assigned at least 30
-library tracks must realise, against the sandbox's hidden truth, at least its promise minus 0.05. Fewer
-assignments cannot pin a precision down that closely, so those contexts are reported, not judged.
+Other harvested contexts are the model's background ("none of these"), and the model estimates the
+library's own mix before choosing its cutoffs. The rule checked on the playlists saved to the
+sandbox's Spotify: each realises, against the sandbox's hidden truth, at least the promise shown minus
+0.05 (from 30 tracks on; a smaller playlist must not fall significantly short). A context that cannot
+keep its target gets no playlist.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import pandas as pd
 import pytest
 import requests
+from scipy.stats import binom
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -28,17 +31,29 @@ from app.pipeline.library import import_spotify_library, library_track_ids, matc
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.runs.summary import RunSummary
-from app.storage.tables import SortAssignment, Track
+from app.pipeline.playlist_writer import PlaylistWriter
+from app.services.save import save_playlists
+from app.storage.tables import SortAssignment, SortRun, Track
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
 
 # Contexts of one listener's taste that overlap as real ones do (indie and rock, sad and chill).
 CONTEXTS = ["rock", "indie", "chill", "country", "sad"]
 USER = "ana.k"                      # 1,400 liked songs in the full world, most in these contexts
+#: Harvested too, but not trained on: what the rest of a library sounds like.
+BACKGROUND = ["workout", "jazz", "hip-hop", "party"]
 PROVIDERS = ("deezer", "reccobeats")  # 1-s preview clips would add cost, not signal
 FAST = {"deezer_rate_limit": 1000, "deezer_rate_window": 1,
         "reccobeats_rate_limit": 1000, "reccobeats_rate_window": 1}
-CHECKED_PROMISE = 0.7
+CHECKED_PROMISE = 0.6
+#: Every public Deezer playlist the full world has of a context (8-12), up to 200 tracks each (they hold
+#: 15-300; about 15 % of Deezer tracks are unreadable): the promise's bound widens with fewer playlists.
+HARVESTED_PLAYLISTS = 12
+HARVESTED_TRACKS = 200
+#: The target asked for: the world's contexts overlap (indie and rock, sad and chill), and a promise rests
+#: on the playlists above the cutoff (even all right, a dozen bound the precision near 0.8, and the
+#: library's mix and the background widen it); 0.6 is a promise country can keep, checked.
+TARGET = 0.6
 TOLERANCE = 0.05
 MIN_ASSIGNED_TO_JUDGE = 30
 
@@ -58,8 +73,9 @@ def prepare_store(app, sandbox, token: str) -> int:
     summary, progress = RunSummary("e2e"), Progress()
     with app.app_context():
         factory = sessionmaker(bind=db.engine, expire_on_commit=False)
-        harvested = harvest(factory, CONTEXTS, Clients(clients.deezer),
-                            HarvestOptions(playlists_per_context=10, tracks_per_playlist=100))
+        harvested = harvest(factory, CONTEXTS + BACKGROUND, Clients(clients.deezer),
+                            HarvestOptions(playlists_per_context=HARVESTED_PLAYLISTS,
+                                           tracks_per_playlist=HARVESTED_TRACKS))
         enrich_tracks(factory, harvested.track_ids, app.config, summary, progress,
                       providers=PROVIDERS, clients=clients)
         import_spotify_library(factory, user_id, USER, spotify, summary, progress)
@@ -89,7 +105,8 @@ def realised_precision(table: pd.DataFrame, summary: dict, truth: dict[str, set[
                if context in joined.split(";")]
         correct = sum(context in truth[sid] for sid in ids)
         rows[context] = {"promised": round(entry["promised_precision"], 3), "reached": entry["reached"],
-                         "assigned": len(ids), "realised": round(correct / len(ids), 3) if ids else None}
+                         "assigned": len(ids), "correct": correct, "share": round(entry["share"], 3),
+                         "realised": round(correct / len(ids), 3) if ids else None}
     return rows
 
 
@@ -97,6 +114,12 @@ def judged(rows: dict) -> dict:
     return {c: r for c, r in rows.items()
             if r["promised"] >= CHECKED_PROMISE and r["assigned"] >= MIN_ASSIGNED_TO_JUDGE}
 
+
+def short_of_promise(rows: dict) -> dict:
+    """Playlists that fall short: beyond the tolerance from 30 tracks on, or significantly below it."""
+    return {c: r for c, r in rows.items() if r["assigned"] and (
+        (r["assigned"] >= MIN_ASSIGNED_TO_JUDGE and r["realised"] < r["promised"] - TOLERANCE)
+        or binom.cdf(r["correct"], r["assigned"], max(r["promised"] - TOLERANCE, 0)) < 0.05)}
 
 def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         start_sandbox, full_world, app_config, token_for, tmp_path, record_property):
@@ -107,9 +130,11 @@ def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         cli = app.test_cli_runner()
         model_path, out = tmp_path / "model.joblib", tmp_path / "sorted.csv"
         trained = cli.invoke(train_command, ["--contexts", ",".join(CONTEXTS), "--user", USER,
+                                             "--target-precision", str(TARGET),
                                              "--out", str(model_path), "--json"])
         assert trained.exit_code == 0, trained.output
         report = json.loads(trained.output.strip().splitlines()[-1])
+        print("\ntraining messages:", *report["data"]["messages"], sep="\n  ")
         assert not {"reccobeats_energy", "deezer_bpm"} & set(report["data"]["features"]["numeric"]), \
             "features under the coverage rule's 80 % must be left out"
         sorted_ = cli.invoke(sort_command, ["--model", str(model_path), "--user", USER, "--out", str(out),
@@ -117,20 +142,22 @@ def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         assert sorted_.exit_code == 0, sorted_.output
         summary = json.loads(sorted_.output.strip().splitlines()[-1])
         table = pd.read_csv(out, dtype={"contexts": str})
-        assert list(table.columns) == ["spotify_id", "contexts", *(f"p_{c}" for c in sorted(CONTEXTS))]
+        assert list(table.columns) == ["spotify_id", "contexts", "best_effort",
+                                       *(f"p_{c}" for c in sorted(CONTEXTS))]
+        assert report["data"]["background_tracks"] > 0
         assert table["spotify_id"].is_unique and summary["tracks"] == len(table)
 
         rows = realised_precision(table, summary, true_contexts(sandbox, table["spotify_id"].tolist()))
         result = {"coverage": summary["coverage"], "contexts": rows, "judged": sorted(judged(rows))}
         print("\nend-to-end promise check:", json.dumps(result))
         record_property("promise_check", json.dumps(result))
-        assert judged(rows), f"no context promised >= {CHECKED_PROMISE} with enough assignments: {rows}"
-        short = {c: r for c, r in judged(rows).items() if r["realised"] < r["promised"] - TOLERANCE}
-        assert not short, f"promises broken on the sandbox truth: {short}"
+        assert any(r["assigned"] for r in rows.values()), f"no playlist at all: {rows}"
+        assert not short_of_promise(rows), f"promises broken on the sandbox truth: {rows}"
 
         # The web app's path: the same training and sorting as jobs, stored for review.
         with app.app_context():
-            train_job = runner.submit("train", {"contexts": CONTEXTS}, user_id)
+            train_job = runner.submit("train", {"contexts": CONTEXTS, "target_precision": TARGET},
+                                      user_id)
         trained_job = wait_for(app, train_job, user_id, timeout=120)
         assert trained_job["status"] == "succeeded", trained_job
         with app.app_context():
@@ -146,6 +173,28 @@ def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         from_cli = {(sid, c) for sid, joined in zip(table["spotify_id"], table["contexts"].fillna(""))
                     for c in joined.split(";") if c}
         assert set(stored) == from_cli
+
+        # Saved to Spotify: each playlist read back from the sandbox holds to the promise shown.
+        spotify = SpotifyClient(sandbox.spotify_url, access_token=token_for(sandbox, USER), backoff_s=0.01)
+        with app.app_context():
+            run = db.session.get(SortRun, sorted_job["result"]["sort_run_id"])
+            outcomes = save_playlists(db.session, user_id, run.id, spotify)
+            cutoffs = run.params["cutoffs"]
+        saved = {o.context: o for o in outcomes if o.status == "saved"}
+        assert saved, outcomes
+        assert all(cutoffs[c]["cutoff"] is not None for c in saved)
+        playlists = {}
+        for context, outcome in saved.items():
+            ids = [uri.rsplit(":", 1)[-1] for uri in PlaylistWriter(spotify).read(outcome.spotify_playlist_id)]
+            truth = true_contexts(sandbox, ids)
+            correct = sum(context in truth[sid] for sid in ids)
+            playlists[context] = {"promised": round(cutoffs[context]["promised_precision"], 3),
+                                  "assigned": len(ids), "correct": correct,
+                                  "realised": round(correct / len(ids), 3) if ids else None}
+        print("saved playlists against the truth:", json.dumps(playlists))
+        record_property("saved_playlists", json.dumps(playlists))
+        assert not short_of_promise(playlists), playlists
     finally:
         runner.shutdown(app)
         dispose(app)
+

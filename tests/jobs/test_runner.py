@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from config import DEFAULT_JOB_WORKERS
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.registry import JobContext, task
@@ -144,17 +145,18 @@ def test_an_interrupted_job_can_be_cancelled_instead(app, users):
 
 def test_the_pool_runs_as_many_jobs_at_once_as_configured(app, users):
     me, _ = users
-    assert app.config["CONTEXTIFY_JOB_WORKERS"] == 2
-    ids = [_submit(app, "test-wait", me) for _ in range(3)]
-    wait_for(app, ids[0], me, ("running",))
-    wait_for(app, ids[1], me, ("running",))
+    workers = app.config["CONTEXTIFY_JOB_WORKERS"]
+    assert workers == DEFAULT_JOB_WORKERS
+    ids = [_submit(app, "test-wait", me) for _ in range(workers + 1)]
+    for job_id in ids[:workers]:
+        wait_for(app, job_id, me, ("running",))
     with app.app_context():
-        assert runner.job_status(ids[2], me)["status"] == "queued"
-        assert runner.cancel(ids[2], me)  # a queued job is cancelled at once and never starts
+        assert runner.job_status(ids[-1], me)["status"] == "queued"
+        assert runner.cancel(ids[-1], me)  # a queued job is cancelled at once and never starts
     RELEASE.set()
-    assert [wait_for(app, i, me)["status"] for i in ids] == ["succeeded", "succeeded", "cancelled"]
+    assert [wait_for(app, i, me)["status"] for i in ids] == ["succeeded"] * workers + ["cancelled"]
     with app.app_context():
-        assert runner.job_status(ids[2], me)["attempts"] == 0
+        assert runner.job_status(ids[-1], me)["attempts"] == 0
 
 
 def test_lifecycle_and_interruption_on_postgresql(app_config, postgres_url):

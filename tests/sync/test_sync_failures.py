@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 
 import requests
-from sqlalchemy import select
+import math
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from app.auth.spotify import spotify_for_user
@@ -16,9 +18,9 @@ from app.jobs import runner
 from app.jobs.sync_schedule import due
 from app.jobs.sync_task import run_claimed
 from app.pipeline.clients.spotify import SpotifyClient
-from app.services.sync import ask_recreate, claim, set_sync, sync_settings
+from app.services.sync import STALE_SHARE, ask_recreate, claim, set_sync, sync_settings
 from app.services.sync_digest import accept_queued, dismiss_queued, notices
-from app.storage.tables import ExportedPlaylist, SyncItem, SyncRun, utcnow
+from app.storage.tables import ExportedPlaylist, LibraryItem, SyncItem, SyncRun, utcnow
 from tests.auth.helpers import sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST
 from tests.sync.test_sync_sandbox import USER, dump, every_playlist, prepare
@@ -44,9 +46,9 @@ def rows(app) -> dict[str, ExportedPlaylist]:
         return {r.context: r for r in db.session.scalars(select(ExportedPlaylist))}
 
 
-def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, start_sandbox, monkeypatch,
-                                                                raised_client_limits):
-    sandbox = start_sandbox(**FAST)
+def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, start_sandbox, full_world, monkeypatch,
+                                                                 raised_client_limits):
+    sandbox = start_sandbox(world=full_world, **FAST)  # see test_sync_sandbox.TARGET: the small world keeps no promise
     app = sandbox_app(app_config, sandbox)
     try:
         user_id = prepare(app, sandbox)
@@ -115,9 +117,16 @@ def test_review_mode_deleted_playlists_quota_and_a_withdrawn_login(app_config, s
                                                    if r.spotify_playlist_id == calls[0])}
         with app.app_context():
             assert any(run.message in n for n in notices(db.session, user_id)), "the digest says so"
+        # The full world's library is large: like enough more that at least STALE_SHARE of it came after training.
+        with app.app_context():
+            library = db.session.scalar(select(func.count(LibraryItem.track_id.distinct())).where(
+                LibraryItem.user_id == user_id, LibraryItem.collection == "liked"))
+        needed = math.ceil(STALE_SHARE * library / (1 - STALE_SHARE))
+        for k, start in enumerate(range(0, needed, 500)):  # the sandbox takes at most 500 likes a call
+            like(sandbox, min(500, needed - start), seed=15 + k)
         finish = sync_now(app, user_id)
         assert finish.status == "done", finish.message
-        # 125 of now 475 liked songs came after training: the sync still works, and suggests retraining.
+        # A quarter of the liked songs came after training: the sync still works, and suggests retraining.
         assert finish.stale and "Retrain" in finish.stale, finish.stale
 
         # A dry run says what it would add and writes nothing.
