@@ -1,59 +1,47 @@
 """On 200 real clips held out by artist (emotify_dev), playlists keep their promise or are not made.
 
-Features are today's preview descriptors (app.pipeline.audio_features.analyse_audio), computed once per
-test session into a pytest temporary folder. Moods are the argmax of the three GEMS factor means
-(see ../shared/data/audio/README.md).
+Features are what the product hears (issue 16): the musicnn tags and embedding and the preview descriptors,
+from the run's one `flask analyse-audio` of the clips (the `emotify_features` fixture). Moods are the argmax
+of the three GEMS factor means (see ../shared/data/audio/README.md).
 """
-
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from app.models.evaluation import MIN_ASSIGNED_TO_JUDGE, PROMISE_TOLERANCE, promise_checks
-from app.pipeline.audio_features import analyse_audio, decode_audio
+from tests.real_audio import EMOTIFY_DIR
 
-ROOT = Path("../shared/data/audio/emotify_dev")
 FACTORS = {"calm": ["amazement", "solemnity", "tenderness", "nostalgia", "calmness"],
            "energetic": ["power", "joyful_activation"], "tense_sad": ["tension", "sadness"]}
-#: Everything in metadata.csv but the id and artist: labels, votes and names must not be features.
-NOT_FEATURES = ["emotify_id", "genre", "file", "album", "title", "n_annotators",
-                *(c for columns in FACTORS.values() for c in columns)]
 GRID = [{"classifier__estimator__C": [0.1], "classifier__estimator__class_weight": [None]}]
-TARGETS = (0.85, 0.95)
+#: 0.6 as well as the issue's 0.85 and 0.95: on 150 training clips only a low target promises anything (measured
+#: 2026-12-06: classical at 0.6, promised 0.615, realised 0.967 on 30 held-out clips; nothing at 0.7 and above).
+TARGETS = (0.6, 0.85, 0.95)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (ROOT / "metadata.csv").exists(), reason=f"{ROOT} is absent"),
+    pytest.mark.skipif(not (EMOTIFY_DIR / "metadata.csv").exists(), reason=f"{EMOTIFY_DIR} is absent"),
 ]
 
 
-def _analyse(path: str) -> dict:
-    y, sr = decode_audio((ROOT / path).read_bytes())
-    return analyse_audio(y, sr)
-
-
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> pd.DataFrame:
-    cache = tmp_path_factory.getbasetemp() / "emotify_features.csv"
-    if cache.exists():
-        return pd.read_csv(cache)
-    meta = pd.read_csv(ROOT / "metadata.csv")
-    with ProcessPoolExecutor(2) as pool:
-        features = list(pool.map(_analyse, meta["file"], chunksize=10))
-    frame = pd.concat([meta, pd.DataFrame(features)], axis=1)
-    frame.to_csv(cache, index=False)
-    return frame
+def clips(emotify_features) -> pd.DataFrame:
+    return emotify_features
+
+
+def _features(clips: pd.DataFrame) -> pd.DataFrame:
+    """The analysis columns and the artist (labels, votes and names must not be features)."""
+    heard = [c for c in clips.columns if c.startswith(("preview_", "musicnn_")) or c in ("key", "mode")]
+    return clips[["track_id", "artist", *heard]]
 
 
 @pytest.fixture(scope="module")
 def checks(clips):
     mood = pd.DataFrame({k: clips[v].mean(axis=1) for k, v in FACTORS.items()}).idxmax(axis=1)
-    base = clips.drop(columns=NOT_FEATURES)
+    base = _features(clips)
     out = {}
     for label, values in (("genre", clips["genre"]), ("mood", mood)):
-        frame = base.assign(**{label: values})
+        frame = pd.concat([base, values.rename(label)], axis=1)
         results = promise_checks(frame, label, group_col="artist", grouping="artist", targets=TARGETS,
                                  grid=GRID, min_tracks=20, n_jobs=1)
         out.update({(label, target): check for target, check in results.items()})
@@ -78,6 +66,12 @@ def test_held_out_artists_keep_every_promise(checks, label, target):
 
 @pytest.mark.parametrize("label", ["genre", "mood"])
 def test_a_higher_target_never_loosens_a_cutoff(checks, label):
-    for context, row in checks[(label, 0.95)]["contexts"].items():
-        before = checks[(label, 0.85)]["contexts"][context]["cutoff"]
-        assert row["cutoff"] is None or (before is not None and row["cutoff"] >= before)
+    for lower, higher in zip(TARGETS, TARGETS[1:]):
+        for context, row in checks[(label, higher)]["contexts"].items():
+            before = checks[(label, lower)]["contexts"][context]["cutoff"]
+            assert row["cutoff"] is None or (before is not None and row["cutoff"] >= before)
+
+
+def test_some_genre_playlist_is_promised_at_the_lowest_target(checks):
+    """Not vacuous: the checks above judge at least one real playlist."""
+    assert checks[("genre", TARGETS[0])]["coverage"] > 0
