@@ -378,7 +378,7 @@ def set_cutoff(
     threshold = NEVER if choice.cutoff is None else choice.cutoff
     assigned = SortAssignment.probability >= threshold
     # Same rule: only rows between the old and new cutoff can change (the run/context/probability index finds them).
-    low, high = sorted((current.get("cutoff") or NEVER, threshold))
+    low, high = sorted((NEVER if current.get("cutoff") is None else current["cutoff"], threshold))
     band = SortAssignment.probability.between(low, high) if choice.top_only == current.get("top_only") else true()
     if choice.top_only and not model.multi_context:
         # A track's most likely context is always stored (its probability is at least this one's),

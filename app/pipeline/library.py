@@ -29,7 +29,6 @@ from app.pipeline.enrich import enrich_tracks, upsert_rows
 from app.pipeline.matching import match_tracks
 from app.pipeline.providers.run import RunClients
 from app.runs.summary import RunSummary
-from app.storage import ownership
 from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, Track, utcnow
 from app.storage.ownership import get_owned, owned
 

@@ -20,11 +20,11 @@ from app.models.cutoffs import CutoffChoice
 from app.models.dataset import DatasetError
 from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError
 from app.models.persistence import ArtifactError
-from app.models.service import MODELS_DIR, ReviewError, adapted_model, decide, library_frame, set_cutoff
+from app.models.service import MODELS_DIR, ReviewError, adapted_model, library_frame
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
 from app.services.songs import SongIndex, library_songs
 from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
-from app.storage.ownership import get_owned, owned
+from app.storage.ownership import owned
 
 KIND = "sort"
 SHOWN_PER_PLAYLIST = 50      # Dash renders each row's buttons as pattern-matching components: 200 took a browser ~1 min
@@ -254,38 +254,3 @@ def unsorted_tracks(session: Session, user_id: int, sort_run_id: Any) -> tuple[i
                             .order_by(Track.artist, Track.title).limit(SHOWN_UNSORTED)).all()
     return (shown[0][2] if shown else 0), [(artist, title) for artist, title, _ in shown]
 
-
-def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, value: Any) -> str:
-    """Set a playlist's cutoff (persisted through the model service); returns what it now promises, in words."""
-    run = _run(session, user_id, sort_run_id)
-    if run is None:
-        raise ReviewError("there is no such sort among yours")
-    current = (run.params["cutoffs"].get(context) or {}).get("cutoff")
-    if current is not None and abs(float(value) - current) < 0.005:
-        return ""  # the slider was only drawn again, not moved
-    if current is None and float(value) >= 1.0:
-        return ""  # a context without a cutoff draws its slider at 1: drawn again, not a hand-set cutoff
-    choice = set_cutoff(session, user_id, run.id, context, cutoff=float(value),
-                        model=loaded_model(session, user_id, run.model_id))
-    return (f"{display_context(context)}: cutoff {choice.cutoff:.2f}, promising a precision of at least "
-            f"{choice.promised_precision:.0%}." if choice.cutoff is not None else
-            f"{display_context(context)}: no track is assigned at this cutoff.")
-
-
-def give_verdict(session: Session, user_id: int, assignment_id: Any, verdict: str) -> str:
-    """Accept or reject one track; giving the same verdict again undoes it. Returns what happened, in words."""
-    assignment = get_owned(session, SortAssignment, user_id, _int(assignment_id))
-    if assignment is None:
-        raise ReviewError("there is no such track among your sorts")
-    same = assignment.decision == {"accept": "accepted", "reject": "rejected"}.get(verdict)
-    decided = decide(session, user_id, assignment.id, "pending" if same else verdict)
-    title = session.scalar(select(Track.title).where(Track.id == decided.track_id))
-    words = {"pending": "back to the model's choice", "accepted": "kept", "rejected": "left out"}[decided.decision]
-    return f"“{title}” in {display_context(decided.context)}: {words}."
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1

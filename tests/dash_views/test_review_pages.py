@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.dash_views import ids, library, model_page, save, sort
-from app.services.sort_review import give_verdict, move_cutoff, review
+from app.services.review import keep_or_drop, move_cutoff
+from app.services.sort_review import review
 from app.extensions import db
 from app.models.service import ReviewError
 from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrainedModel
@@ -58,11 +59,11 @@ def test_another_user_cannot_see_or_touch_a_sort(app, users):
     with app.app_context():
         assert review(db.session, theirs, rows["run"]) == []
         with pytest.raises(ReviewError):
-            give_verdict(db.session, theirs, rows["assignment"], "reject")
+            keep_or_drop(db.session, theirs, rows["assignment"], "reject")
         with pytest.raises(ReviewError):
             move_cutoff(db.session, theirs, rows["run"], "workout", 0.8)
         assert db.session.get(SortAssignment, rows["assignment"]).decision == "pending"
-        assert give_verdict(db.session, mine, rows["assignment"], "reject").endswith("left out.")
+        assert keep_or_drop(db.session, mine, rows["assignment"], "reject").message.endswith("left out.")
 
 
 def test_another_user_gets_no_model_and_no_export(app, client, users):
