@@ -17,10 +17,11 @@ from sqlalchemy.orm import sessionmaker
 from app.extensions import db
 from app.jobs import runner
 from app.models.progressive import refine_round, rests_on
+from app.pipeline.catalog import spread_over_playlists
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
-from app.pipeline.library import import_spotify_library, library_track_ids, match_and_enrich
+from app.pipeline.library import import_spotify_library, library_track_ids_recent_first, match_and_enrich
 from app.runs.progress import Progress
 from app.runs.summary import RunSummary
 from app.services.progressive import rests_on_sentence
@@ -66,10 +67,11 @@ def test_early_playlists_say_what_they_rest_on_and_keep_their_promise_on_the_fin
                                 HarvestOptions(playlists_per_context=HARVESTED_PLAYLISTS,
                                                tracks_per_playlist=HARVESTED_TRACKS))
             import_spotify_library(factory, user_id, USER, spotify, summary, progress)
+            # The pipeline's own order (the harvest and import jobs'), stopped part-way: a track of every playlist
+            # at a time, and the most recent likes first.
             with factory() as session:
-                library = library_track_ids(session, user_id)
-            # The pipeline's own order, stopped part-way: the first songs of the harvest and of the library.
-            training = sorted(harvested.track_ids)
+                training = spread_over_playlists(session, harvested.track_ids)
+                library = library_track_ids_recent_first(session, user_id)
             cut_training, cut_library = int(EARLY_SHARE * len(training)), int(EARLY_SHARE * len(library))
             enrich_tracks(factory, training[:cut_training], app.config, summary, progress, providers=PROVIDERS,
                           clients=clients)
@@ -90,9 +92,11 @@ def test_early_playlists_say_what_they_rest_on_and_keep_their_promise_on_the_fin
                     SortAssignment.sort_run_id == early_run))}
                 early = _early_playlists(session, user_id, early_run)
                 # The reviewer keeps one song and drops another before the refinement arrives.
-                first, second = session.scalars(select(SortAssignment).where(
+                kept = session.scalars(select(SortAssignment).where(
                     SortAssignment.sort_run_id == early_run, SortAssignment.assigned.is_(True))
                     .order_by(SortAssignment.probability.desc()).limit(2)).all()
+                assert len(kept) == 2, f"the first round kept {len(kept)} songs: {run.params['cutoffs']}"
+                first, second = kept
                 first.decision, second.decision = "accepted", "rejected"
                 decided = {(first.track_id, first.context): "accepted", (second.track_id, second.context): "rejected"}
                 session.commit()
