@@ -23,6 +23,17 @@ PROMISE_TOLERANCE = 0.03
 #: Fewer held-out assignments than this cannot pin a precision down to +-0.05; such contexts are
 #: only checked for a significant shortfall.
 MIN_ASSIGNED_TO_JUDGE = 30
+#: End to end (a saved playlist against the sandbox's or the recordings' truth), issue 20's slack.
+END_TO_END_TOLERANCE = 0.05
+
+
+def short_of_promise(rows: dict[str, dict], tolerance: float = END_TO_END_TOLERANCE) -> dict[str, dict]:
+    """The playlists among ``rows`` (each with ``promised``, ``assigned``, ``correct``, ``realised``) that fall short:
+    more than ``tolerance`` below the promise from MIN_ASSIGNED_TO_JUDGE songs on, or significantly below it
+    (one-sided binomial test at 5%) at any size."""
+    return {c: r for c, r in rows.items() if r["assigned"] and (
+        (r["assigned"] >= MIN_ASSIGNED_TO_JUDGE and r["realised"] < r["promised"] - tolerance)
+        or binom.cdf(r["correct"], r["assigned"], max(r["promised"] - tolerance, 0)) < 0.05)}
 
 
 def largest_contexts(frame: pd.DataFrame, id_col: str, label_col: str, n: int) -> list[str]:
