@@ -126,7 +126,31 @@ def promise() -> list[Table]:
         results = promise_checks(frame, label, top_n=top_n, targets=PROMISE_TARGETS, grid=PROMISE_GRID,
                                  prior_shifts=True)
         tables.extend(_promise_table(label, top_n, result) for result in results.values())
+    tables.append(_budget_table(frame))
     return tables
+
+
+#: The harvest's old default split of a context's 1,000 tracks and today's (app/pipeline/harvest.py).
+BUDGET_SPLITS = ((10, 100), (40, 25))
+
+
+def _budget_table(frame: pd.DataFrame) -> Table:
+    from app.models.evaluation import budget_split_checks
+
+    table = Table("One harvest budget, few long or many short playlists: playlist_genre",
+                  "Per genre about 1,000 training tracks, as the first tracks of N playlists (the harvest's "
+                  f"splits {' and '.join(f'{p} x {t}' for p, t in BUDGET_SPLITS)}; only playlists at least that "
+                  "long, so the few-long split may get fewer), then the held-out playlists sorted at each target. "
+                  "Three random draws of the playlists. Promised: the contexts given a playlist and their promise.",
+                  ["draw", "split", "tracks trained on", "target", "coverage", "precision", "baseline",
+                   "every promise kept", "promised"])
+    for row in budget_split_checks(frame, "playlist_genre", BUDGET_SPLITS, grid=PROMISE_GRID):
+        table.rows.append([row["seed"], f"{row['playlists']} x {row['tracks']}", row["trained_on"], row["target"],
+                           row["coverage"], row["precision"] if row["precision"] is not None else "-",
+                           row["baseline_precision"] if row["baseline_precision"] is not None else "-",
+                           "yes" if row["promises_kept"] else "NO",
+                           ", ".join(f"{c} {p:.2f}" for c, p in sorted(row["promised"].items())) or "none"])
+    return table
 
 
 def _promise_table(label: str, top_n: int | None, result: dict) -> Table:

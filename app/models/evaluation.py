@@ -243,3 +243,55 @@ def _held_out_check(model, train: ContextDataset, test: ContextDataset, prior_sh
             not r["refuted"] and (r["assigned"] < MIN_ASSIGNED_TO_JUDGE or r["within_tolerance"])
             for r in checked.values()),
     }
+
+
+def budget_split_checks(
+    frame: pd.DataFrame,
+    label: str,
+    splits=((10, 100), (40, 25)),
+    *,
+    targets=(0.6, 0.7, 0.8),
+    seeds: int = 3,
+    id_col: str = "track_id",
+    group_col: str = "playlist_id",
+    grid=None,
+    n_jobs: int = 2,
+) -> list[dict]:
+    """The same harvest budget split into few long or many short playlists: what each promises on held-out ones.
+
+    Whole playlists are held out once; for each seed and each ``(playlists, tracks)`` split, every context's
+    training tracks are the first ``tracks`` of ``playlists`` random other playlists with at least that many
+    (as a harvest takes them), and the model trained on them sorts the held-out playlists at each target.
+    A promise rests on the playlists above a cutoff, so at one budget more playlists should promise more.
+    Returns one row per (seed, split, target): tracks trained on, coverage, precision, the plain baseline at
+    that coverage, whether every promise was kept, and the contexts promised.
+    """
+    frame = derive_columns(frame)
+    spec, _ = infer_feature_spec(frame, exclude=(id_col, label, group_col), group_col=group_col)
+    full = build_dataset(frame, id_col=id_col, label_col=label, spec=spec, group_col=group_col)
+    _, test_rows = holdout_split(full, 0.25, 0)
+    test = full.subset(test_rows)
+    held_out = {p for playlists in test.playlists for p in playlists}
+    pool = frame[~frame[group_col].isin(held_out)]
+    sizes = pool.groupby(group_col).size()
+    rows = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        for playlists, tracks in splits:
+            parts = []
+            for _, members in pool.groupby(label):
+                long_enough = [p for p in members[group_col].unique() if sizes[p] >= tracks]
+                for p in rng.choice(long_enough, size=min(playlists, len(long_enough)), replace=False):
+                    parts.append(members[members[group_col] == p].head(tracks))
+            train = build_dataset(pd.concat(parts), id_col=id_col, label_col=label, spec=spec,
+                                  group_col=group_col)
+            model, _ = train_context_model(train, id_col=id_col, target_precision=targets[0], grid=grid,
+                                           test_size=0, n_jobs=n_jobs)
+            for target in targets:
+                check = _held_out_check(model.retarget(target), train, test, False)
+                rows.append({"seed": seed, "playlists": playlists, "tracks": tracks, "trained_on": len(train),
+                             "target": target, "coverage": check["coverage"], "precision": check["precision"],
+                             "baseline_precision": check["baseline_precision"],
+                             "promises_kept": check["promises_kept"],
+                             "promised": {c: r["promised"] for c, r in check["contexts"].items() if r["assigned"]}})
+    return rows

@@ -9,7 +9,9 @@ from sqlalchemy.orm import sessionmaker
 from app.runs.progress import Progress
 from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.clients.spotify import SpotifyClient
-from app.pipeline.harvest import STAGE_PLAYLISTS, Clients, HarvestError, HarvestOptions, harvest
+from app.pipeline.harvest import (
+    DEFAULT_PLAYLISTS_PER_CONTEXT, STAGE_PLAYLISTS, Clients, HarvestError, HarvestOptions, harvest,
+)
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.pipeline.sources.deezer import DeezerSource
 from app.runs.summary import RunSummary
@@ -132,7 +134,7 @@ def test_harvest_labels_tracks_with_provenance_and_records_every_choice(start_sa
     assert not decoy.ContextPlaylist.chosen
     chosen = [row for row in rows if row.ContextPlaylist.chosen]
     assert all(row.ContextPlaylist.harvested_at is not None for row in chosen)
-    assert max(sum(1 for row in chosen if row.key == key) for key in CONTEXTS) <= 10
+    assert max(sum(1 for row in chosen if row.key == key) for key in CONTEXTS) <= DEFAULT_PLAYLISTS_PER_CONTEXT
 
 
 def test_a_second_run_makes_no_calls_and_a_refresh_only_searches(start_sandbox, new_db, reference):

@@ -83,7 +83,8 @@ def test_json_summary_matches_the_services_own_counters_and_closes_the_job(harve
     assert job.result["api_calls"] == summary["api_calls"]
 
     sandbox.reset_counters()
-    again = json.loads(_invoke(app, *CONTEXTS, "--no-enrich", "--json").output.strip().splitlines()[-1])
+    again = json.loads(_invoke(app, *CONTEXTS, "--playlists-per-context", "10", "--no-enrich", "--json")
+                       .output.strip().splitlines()[-1])
     assert again["api_calls"]["deezer"] == 0 == sandbox.counters()["deezer"]["total"]
     assert again["cache_hits"] == summary["stages"]["playlists found"]
 
