@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
 import os
+
+# One BLAS/OpenMP thread per process. `make test` runs two workers on two cores, and OpenBLAS's threads spin-wait for
+# a core the other worker holds: the promise check's two trainings took 53 CPU-s (30 s) with two threads and 11 (11 s)
+# with one. Set before numpy loads here, so the processes tests start (flask, Celery, analysis pools) inherit it.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import atexit  # noqa: E402  (after the thread settings, as every import below)
 import shutil
 import tempfile
 import uuid
