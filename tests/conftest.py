@@ -222,6 +222,39 @@ def emotify_features(tmp_path_factory):
     return analysed_once(run_shared_folder(tmp_path_factory))
 
 
+@pytest.fixture(scope="session")
+def promise_checks_once(tmp_path_factory):
+    """`app.models.evaluation.promise_checks`, made once per run for each frame and arguments.
+
+    The promise check (tests/models/test_promise_check.py) and `make bench`'s area 4b, which the bench smoke test
+    runs, ask for the same held-out checks on the TidyTuesday songs (two trainings on 30,000 tracks): one worker
+    makes them under a file lock, the others read its answer. `n_jobs` only spreads the work, so it is not part of
+    what is asked.
+    """
+    import hashlib
+    import pickle
+
+    import pandas as pd
+    from filelock import FileLock
+
+    from app.models.evaluation import promise_checks
+
+    shared = run_shared_folder(tmp_path_factory)
+
+    def once(frame, label, **options):  # noqa: ANN001, ANN202
+        asked = repr((label, sorted((k, v) for k, v in options.items() if k != "n_jobs"),
+                      int(pd.util.hash_pandas_object(frame, index=True).sum())))
+        path = shared / f"promise-checks-{hashlib.sha256(asked.encode()).hexdigest()[:16]}.pickle"
+        with FileLock(str(path) + ".lock"):
+            if not path.is_file():
+                partial = path.with_suffix(".partial")
+                partial.write_bytes(pickle.dumps(promise_checks(frame, label, **options)))
+                partial.replace(path)  # only a finished answer is ever read by another worker
+            return pickle.loads(path.read_bytes())
+
+    return once
+
+
 # ------------------------------------------------------------------------------ pytest-xdist (make test: -n 2)
 # pytest-xdist 3.8's own grouping (`--dist loadgroup`) renames node ids, which pytest 9.2 no longer reads, so the
 # units of work are named from node ids here, by a scheduler of our own for `--dist loadscope`.

@@ -19,15 +19,29 @@ def no_rate_limit_waits(monkeypatch, raised_client_limits):
     monkeypatch.setattr(bench, "SandboxServer", functools.partial(bench.SandboxServer, **FAST_SANDBOX))
 
 
+@pytest.fixture
+def promise_checks_of_the_run(monkeypatch, promise_checks_once):
+    """Area 4b's held-out checks are the promise check's (tests/models/test_promise_check.py, same data and
+    arguments): computed once per run, and area 4b writes its tables from them. Its harvest-budget table is made
+    from one draw of the playlists instead of three."""
+    from app.models import evaluation
+
+    monkeypatch.setattr(evaluation, "promise_checks", promise_checks_once)
+    # The harvest-budget table's three draws are three times the same steps: one shows the harness writes it.
+    monkeypatch.setattr(bench.models, "BUDGET_DRAWS", 1)
+
+
 @pytest.mark.slow
-def test_tiny_benchmark_writes_every_area_and_the_targets(tmp_path, no_rate_limit_waits):
+def test_tiny_benchmark_writes_every_area_and_the_targets(tmp_path, no_rate_limit_waits, promise_checks_of_the_run):
     out = tmp_path / "BENCHMARKS.md"
     assert bench.main(["--scale", "tiny", "--out", str(out)]) == 0
     report = out.read_text()
     for heading in ("## Targets", "## 1. Harvest + enrich", "## 2. Library import", "## 3. Preview analysis",
-                    "## 4. Training and sorting", "## 5. Web", "## 6. The whole wait"):
+                    "## 4. Training and sorting", "## 4b. The precision promise on real data", "## 5. Web",
+                    "## 6. The whole wait"):
         assert heading in report
     assert "agrees with sandbox counters" in report
+    assert "### One harvest budget, few long or many short playlists" in report, "area 4b's budget table"
     rows = [line for line in report.splitlines() if line.startswith("| contextify |")]
     assert rows and rows[0].rstrip().endswith("| yes |"), "the run's call counts must equal the sandbox's"
     _assert_web_area(report)
