@@ -16,8 +16,8 @@ TEMPO_TOLERANCE = 0.04   # two tempi "agree" within 4%
 FOLDS = 5
 
 
-def measure_clip(path: str) -> dict | None:
-    """Descriptors of the whole clip and tempo/key of each 15-s half (in a worker process)."""
+def measure_clip(path: str, whole: bool = True) -> dict | None:
+    """Descriptors of the whole clip (unless `whole` is false) and tempo/key of each 15-s half (in a worker process)."""
     from app.pipeline.audio_features import analyse_audio, decode_audio
 
     try:
@@ -26,8 +26,21 @@ def measure_clip(path: str) -> dict | None:
         return None
     half = int(HALF_S * sr)
     first, second = analyse_audio(y[:half], sr), analyse_audio(y[half:2 * half], sr)
-    return {"whole": analyse_audio(y, sr),
+    return {"whole": analyse_audio(y, sr) if whole else None,
             "halves": [{k: f[k] for k in ("tempo", "key", "mode")} for f in (first, second)]}
+
+
+def _halves_only(path: str) -> dict | None:
+    return measure_clip(path, whole=False)
+
+
+def whole_from_analysis(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The whole-clip descriptors per file from `flask analyse-audio`'s output (its `preview_*` columns, `key`,
+    `mode`): the preview provider's analysis of the whole file, which is what `measure_clip` computes."""
+    columns = {c: c.removeprefix("preview_") for c in frame.columns if c.startswith("preview_")}
+    columns.update({c: c for c in ("key", "mode") if c in frame.columns})
+    rows = frame.set_index("file")[list(columns)].rename(columns=columns)
+    return {name: {k: float(v) for k, v in values.items()} for name, values in rows.iterrows()}
 
 
 def tempo_relation(a: float, b: float) -> str:
@@ -42,8 +55,13 @@ def tempo_relation(a: float, b: float) -> str:
     return "other"
 
 
-def measure(audio_dir: str | Path, workers: int | None = None, features_csv: str | None = None) -> dict:
-    """Half-agreement of tempo and key, and artist-grouped 5-fold genre accuracy (scaler + logistic regression)."""
+def measure(audio_dir: str | Path, workers: int | None = None, features_csv: str | None = None,
+            analysed: pd.DataFrame | None = None) -> dict:
+    """Half-agreement of tempo and key, and artist-grouped 5-fold genre accuracy (scaler + logistic regression).
+
+    `analysed`: the folder's `flask analyse-audio` output with the preview provider, whose whole-clip descriptors
+    are used instead of analysing every whole clip again (the halves are still analysed here).
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
@@ -52,8 +70,12 @@ def measure(audio_dir: str | Path, workers: int | None = None, features_csv: str
     audio_dir = Path(audio_dir)
     meta = pd.read_csv(audio_dir / "metadata.csv")
     paths = [str(audio_dir / f) for f in meta["file"]]
+    whole = whole_from_analysis(analysed) if analysed is not None else None
     with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        measured = list(pool.map(measure_clip, paths, chunksize=4))
+        measured = list(pool.map(measure_clip if whole is None else _halves_only, paths, chunksize=4))
+    if whole is not None:
+        measured = [None if m is None or name not in whole else {**m, "whole": whole[name]}
+                    for name, m in zip(meta["file"], measured)]
     keep = [i for i, m in enumerate(measured) if m is not None]
     meta, measured = meta.iloc[keep].reset_index(drop=True), [measured[i] for i in keep]
 

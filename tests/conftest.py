@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
 import os
+
+# One BLAS/OpenMP thread per process. `make test` runs two workers on two cores, and OpenBLAS's threads spin-wait for
+# a core the other worker holds: the promise check's two trainings took 53 CPU-s (30 s) with two threads and 11 (11 s)
+# with one. Set before numpy loads here, so the processes tests start (flask, Celery, analysis pools) inherit it.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import atexit  # noqa: E402  (after the thread settings, as every import below)
 import shutil
 import tempfile
 import uuid
@@ -215,6 +222,39 @@ def emotify_features(tmp_path_factory):
     return analysed_once(run_shared_folder(tmp_path_factory))
 
 
+@pytest.fixture(scope="session")
+def promise_checks_once(tmp_path_factory):
+    """`app.models.evaluation.promise_checks`, made once per run for each frame and arguments.
+
+    The promise check (tests/models/test_promise_check.py) and `make bench`'s area 4b, which the bench smoke test
+    runs, ask for the same held-out checks on the TidyTuesday songs (two trainings on 30,000 tracks): one worker
+    makes them under a file lock, the others read its answer. `n_jobs` only spreads the work, so it is not part of
+    what is asked.
+    """
+    import hashlib
+    import pickle
+
+    import pandas as pd
+    from filelock import FileLock
+
+    from app.models.evaluation import promise_checks
+
+    shared = run_shared_folder(tmp_path_factory)
+
+    def once(frame, label, **options):  # noqa: ANN001, ANN202
+        asked = repr((label, sorted((k, v) for k, v in options.items() if k != "n_jobs"),
+                      int(pd.util.hash_pandas_object(frame, index=True).sum())))
+        path = shared / f"promise-checks-{hashlib.sha256(asked.encode()).hexdigest()[:16]}.pickle"
+        with FileLock(str(path) + ".lock"):
+            if not path.is_file():
+                partial = path.with_suffix(".partial")
+                partial.write_bytes(pickle.dumps(promise_checks(frame, label, **options)))
+                partial.replace(path)  # only a finished answer is ever read by another worker
+            return pickle.loads(path.read_bytes())
+
+    return once
+
+
 # ------------------------------------------------------------------------------ pytest-xdist (make test: -n 2)
 # pytest-xdist 3.8's own grouping (`--dist loadgroup`) renames node ids, which pytest 9.2 no longer reads, so the
 # units of work are named from node ids here, by a scheduler of our own for `--dist loadscope`.
@@ -228,14 +268,22 @@ _REDIS_FIXTURES = {"redis_url", "celery_worker"}
 # Long files whose tests' parameters share nothing (the journey's module fixture is per world; side by side is
 # per database): each parameter is its own unit of work.
 _SPLIT_BY_PARAM = ("tests/browser/test_journey.py", "tests/jobs/test_side_by_side.py")
-# Units that take minutes go out first, so that no worker is handed one of them at the end.
-# Measured on main (2026-12-06, a busy machine): promise check 211 s, context-model e2e 209 s, descriptors 176 s,
-# real-audio e2e 157 s, side by side 182 s, journeys 135 s and 100 s, bench smoke 133 s (CI).
-LONG_FIRST = ("tests/models/test_promise_check.py", "tests/e2e/test_context_model_end_to_end.py",
-              "tests/jobs/test_side_by_side.py", "tests/pipeline/test_descriptors_real_audio.py",
-              "tests/e2e/test_real_audio_end_to_end.py", "tests/browser/test_journey.py:real-audio", "shared-redis",
-              "tests/test_bench_smoke.py", "tests/browser/test_journey.py:generated", "tests/real_audio/",
-              "tests/enhance/test_enhance_flow.py", "tests/sync/test_sync_", "tests/reliability/", "tests/test_demo.py")
+# Units that take minutes go out first, longest first, so that no worker is handed one of them at the end. Measured
+# in a whole run of s6 (2026-12-07, make test's command under a load of 8-12 from other work, so about twice CI's
+# times): descriptors 188 s (153 of them making the run's emotify_dev analysis, which tests/real_audio and the
+# emotify promise check then read: first, so nobody waits for it), shared Redis 192, generated journey 185, bench
+# smoke 177, progressive journey 171, real-audio journey 146, sync failures 139, context-model e2e 128, progressive
+# e2e 121, real_audio 100, listener journey 86, world 71, sync 67, side by side 43 + 28, enhance flow 40, callback
+# fuzz 40, library 47, reliability files 15-36, real-audio e2e 36, demo 30.
+LONG_FIRST = ("tests/pipeline/test_descriptors_real_audio.py", "shared-redis",
+              "tests/browser/test_journey.py:generated", "tests/test_bench_smoke.py",
+              "tests/browser/test_progressive_journey.py", "tests/browser/test_journey.py:real-audio",
+              "tests/sync/test_sync_failures.py", "tests/e2e/test_context_model_end_to_end.py",
+              "tests/e2e/test_progressive.py", "tests/real_audio/", "tests/browser/test_listener_journey.py",
+              "tests/sandbox/test_world.py", "tests/sync/test_sync_sandbox.py", "tests/jobs/test_side_by_side.py",
+              "tests/pipeline/test_library.py", "tests/enhance/test_enhance_flow.py",
+              "tests/bad_input/test_callback_fuzz.py", "tests/reliability/", "tests/e2e/test_real_audio_end_to_end.py",
+              "tests/test_demo.py")
 
 
 def work_unit(nodeid: str) -> str:

@@ -13,9 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LinearRegression
-from sklearn.manifold import TSNE
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,6 +20,8 @@ from app.pipeline.features_table import CATEGORICAL, feature_frame
 from app.pipeline.naming import context_key
 from app.storage.tables import Context, Label, TrackFeatures
 
+# scikit-learn (about 1.5 CPU-s to import) is imported by the three functions that fit a model, not with the module:
+# the Explore and Model pages import it, and the web app starts with every page.
 MIN_COVERAGE = 0.5        # a feature known for fewer tracks than this says more about the provider than the music
 TSNE_SAMPLE = 3000        # t-SNE is quadratic-ish: it runs on a sample, never on 50,000 tracks
 MAP_POINTS = 5000         # points drawn on the map; PCA itself uses every track
@@ -162,6 +161,8 @@ def vif_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """
     if frame.empty or len(columns) < 2:
         return pd.DataFrame(columns=["feature", "vif", "r2"])
+    from sklearn.linear_model import LinearRegression
+
     data = _filled(distinct_tracks(frame), columns)
     rows = []
     for i, column in enumerate(columns):
@@ -181,6 +182,8 @@ def pca_map(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """
     if frame.empty or len(columns) < 2:
         return pd.DataFrame(columns=["track_id", "context", "x", "y"])
+    from sklearn.decomposition import PCA
+
     tracks = distinct_tracks(frame)
     model = PCA(n_components=2)
     coords = model.fit_transform(_standardised(_filled(tracks, columns)))
@@ -199,6 +202,8 @@ def tsne_map(frame: pd.DataFrame, columns: Sequence[str], sample: int = TSNE_SAM
         tracks = tracks.sample(sample, random_state=seed)
     if len(tracks) < 5:
         return pca_map(frame, columns)
+    from sklearn.manifold import TSNE
+
     perplexity = min(30.0, (len(tracks) - 1) / 3)
     coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
         _standardised(_filled(tracks, columns)))

@@ -19,7 +19,6 @@ from app.dash_views.jobs_view import (
 )
 from app.extensions import db
 from app.jobs import runner
-from app.models import clustering
 from app.services import catalog_lookup, catalog_map
 
 PAGE = {"path": "/map", "name": "Map", "title": "contextify · Map", "order": 9}
@@ -88,6 +87,8 @@ def _dropdown(label: str, component_id: str, options: list[dict[str, str]], valu
 
 
 def _cluster_card() -> html.Section:
+    from app.models import clustering  # scikit-learn: imported when the page is drawn, not at app start
+
     return html.Section([
         html.H2("Cluster the catalog"),
         dcc.RadioItems(id=ids.MAP_METHOD, value="kmeans", className="radio-list", options=[

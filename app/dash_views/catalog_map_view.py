@@ -12,7 +12,6 @@ from dash import html
 
 from app.analysis.explore import feature_label
 from app.dash_views.figures import LAYOUT, PALETTE, empty_figure
-from app.models.clustering import SWEEP_SAMPLE
 
 MIN_SIZE, MAX_SIZE = 4.0, 16.0
 COLOUR_GROUPS = {"genre": "Genre (Deezer album)", "context": "Context", "cluster": "Cluster (your latest run)"}
@@ -117,6 +116,8 @@ def sweep_figure(sweep: Sequence[Mapping[str, Any]], chosen: float | None = None
 def sweep_sentence(sweep: Sequence[Mapping[str, Any]]) -> str:
     if not sweep:
         return ""
+    from app.models.clustering import SWEEP_SAMPLE  # scikit-learn: imported when a sweep is shown, not at app start
+
     low, high = sweep[0], sweep[-1]
     return (f"On {low['tracks']:,} tracks (a random sample of at most {SWEEP_SAMPLE:,}), affinity propagation finds "
             f"{low['n_clusters']} clusters with "

@@ -19,7 +19,6 @@ from app.dash_views.figures import LAYOUT, PALETTE, empty_figure
 from app.dash_views.jobs_view import JobIds, JobRefused, current_job, job_card, job_sentence, register_follow, start_job
 from app.extensions import db
 from app.jobs.compare_task import DEFAULT_SIZE, SIZE
-from app.models.whose_song import ACTIVATIONS, DEFAULTS, LAYERS, UNITS, CompareInputError, network_settings
 from app.services import compare
 from app.services.compare import BothTrack, InviteRow, Other
 
@@ -34,6 +33,10 @@ STATUS_WORDS = {"waiting": "Waiting for them to agree", "accepted": "Accepted", 
 
 
 def layout(**_query: Any) -> html.Div:
+    # The network's settings live with the model (app.models.whose_song, scikit-learn): imported when the page is
+    # drawn, not when the web app starts.
+    from app.models.whose_song import ACTIVATIONS, DEFAULTS, LAYERS, UNITS
+
     user_id = require_user_id()
     others = compare.choices(db.session, user_id)
     run = compare.latest_run(db.session, user_id)
@@ -97,6 +100,8 @@ def saved_view(user_id: int) -> html.P:
 def start_params(user_id: int, other: Any, layers: Any, units: Any, activation: Any, size: Any,
                  enrich: Any) -> dict[str, Any]:
     """The job's parameters, checked here so a bad form is answered at once (the job checks them again)."""
+    from app.models.whose_song import network_settings
+
     settings = network_settings({"layers": layers, "units": units, "activation": activation})
     chosen = compare.resolve_other(db.session, user_id, other)
     return {"other": chosen.key, **settings.as_dict(), "size": size if size is not None else DEFAULT_SIZE,
@@ -136,6 +141,8 @@ def register_callbacks(dash_app) -> None:
         State(ids.COMPARE_ACTIVATION, "value"), State(ids.COMPARE_SIZE, "value"), State(ids.COMPARE_ENRICH, "value"),
         prevent_initial_call=True)
     def start(_clicks, other, layers, units, activation, size, enrich):
+        from app.models.whose_song import CompareInputError
+
         user_id = require_user_id()
         try:
             params = start_params(user_id, other, layers, units, activation, size, enrich)

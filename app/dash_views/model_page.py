@@ -20,8 +20,6 @@ from app.services.training import (
     train_params, user_models,
 )
 from app.extensions import db
-from app.models.persistence import ArtifactError
-from app.models.service import ReviewError
 
 PAGE = {"path": "/model", "name": "Model", "title": "contextify · Model", "order": 4}
 JOB = JobIds(ids.MODEL_JOB_STORE, ids.MODEL_DONE_STORE, ids.MODEL_INTERVAL, ids.MODEL_STATUS, ids.MODEL_PROGRESS,
@@ -175,6 +173,9 @@ def register_callbacks(dash_app) -> None:
         Input(ids.MODEL_CHOICE, "value"), Input(ids.MODEL_CURVE_CONTEXT, "value"),
         Input(ids.MODEL_CURVE_TARGET, "value"))
     def show_curve(model_id, context, target):
+        from app.models.persistence import ArtifactError  # the model layer loads scikit-learn: not at app start
+        from app.models.service import ReviewError
+
         user_id = require_user_id()
         row = owned_model(db.session, user_id, model_id)
         if row is None or context not in (row.metrics or {}).get("contexts", {}):

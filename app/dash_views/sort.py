@@ -15,7 +15,6 @@ from app.dash_views.review_outputs import ReviewOutputs, kept_words
 from app.services.sort_review import KIND, PlaylistReview, latest_model, review, sort_params, unsorted_tracks
 from app.services.training import loaded_model, model_label
 from app.extensions import db
-from app.models.service import ReviewError
 from app.services.review import PAGE_SIZE, keep_or_drop, move_cutoff, undo
 from app.services.review import run_of as review_run
 from app.services.selection import latest_sort_run
@@ -156,6 +155,8 @@ def register_callbacks(dash_app) -> None:
         Output(ids.SORT_JOB_STORE, "data"), Output(ids.SORT_MESSAGE, "children"),
         Input(ids.SORT_START, "n_clicks"), prevent_initial_call=True)
     def start(_clicks):
+        from app.models.service import ReviewError  # the model layer loads scikit-learn: not at app start
+
         user_id = require_user_id()
         try:
             return start_job(user_id, KIND, sort_params(db.session, user_id), "A sort"), ""
@@ -198,6 +199,8 @@ def register_callbacks(dash_app) -> None:
         State(ids.SORT_RUN_STORE, "data"), State(ids.SORT_UNDO_STORE, "data"),
         State({"type": ids.SORT_PAGE, "context": ALL}, "data"), prevent_initial_call=True)
     def edit(_cutoffs, _clicks, _steps, _undo, run_id, stack, pages):
+        from app.models.service import ReviewError
+
         user_id = require_user_id()
         trigger = ctx.triggered_id
         if trigger is None or not ctx.triggered[0]["value"]:
@@ -242,6 +245,8 @@ def act(user_id: int, run_id, trigger, value, stack):
     was read), the sort read once and handed on, so the redraw does not read it again."""
     if trigger == ids.SORT_UNDO:
         if not stack:
+            from app.models.service import ReviewError
+
             raise ReviewError("there is nothing to undo")
         run = review_run(db.session, user_id, run_id)
         return undo(db.session, user_id, run, stack[-1], loaded_model(db.session, user_id, run.model_id)), 0, run

@@ -10,10 +10,6 @@ from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
-from app.models.whose_song import (
-    MAX_MAP_POINTS, OWNER, CompareInputError, least_sure, network_settings, two_libraries,
-)
-from app.models import whose_song
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.features_table import feature_frame
 from app.pipeline.library import import_liked, import_spotify_library, match_and_enrich
@@ -29,6 +25,10 @@ MAP_POINTS = (100, 5000)  # bounds of how many songs the map may show
 DEFAULT_SIZE = 25
 PLAYLIST_NAME = "contextify · Both of us"
 DESCRIPTION = "Songs two tastes might share, picked by contextify's Compare page."
+#: Most songs on the map when the job does not say; None: the model's own (whose_song.MAX_MAP_POINTS).
+MAX_MAP_POINTS: int | None = None
+# The network (app.models.whose_song) loads scikit-learn, about 1.5 CPU-s: the compare job imports it when it runs,
+# so a worker or web process that registers this task but never compares starts without it.
 
 
 def run_clients(config: Mapping[str, Any]) -> RunClients:
@@ -44,6 +44,9 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
     list), map_points (most songs on the map), enrich (fetch missing features, default true), providers
     (optional list). Result: model_run_id.
     """
+    from app.models import whose_song
+    from app.models.whose_song import CompareInputError, network_settings, two_libraries
+
     owner_id = ctx.require_user()
     params = ctx.params
     started = time.perf_counter()
@@ -52,7 +55,8 @@ def compare_task(ctx: JobContext) -> dict[str, Any]:
     except CompareInputError as exc:
         raise TaskError(str(exc)) from None
     size = _bounded(params.get("size", DEFAULT_SIZE), SIZE, "The 'both' list must hold from {} to {} songs.")
-    map_points = _bounded(params.get("map_points", MAX_MAP_POINTS), MAP_POINTS,
+    most = whose_song.MAX_MAP_POINTS if MAX_MAP_POINTS is None else MAX_MAP_POINTS
+    map_points = _bounded(params.get("map_points", most), MAP_POINTS,
                           "The map can show from {} to {} songs.")
     minimum = int(ctx.config["CONTEXTIFY_COMPARE_MIN_TRACKS"])
     summary = RunSummary("compare")
@@ -120,6 +124,8 @@ def _store(session, ctx: JobContext, owner_id: int, owner_name: str, other: comp
            result, size: int, seconds: float) -> tuple[int, int]:
     """One TrainedModel (the comparison's identity), one ModelRun (parameters, metrics, the map) and the "both"
     list as Suggestion rows."""
+    from app.models.whose_song import OWNER, least_sure
+
     names = compare.track_names(session, [p["track_id"] for p in result.points] + list(result.probabilities.index))
     params = {"other": other.key, "other_name": other.name, "owner_name": owner_name, **settings.as_dict(),
               "size": size}

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from app.runs.progress import Progress
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
-from app.models.discover import DEFAULT_RF_GRID, DiscoverModelError
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
@@ -24,6 +23,8 @@ from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, save_discover
 from app.services.save import service_problem
 
 SAVE_STAGE = "tracks found on Spotify"
+#: The random forest's grid where the job gives none; None: the like model's own (app.models.discover.DEFAULT_RF_GRID).
+DEFAULT_RF_GRID: Mapping[str, list] | None = None
 
 
 @task("discover")
@@ -66,15 +67,20 @@ def run_discover(session_factory: Callable[[], Session], config: Mapping[str, An
         for line in summary.notes:
             note(line)
     check_cancelled()
+    # Here, not at the top: the like model loads scikit-learn (about 1.5 CPU-s), which every worker would pay for at
+    # its start, since all task modules are imported to register them.
+    from app.models import discover as like_model
+
+    rf_default = like_model.DEFAULT_RF_GRID if DEFAULT_RF_GRID is None else DEFAULT_RF_GRID
     with session_factory() as session:
         try:
             outcome = train_discover(
                 session, user_id, instance_dir=config["INSTANCE_DIR"], providers=names, chart_track_ids=chart_ids,
-                rf_grid=_grid(params, DEFAULT_RF_GRID), lr_grid={"C": list(params["C"])} if params.get("C") else None,
+                rf_grid=_grid(params, rf_default), lr_grid={"C": list(params["C"])} if params.get("C") else None,
                 folds=_int(params, "folds", 3), min_catalog=_int(params, "min_catalog", DEFAULT_MIN_CATALOG),
                 limit=_int(params, "limit", DEFAULT_LIMIT), seed=_int(params, "seed", 0), job_id=job_id,
                 progress=progress)
-        except (DiscoverError, DiscoverModelError) as exc:
+        except (DiscoverError, like_model.DiscoverModelError) as exc:
             raise TaskError(str(exc)) from None
     for message in outcome.messages:
         note(message)

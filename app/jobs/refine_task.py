@@ -8,13 +8,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import plain_model_errors, providers as job_providers, training_choices
-from app.models.progressive import RestsOn, refine_round, rests_on
 from app.storage.ownership import owned
 from app.storage.tables import Job
+
+if TYPE_CHECKING:
+    from app.models.progressive import RestsOn
 
 KIND = "refine"
 #: The jobs whose work a refinement waits for: while one of the user's is queued or running, more is coming.
@@ -37,6 +39,10 @@ def refine_task(ctx: JobContext) -> dict[str, Any]:
     params: contexts (two or more), target_precision, best_effort, providers (optional). Result: the last
     round's model_id and sort_run_id, rounds, rests_on, and the decisions carried over.
     """
+    # Here, not at the top: the model layer loads scikit-learn (about 1.5 CPU-s), which every worker would pay for
+    # at its start, since all task modules are imported to register them.
+    from app.models.progressive import refine_round, rests_on
+
     params = ctx.params
     user_id = ctx.require_user()
     contexts, target = training_choices(params)

@@ -17,11 +17,6 @@ from sqlalchemy import select
 from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
-from app.models.cutoffs import DEFAULT_TARGET_PRECISION
-from app.models.dataset import DatasetError
-from app.models.model import ModelInputError
-from app.models.persistence import ArtifactError
-from app.models.service import ReviewError, sort_for_user, sort_summary, train_for_user
 from app.pipeline.catalog import spread_over_playlists
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.file_records import FileImportError
@@ -37,6 +32,8 @@ from app.runs.summary import RunSummary
 from app.services.library import upload_dir
 from app.storage.tables import Track, User
 
+# The model layer (app.models) loads scikit-learn and SciPy, about 1.5 CPU-s: the train and sort tasks import it, so a
+# worker or web process that only harvests, imports or enriches never does.
 
 
 @contextlib.contextmanager
@@ -51,6 +48,11 @@ def plain_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def plain_model_errors() -> Iterator[None]:
     """The model layer's refusals (unharvested contexts, missing features, a lost model) as TaskError."""
+    from app.models.dataset import DatasetError
+    from app.models.model import ModelInputError
+    from app.models.persistence import ArtifactError
+    from app.models.service import ReviewError
+
     try:
         yield
     except (DatasetError, ModelInputError, ReviewError) as exc:
@@ -163,6 +165,8 @@ def train_task(ctx: JobContext) -> dict[str, Any]:
     (optional: playlists also for contexts that cannot keep the target, labelled as not promised).
     Result: model_id, and per context the cutoff and the precision it promises.
     """
+    from app.models.service import train_for_user
+
     params = ctx.params
     user_id = ctx.require_user()
     contexts, target = training_choices(params)
@@ -190,6 +194,8 @@ def sort_task(ctx: JobContext) -> dict[str, Any]:
         model_id = int(ctx.params["model_id"])
     except (KeyError, TypeError, ValueError):
         raise TaskError("Choose a trained model to sort with.") from None
+    from app.models.service import sort_for_user, sort_summary
+
     with plain_model_errors(), ctx.session_factory() as session:
         run = sort_for_user(session, user_id, model_id, job_id=ctx.job_id, progress=ctx.progress)
         return sort_summary(session, user_id, run.id)
@@ -207,6 +213,8 @@ def training_choices(params: Mapping[str, Any]) -> tuple[list[str], float]:
 
 
 def _target_precision(params: Mapping[str, Any]) -> float:
+    from app.models.cutoffs import DEFAULT_TARGET_PRECISION
+
     try:
         value = float(params.get("target_precision", DEFAULT_TARGET_PRECISION))
     except (TypeError, ValueError):

@@ -13,6 +13,7 @@ import pandas as pd
 from app.pipeline.features_table import KEY_SOURCES
 from app.pipeline.providers import PROVIDER_CLASSES
 from app.pipeline.providers.base import TrackRef
+from app.pipeline.providers.run import ANALYSIS_PRELOAD
 
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au"})
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a 20-minute WAV; bigger files are refused by name, not read into memory
@@ -98,6 +99,7 @@ def _run(root: Path, files: list[Path], providers: Sequence[str], workers: int
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(ANALYSIS_PRELOAD)
     with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=context) as pool:
         futures: dict[Future, str] = {pool.submit(analyse_file, str(path), tuple(providers)):
                                       path.relative_to(root).as_posix() for path in files}

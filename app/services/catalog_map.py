@@ -13,9 +13,6 @@ from threadpoolctl import threadpool_limits
 
 from app.analysis.explore import feature_columns
 from app.runs.progress import Progress
-from app.models import clustering
-from app.models import genre_model
-from app.models.persistence import library_versions
 from app.pipeline.catalog import upsert_deezer_tracks
 from app.pipeline.clients.base import NotFound
 from app.pipeline.enrich import enrich_tracks
@@ -25,6 +22,8 @@ from app.runs.summary import RunSummary
 from app.storage.tables import Context, Label, ModelRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import get_owned, owned
 
+# The clustering and genre models (app.models) load scikit-learn, about 1.5 CPU-s: imported by the functions that
+# fit or read them, so the web app, whose Map page imports this module, starts without them.
 MAP_MODE = "map"
 GENRE_MODE = "genre"
 GENRE_KIND = "genre"
@@ -160,6 +159,8 @@ def run_clustering(session: Session, user_id: int, params: Mapping[str, Any], jo
                    progress: Progress | None = None, catalog: pd.DataFrame | None = None) -> ModelRun:
     """Cluster the catalog as `params` say (method ap|kmeans, preference_percentile, k, sample, features) and
     record the run, with its genre composition, sentences and the preference sweep, as the user's ModelRun."""
+    from app.models import clustering
+
     progress = progress or Progress()
     catalog = catalog_frame(session) if catalog is None else catalog
     if catalog.empty:
@@ -250,6 +251,9 @@ def train_genre_model(session: Session, user_id: int, job_id: str | None = None,
                       progress: Progress | None = None, catalog: pd.DataFrame | None = None) -> TrainedModel:
     """Fit the genre model on the catalog, check it on unseen albums, store it (TrainedModel kind="genre")
     and record the run (ModelRun mode="genre")."""
+    from app.models import genre_model
+    from app.models.persistence import library_versions
+
     progress = progress or Progress()
     catalog = catalog_frame(session) if catalog is None else catalog
     progress.stage("genre model", total=2)
@@ -301,6 +305,8 @@ def genre_model_sentence(model: TrainedModel | None) -> str:
 
 def predict_genre(session: Session, user_id: int, track_id: int) -> dict[str, Any]:
     """The user's genre model's probabilities for a stored track, beside the genre Deezer gives its album."""
+    from app.models import genre_model
+
     model = genre_model_row(session, user_id)
     if model is None or model.artifact is None:
         raise MapError("Train the genre model first (the button above).")

@@ -9,20 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.runs.progress import Progress
-from app.models.discover import DiscoverFit, feature_spec, fit_discover
-from app.models.persistence import library_versions, save_payload
-from app.models.service import artifact_path, provider_versions
 from app.services.discover_data import DEFAULT_MIN_CATALOG, DiscoverData, SavedIndex, assemble
 from app.storage.tables import ExportedPlaylist, ModelRun, Suggestion, Track, TrainedModel
 from app.storage.ownership import owned
 
+if TYPE_CHECKING:
+    from app.models.discover import DiscoverFit
+
+# The like model and the model store (app.models) load scikit-learn, about 1.5 CPU-s: imported where a model is
+# trained or stored, so the web app, whose Discover page imports this module, starts without them.
 MODE = "discover"
 TARGET = "discover"
 #: The `exported_playlists.context` of the Discover playlist: not a context name anyone harvests.
@@ -61,6 +63,8 @@ def train_discover(
     Writes a TrainedModel (kind "discover") with its artifact, one ModelRun per estimator (mode "discover")
     and up to ``limit`` Suggestions (replacing the user's earlier Discover suggestions), and commits.
     """
+    from app.models.discover import feature_spec, fit_discover
+
     chart = list(dict.fromkeys(chart_track_ids))
     progress.stage("dataset", total=1)
     index = SavedIndex.for_user(session, user_id)
@@ -98,6 +102,9 @@ def rank(fit: DiscoverFit, data: DiscoverData, chart_track_ids: Iterable[int], l
 
 def _store(session: Session, user_id: int, fit: DiscoverFit, data: DiscoverData, ranked: pd.DataFrame, *,
            instance_dir: str | Path, job_id: str | None, params: dict[str, Any]) -> DiscoverOutcome:
+    from app.models.persistence import library_versions, save_payload
+    from app.models.service import artifact_path, provider_versions
+
     runs = [{"name": r.name, "params": r.params, "cv_roc_auc": r.cv_score, "cv_std": r.cv_std, **r.metrics,
              "seconds": r.seconds, "chosen": r.name == fit.chosen} for r in fit.runs]
     versions = {"libraries": library_versions(), "providers": provider_versions(data.columns)}

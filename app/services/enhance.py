@@ -12,25 +12,27 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
-from sklearn.exceptions import ConvergenceWarning
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from app.runs.progress import Progress
-from app.models import playlist_classifier
 from app.models.enhance_reasons import profiles
 from app.models.features import FeatureSpec
-from app.models.persistence import library_versions
 from app.models.store_dataset import usable_columns
 from app.pipeline.features_table import CATEGORICAL, feature_frame
 from app.storage.tables import LibraryImport, LibraryItem, LibraryPlaylist, ModelRun, Suggestion, Track, TrainedModel
 from app.storage.ownership import get_owned, owned
+
+if TYPE_CHECKING:
+    from app.models import playlist_classifier
+
+# The learning side (app.models.playlist_classifier: scikit-learn, imbalanced-learn, about 2 CPU-s to import) is
+# imported by the functions that learn, so the web app, whose Enhance page imports this module, starts without it.
 
 MODE = "enhance"
 LIKED = "liked"
@@ -103,6 +105,8 @@ def load_library(session: Session, user_id: int) -> Library:
     EnhanceError
         Not imported, no own playlists, no liked songs, no features, or no playlist big enough.
     """
+    from app.models import playlist_classifier
+
     playlists = check_ready(session, user_id)
     keys = {collection(p.id): p for p in playlists}
     names = {key: p.name for key, p in keys.items()}
@@ -132,12 +136,16 @@ def load_library(session: Session, user_id: int) -> Library:
 
 def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = None,
                       progress: Progress = _NO_PROGRESS, check: Callable[[], None] = lambda: None,
-                      estimators: Sequence[str] = playlist_classifier.ESTIMATOR_NAMES) -> TrainedModel:
+                      estimators: Sequence[str] | None = None) -> TrainedModel:
     """The study, the comparison, the chosen model and its suggestions, all recorded for this user.
 
     Writes one ModelRun per evaluated run (mode "enhance"), a TrainedModel (kind "enhance") holding the
-    chosen pipeline, and the Suggestions of each playlist; commits.
+    chosen pipeline, and the Suggestions of each playlist; commits. `estimators`: the models compared (default:
+    all of playlist_classifier.ESTIMATOR_NAMES).
     """
+    from app.models import playlist_classifier
+
+    estimators = playlist_classifier.ESTIMATOR_NAMES if estimators is None else estimators
     progress.stage(STAGES[0], total=1)
     library = load_library(session, user_id)
     data = library.data
@@ -190,6 +198,10 @@ def train_and_suggest(session: Session, user_id: int, *, job_id: str | None = No
 
 def _store_model(session: Session, user_id: int, library: Library, chosen: playlist_classifier.RunResult, details: dict,
                  model: Any, job_id: str | None) -> TrainedModel:
+    import joblib
+
+    from app.models.persistence import library_versions
+
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     data = library.data
@@ -207,6 +219,8 @@ def _store_model(session: Session, user_id: int, library: Library, chosen: playl
 def _suggest(session: Session, user_id: int, row: TrainedModel, library: Library, model: Any, cutoff: float,
              importance: list[dict]) -> int:
     """Store, per playlist, the liked songs not in it whose probability reaches the cutoff, with reasons."""
+    from app.models import playlist_classifier
+
     frame = library.frame
     liked = [t for t in library.liked if t in frame.index]
     if not liked:
@@ -305,6 +319,8 @@ def _jsonable(value: Any) -> Any:
 def _quiet() -> Iterator[None]:
     """Silence scikit-learn's convergence and small-class warnings in the study: they are expected on a few
     hundred songs, and the recorded scores already show how well each run did."""
+    from sklearn.exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=ConvergenceWarning)

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.models.progressive import RestsOn
 from app.services.selection import latest_sort_run
 from app.services.training import train_params
 
@@ -21,6 +20,9 @@ def refine_params(contexts: Sequence[str] | None, target: Any, best_effort: Sequ
 
 def rests_on_sentence(rests_on: Mapping[str, Any] | None, improving: bool) -> str | None:
     """"These playlists rest on 600 of 1,963 training songs analysed, 1,000 of your 10,500 songs; improving …"."""
+    # Here, not at the top: app.models.progressive loads scikit-learn, and the pages import this module at start.
+    from app.models.progressive import RestsOn
+
     state = RestsOn.from_dict(dict(rests_on) if rests_on else None)
     if state is None:
         return None

@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models.service import ReviewError, decide, set_cutoff
 from app.services.selection import display_context, kept_clause, owned_run
 from app.storage.tables import SortAssignment, SortRun, Track
 from app.storage.ownership import get_owned, owned
 
+# The model layer (app.models) loads scikit-learn and SciPy, about 1.5 CPU-s: each action imports what it uses, so the
+# web app (whose Sort page imports this module) starts without it.
 UNDO_DEPTH = 20
 PAGE_SIZE = 25
 _DECISION_OF = {"accept": "accepted", "reject": "rejected"}
@@ -34,6 +35,8 @@ class Answer:
 
 def run_of(session: Session, user_id: int, sort_run_id: Any) -> SortRun:
     """The user's sort by id (or the run itself when the caller has read it already: one read per action)."""
+    from app.models.service import ReviewError
+
     if isinstance(sort_run_id, SortRun) and sort_run_id.user_id == user_id:
         return sort_run_id
     try:
@@ -50,6 +53,8 @@ def keep_or_drop(session: Session, user_id: int, assignment_id: Any, verdict: st
 
     One indexed read and one row written: nothing is re-ranked, so the answer comes back at once.
     """
+    from app.models.service import ReviewError, decide
+
     assignment = get_owned(session, SortAssignment, user_id, _int(assignment_id))
     if assignment is None or verdict not in _DECISION_OF:
         raise ReviewError("there is no such song among your sorts")
@@ -64,6 +69,8 @@ def keep_or_drop(session: Session, user_id: int, assignment_id: Any, verdict: st
 def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, value: Any,
                 model: Any = None) -> Answer | None:
     """Set a playlist's cutoff; None when the value is where the cutoff already is (a slider only drawn again)."""
+    from app.models.service import ReviewError, set_cutoff
+
     run = run_of(session, user_id, sort_run_id)
     value = _cutoff_value(value)
     current = (run.params["cutoffs"].get(context) or {})
@@ -82,6 +89,8 @@ def move_cutoff(session: Session, user_id: int, sort_run_id: Any, context: str, 
 
 def undo(session: Session, user_id: int, sort_run_id: Any, action: Any, model: Any = None) -> Answer:
     """Put back what one earlier action changed: a song's earlier answer, or a playlist's earlier cutoff."""
+    from app.models.service import ReviewError, decide, set_cutoff
+
     if not isinstance(action, dict):
         raise ReviewError("there is nothing to undo")
     if action.get("kind") == "verdict":
@@ -137,6 +146,8 @@ def _verdict_words(session: Session, decided: SortAssignment) -> str:
 
 
 def _cutoff_value(value: Any) -> float:
+    from app.models.service import ReviewError
+
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flask import current_app
@@ -16,16 +16,16 @@ from sqlalchemy.orm import Session
 
 from app.analysis.cache import FolderCache, TTLCache
 from app.services.training import loaded_model, user_models
-from app.models.cutoffs import CutoffChoice
-from app.models.dataset import DatasetError
-from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE, ContextModel, ModelInputError
-from app.models.persistence import ArtifactError
-from app.models.service import MODELS_DIR, ReviewError, adapted_model, library_frame
 from app.services.selection import display_context, kept_clause, owned_run, run_contexts
 from app.services.songs import SongIndex, library_songs
 from app.storage.tables import LibraryItem, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 from app.storage.ownership import owned
 
+if TYPE_CHECKING:
+    from app.models.model import ContextModel
+
+# The model layer (app.models) loads scikit-learn and SciPy, about 1.5 CPU-s: each function imports what it uses, so
+# the web app (whose Sort page imports this module) starts without it.
 KIND = "sort"
 SHOWN_PER_PLAYLIST = 50      # Dash renders each row's buttons as pattern-matching components: 200 took a browser ~1 min
 SHOWN_UNSORTED = 50
@@ -42,6 +42,8 @@ def latest_model(session: Session, user_id: int) -> TrainedModel | None:
 
 def sort_params(session: Session, user_id: int) -> dict[str, Any]:
     """The `sort` job's params: the user's latest model; ReviewError when they have none."""
+    from app.models.service import ReviewError
+
     model = latest_model(session, user_id)
     if model is None:
         raise ReviewError("Train a model first, on the Model page.")
@@ -171,6 +173,12 @@ def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False,
     """The centroid check at the sort's current cutoffs: per context (or the `only` one), how far its tracks sit
     from its training tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library
     cannot be read."""
+    from app.models.cutoffs import CutoffChoice
+    from app.models.dataset import DatasetError
+    from app.models.model import ModelInputError
+    from app.models.persistence import ArtifactError
+    from app.models.service import ReviewError, adapted_model
+
     try:
         model = loaded_model(session, user_id, run.model_id)
         scaled, proba = library_scores(session, user_id, run.model_id, model, recent=recent)
@@ -194,6 +202,8 @@ def library_scores(session: Session, user_id: int, model_id: int, model: Context
     cutoffs, so the scores are kept per user, model and library state, in memory and in the user's own model
     folder (a new import or new features change the key, so nobody sees scores of a library they no longer have).
     """
+    from app.models.service import MODELS_DIR
+
     cache: TTLCache[tuple[np.ndarray, np.ndarray]] = current_app.extensions.setdefault(
         SCORES, TTLCache(maxsize=8, ttl_s=900))
     # Reading the library's state scans the feature table (~40 ms at 50,000 tracks); a keep, drop or cutoff a few
@@ -219,6 +229,13 @@ def library_scores(session: Session, user_id: int, model_id: int, model: Context
     return cache.get(key, lambda: shared.get(f"posterior-{model_id}", key, build))
 
 
+def library_frame(session: Session, user_id: int, model: ContextModel) -> Any:
+    """The user's library tracks with the model's features (app.models.service.library_frame), read for the scores."""
+    from app.models.service import library_frame as frame
+
+    return frame(session, user_id, model)
+
+
 def library_state(session: Session, user_id: int) -> tuple[Any, ...]:
     """Changes when the user's library or any feature row changes (features are refreshed in place, so their
     fetch time counts too): the scores' cache key part."""
@@ -231,6 +248,8 @@ def library_state(session: Session, user_id: int) -> tuple[Any, ...]:
 
 def shape_check(model: ContextModel, scaled: np.ndarray, placed: np.ndarray, j: int) -> dict[str, Any]:
     """ContextModel.sort's centroid check for context `j` given which tracks it places (`placed`)."""
+    from app.models.model import DISTANCE_RATIO_LIMIT, MIN_TRACKS_FOR_DISTANCE
+
     rows = np.flatnonzero(placed[:, j])
     ratio = None
     if rows.size:

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.errors import NeedsLogin
-from app.models.service import REVIEW_FLOOR, ReviewError, load_owned_model
 from app.pipeline.clients.base import RateLimited, ServiceError
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.features_table import feature_frame
@@ -40,6 +39,9 @@ from app.storage.tables import (
     utcnow,
 )
 from app.storage.ownership import owned
+
+# The model layer (app.models) loads scikit-learn and SciPy, about 1.5 CPU-s: it is imported in the functions that
+# sort, so the web app, the workers and the commands that never do start without it.
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 MODES = {"auto": "add at the promise", "review": "queue for my review"}
@@ -196,6 +198,8 @@ def score(session: Session, user_id: int, model_id: int, track_ids: list[int]) -
     """What the model's own decision keeps among `track_ids`: one placement per (track, context) it assigns."""
     if not track_ids:
         return []
+    from app.models.service import REVIEW_FLOOR, load_owned_model
+
     _, model = load_owned_model(session, user_id, model_id)
     frame = feature_frame(session, track_ids).reindex(columns=model.spec.columns)
     frame = frame[frame.notna().any(axis=1)]  # a track with no feature at all cannot be placed yet
@@ -223,6 +227,8 @@ class SyncOutcome:
 def sync_user(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClient, *,
               import_new: Callable[[], None] | None = None, dry_run: bool = False) -> SyncOutcome:
     """One sync (see the module docstring); records its items and outcome on `sync_run` and returns it."""
+    from app.models.service import ReviewError
+
     settings = sync_settings(session, user_id)
     sync_run.status = "running"
     session.commit()
@@ -270,6 +276,8 @@ def _sync(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClie
             return SyncOutcome("stopped", f"Your new likes could not be read: {service_problem(exc)}. The next "
                                           "sync tries again.")
         session.expire_all()
+    from app.models.service import load_owned_model
+
     model_row, _ = load_owned_model(session, user_id, run.model_id)
     stale = staleness(session, user_id, run, model_row)
     new = candidates(session, user_id, run)

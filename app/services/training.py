@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.analysis.cache import TTLCache
-from app.models.cutoffs import DEFAULT_TARGET_PRECISION
-from app.models.model import ContextModel
-from app.models.service import ReviewError, load_owned_model
 from app.storage.tables import TrainedModel
 from app.storage.ownership import get_owned, owned
+
+if TYPE_CHECKING:
+    from app.models.model import ContextModel
+
+# The model layer (app.models) loads scikit-learn and SciPy, about 1.5 CPU-s: it is imported in the functions that
+# use it, so the web app (which imports every page, and so this module) starts without it.
 
 KIND = "train"
 TARGET_RANGE = (0.5, 0.99)
@@ -65,6 +68,8 @@ def owned_model(session: Session, user_id: int, model_id: Any) -> TrainedModel |
 
 
 def default_target() -> float:
+    from app.models.cutoffs import DEFAULT_TARGET_PRECISION
+
     return DEFAULT_TARGET_PRECISION
 
 
@@ -167,6 +172,8 @@ def retarget(session: Session, user_id: int, model_id: int, context: str, target
 
     No retraining: the model keeps them. Raises ReviewError for a model that is not the user's.
     """
+    from app.models.service import ReviewError
+
     model = loaded_model(session, user_id, model_id)
     if context not in model.contexts:
         raise ReviewError(f"'{context}' is not one of this model's contexts")
@@ -174,6 +181,8 @@ def retarget(session: Session, user_id: int, model_id: int, context: str, target
 
 
 def loaded_model(session: Session, user_id: int, model_id: int) -> ContextModel:
+    from app.models.service import load_owned_model
+
     # Loading an artifact costs a file read and unpickling; a slider moves many times.
     cache: TTLCache[ContextModel] = current_app.extensions.setdefault(CACHE, TTLCache(maxsize=16, ttl_s=300))
     return cache.get(("model", user_id, model_id), lambda: load_owned_model(session, user_id, model_id)[1])

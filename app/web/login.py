@@ -24,7 +24,6 @@ from werkzeug.wrappers import Response
 from app.auth.session import current_user, current_user_id, log_in, log_out
 from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
-from app.models.service import MODELS_DIR
 from app.pipeline.clients.factory import spotify_user_client
 from app.security import limiter, login_limit
 from app.services.compare import forget_guest
@@ -133,7 +132,10 @@ def delete_account() -> Any:
     db.session.commit()
     # Files too: nothing of theirs stays on disk (ids are never reused, so no later account could see them anyway).
     shutil.rmtree(upload_dir(current_app.config, user.id), ignore_errors=True)
-    # Their model artifacts and the library scores cached beside them are theirs too.
+    # Their model artifacts and the library scores cached beside them are theirs too. (Imported here: the model
+    # layer loads pandas, scikit-learn and SciPy, seconds of CPU every web process would pay at start for this name.)
+    from app.models.service import MODELS_DIR
+
     shutil.rmtree(Path(current_app.config["INSTANCE_DIR"]) / MODELS_DIR / str(user.id), ignore_errors=True)
     log.info("deleted all data of user=%s", user.id)
     log_out()

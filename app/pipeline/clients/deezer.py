@@ -24,6 +24,8 @@ class DeezerClient(ServiceClient):
     """Deezer answers errors as HTTP 200 bodies; this client reads them and acts on their codes."""
 
     service = "deezer"
+    #: How long every caller waits after a quota refusal: Deezer sends no Retry-After and says wait a second or two.
+    quota_pause_s = 1.5
 
     def check(self, response: requests.Response) -> Any:
         data = super().check(response)
@@ -34,8 +36,8 @@ class DeezerClient(ServiceClient):
             return data
         code = error.get("code") if isinstance(error, dict) else None
         message = error.get("message", "") if isinstance(error, dict) else str(error)
-        if code == 4:  # quota exceeded: no Retry-After, Deezer says wait a second or two
-            raise Retry("quota exceeded (code 4)", pause_s=1.5)
+        if code == 4:  # quota exceeded
+            raise Retry("quota exceeded (code 4)", pause_s=self.quota_pause_s)
         if code == 700:
             raise Retry("service busy (code 700)")
         if code == 800:

@@ -17,6 +17,10 @@ from app.pipeline.clients.reccobeats import ReccoBeatsClient
 from app.pipeline.clients.spotify import SpotifyClient
 from app.pipeline.providers.base import BUILTIN_DEFAULT_PROVIDERS
 
+#: What the analysis pools' forkserver imports before forking a worker: the analysers, then a warm-up clip through
+#: them (app/pipeline/analysis_warmup.py), so each worker starts with what its first clip would load.
+ANALYSIS_PRELOAD = ["app.pipeline.audio_features", "app.pipeline.musicnn_net", "app.pipeline.analysis_warmup"]
+
 
 class CountingSession(requests.Session):
     """The session preview downloads go through, counting requests for the run summary ("previews")."""
@@ -173,7 +177,7 @@ class RunClients:
 
             # forkserver: forking a process that runs threads (HTTP pools, a sandbox) can deadlock a child.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["app.pipeline.audio_features", "app.pipeline.musicnn_net"])
+            context.set_forkserver_preload(ANALYSIS_PRELOAD)
             self._pool = ProcessPoolExecutor(max_workers=self.analysis_workers, mp_context=context)
         return self._pool
 
