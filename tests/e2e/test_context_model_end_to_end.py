@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 import requests
-from scipy.stats import binom
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from app.extensions import db
+from app.models.evaluation import MIN_ASSIGNED_TO_JUDGE, short_of_promise
 from app.jobs import runner
 from app.runs.progress import Progress
 from app.commands.context_model import sort_command, train_command
@@ -54,8 +53,6 @@ HARVESTED_TRACKS = 200
 #: on the playlists above the cutoff (even all right, a dozen bound the precision near 0.8, and the
 #: library's mix and the background widen it); 0.6 is a promise country can keep, checked.
 TARGET = 0.6
-TOLERANCE = 0.05
-MIN_ASSIGNED_TO_JUDGE = 30
 
 
 def fast_clients(sandbox, spotify: SpotifyClient | None = None) -> RunClients:
@@ -114,12 +111,6 @@ def judged(rows: dict) -> dict:
     return {c: r for c, r in rows.items()
             if r["promised"] >= CHECKED_PROMISE and r["assigned"] >= MIN_ASSIGNED_TO_JUDGE}
 
-
-def short_of_promise(rows: dict) -> dict:
-    """Playlists that fall short: beyond the tolerance from 30 tracks on, or significantly below it."""
-    return {c: r for c, r in rows.items() if r["assigned"] and (
-        (r["assigned"] >= MIN_ASSIGNED_TO_JUDGE and r["realised"] < r["promised"] - TOLERANCE)
-        or binom.cdf(r["correct"], r["assigned"], max(r["promised"] - TOLERANCE, 0)) < 0.05)}
 
 def test_sorted_library_keeps_the_promised_precision_against_the_sandbox_truth(
         start_sandbox, full_world, app_config, token_for, tmp_path, record_property):

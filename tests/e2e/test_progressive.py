@@ -25,11 +25,12 @@ from app.pipeline.library import import_spotify_library, library_track_ids_recen
 from app.runs.progress import Progress
 from app.runs.summary import RunSummary
 from app.services.progressive import rests_on_sentence
+from app.models.evaluation import short_of_promise
 from app.storage.tables import SortAssignment, SortRun, Track
 from tests.auth.helpers import add_user, sandbox_app
 from tests.e2e.test_context_model_end_to_end import (
     BACKGROUND, CONTEXTS, FAST, HARVESTED_PLAYLISTS, HARVESTED_TRACKS, PROVIDERS, TARGET, USER, fast_clients,
-    short_of_promise, true_contexts,
+    true_contexts,
 )
 from tests.jobs.conftest import dispose, wait_for
 
