@@ -1,4 +1,4 @@
-"""The `flask` commands contextify adds (Flask-Migrate adds `flask db`), one module per group, listed in `commands()`.
+"""The `flask` commands contextify adds (Flask-Migrate adds `flask db`), one module per group, listed in `COMMANDS`.
 
 Each command that has a job runs that registered job (`app.jobs.local.run_here`), so a run from the command
 line and one started from a page do the same work and record it the same way. Only commands that work are
