@@ -27,13 +27,18 @@ MIN_ASSIGNED_TO_JUDGE = 30
 END_TO_END_TOLERANCE = 0.05
 
 
+def significantly_below(correct: int, assigned: int, promised: float, tolerance: float) -> bool:
+    """One-sided binomial test at 5%: are ``correct`` of ``assigned`` significantly below ``promised - tolerance``?"""
+    return bool(assigned) and bool(binom.cdf(correct, assigned, max(promised - tolerance, 0)) < 0.05)
+
+
 def short_of_promise(rows: dict[str, dict], tolerance: float = END_TO_END_TOLERANCE) -> dict[str, dict]:
     """The playlists among ``rows`` (each with ``promised``, ``assigned``, ``correct``, ``realised``) that fall short:
     more than ``tolerance`` below the promise from MIN_ASSIGNED_TO_JUDGE songs on, or significantly below it
-    (one-sided binomial test at 5%) at any size."""
+    (:func:`significantly_below`) at any size."""
     return {c: r for c, r in rows.items() if r["assigned"] and (
         (r["assigned"] >= MIN_ASSIGNED_TO_JUDGE and r["realised"] < r["promised"] - tolerance)
-        or binom.cdf(r["correct"], r["assigned"], max(r["promised"] - tolerance, 0)) < 0.05)}
+        or significantly_below(r["correct"], r["assigned"], r["promised"], tolerance))}
 
 
 def largest_contexts(frame: pd.DataFrame, id_col: str, label_col: str, n: int) -> list[str]:
@@ -221,9 +226,7 @@ def _held_out_check(model, train: ContextDataset, test: ContextDataset, prior_sh
             "baseline_same_count": baseline["contexts"][context],
             "within_tolerance": None if realised is None else
             realised >= promised - PROMISE_TOLERANCE,
-            # One-sided binomial test: is the realised precision significantly below the promise?
-            "refuted": bool(m["assigned"]) and bool(binom.cdf(
-                m["correct"], m["assigned"], promised - PROMISE_TOLERANCE) < 0.05),
+            "refuted": significantly_below(m["correct"], m["assigned"], promised, PROMISE_TOLERANCE),
         }
     checked = {c: r for c, r in rows.items() if r["assigned"]}
     shifts = []
