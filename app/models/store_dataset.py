@@ -17,7 +17,14 @@ from app.pipeline.features_table import (
 )
 from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
-from app.storage.tables import Context, Label, LibraryItem, Track, User
+from app.storage.tables import Context, Label, LibraryItem, SourcePlaylist, Track, User
+
+#: Tracks in the order of their service ids (store ids are a tie-break only), so the same store content gives the
+#: same dataset whatever order its rows were inserted in.
+STABLE_TRACK_ORDER = (Track.deezer_id, Track.spotify_id, Track.isrc, Track.id)
+#: A source playlist as the service names it ("deezer:908622995"): the first of a track's playlists stands for its
+#: cluster when a promise is bounded, so the name must not depend on the order the harvest stored playlists in.
+PLAYLIST_NAME = (SourcePlaylist.service + ":" + SourcePlaylist.external_id).label("playlist")
 
 #: The enrichment rule's share: a feature must be present for this much of both sides.
 MIN_COVERAGE = 0.8
@@ -52,10 +59,15 @@ def labelled_rows(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
     """
     keys = list(dict.fromkeys(context_key(name) for name in contexts))
     ids = dict(session.execute(select(Context.key, Context.id).where(Context.key.in_(keys))).all())
+    # Ordered by what the services call things, not by store ids: concurrent harvests insert in whatever order
+    # their calls finish, and the same harvest must give the same training set, folds and model.
     rows = pd.DataFrame(
-        session.execute(select(Label.track_id, Context.key, Label.source_playlist_id)
+        session.execute(select(Label.track_id, Context.key, PLAYLIST_NAME)
                         .join(Context, Context.id == Label.context_id)
-                        .where(Label.context_id.in_(list(ids.values())))).all(),
+                        .join(Track, Track.id == Label.track_id)
+                        .join(SourcePlaylist, SourcePlaylist.id == Label.source_playlist_id)
+                        .where(Label.context_id.in_(list(ids.values())))
+                        .order_by(*STABLE_TRACK_ORDER, Context.key, PLAYLIST_NAME)).all(),
         columns=["track_id", "context", "playlist"])
     missing = [key for key in keys if key not in set(rows["context"])]
     if missing:
@@ -76,15 +88,16 @@ def background_rows(session: Session, labelled: Sequence[int], limit: int,
     are not known to fit none. At most ``limit``, sampled at random (seeded); only ids in ``among`` when given.
     """
     taken = set(labelled) | set(session.scalars(select(LibraryItem.track_id).distinct()))
-    candidates = [i for i in session.scalars(select(Track.id).order_by(Track.id))
+    candidates = [i for i in session.scalars(select(Track.id).order_by(*STABLE_TRACK_ORDER))
                   if i not in taken and (among is None or i in among)]
     if len(candidates) > limit:
         rng = np.random.default_rng(random_state)
-        candidates = sorted(np.asarray(candidates)[rng.choice(len(candidates), limit,
-                                                              replace=False)].tolist())
+        picked = np.sort(rng.choice(len(candidates), limit, replace=False))
+        candidates = [candidates[k] for k in picked]
     sources: dict[int, set[str]] = {}
     for track_id, playlist in session.execute(
-            select(Label.track_id, Label.source_playlist_id)
+            select(Label.track_id, PLAYLIST_NAME)
+            .join(SourcePlaylist, SourcePlaylist.id == Label.source_playlist_id)
             .where(Label.track_id.in_(candidates))).all() if candidates else []:
         sources.setdefault(track_id, set()).add(str(playlist))
     return candidates, [tuple(sorted(sources.get(i, ()))) for i in candidates]
