@@ -39,7 +39,7 @@ CONTEXTS = ["rock", "chill", "classical", "edm"]  # rock is much of ana.k's libr
 TARGET = 0.5
 
 
-def prepare(app, sandbox) -> int:
+def prepare(app, sandbox, target: float = TARGET) -> int:
     """Log in, harvest, import, enrich, train, sort and save: the state a user is in before turning the sync on."""
     client = app.test_client()
     login(client, USER)
@@ -58,7 +58,7 @@ def prepare(app, sandbox) -> int:
             match_and_enrich(factory, library_track_ids(session, user_id), app.config, summary, progress, clients,
                              providers=PROVIDERS)
         model = train_for_user(db.session, user_id, CONTEXTS, instance_dir=app.config["INSTANCE_DIR"],
-                               providers=PROVIDERS, target_precision=TARGET)
+                               providers=PROVIDERS, target_precision=target)
         run = sort_for_user(db.session, user_id, model.id)
         outcomes = save_playlists(db.session, user_id, run.id, spotify)
         assert {o.status for o in outcomes} <= {"saved", "skipped"}, outcomes
