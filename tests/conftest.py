@@ -268,19 +268,19 @@ _REDIS_FIXTURES = {"redis_url", "celery_worker"}
 # Long files whose tests' parameters share nothing (the journey's module fixture is per world; side by side is
 # per database): each parameter is its own unit of work.
 _SPLIT_BY_PARAM = ("tests/browser/test_journey.py", "tests/jobs/test_side_by_side.py")
-# Units that take minutes go out first, longest first, so that no worker is handed one of them at the end. Measured
-# in a whole run of s6 (2026-12-07, make test's command under a load of 8-12 from other work, so about twice CI's
-# times): descriptors 188 s (153 of them making the run's emotify_dev analysis, which tests/real_audio and the
-# emotify promise check then read: first, so nobody waits for it), shared Redis 192, generated journey 185, bench
-# smoke 177, progressive journey 171, real-audio journey 146, sync failures 139, context-model e2e 128, progressive
-# e2e 121, real_audio 100, listener journey 86, world 71, sync 67, side by side 43 + 28, enhance flow 40, callback
+# Units that take minutes go out first, longest first, so that no worker is handed one of them at the end. The order
+# follows CI's run of 2026-12-07 (issue 15: 15:13 on 2 cores with PostgreSQL, Redis and Chromium; call + setup): the
+# descriptors first all the same (their setup makes the run's emotify_dev analysis, 72 s, which tests/real_audio and
+# the emotify promise check then read: first, so nobody waits for it), generated journey 165, shared Redis (about 95:
+# 192 in a run under twice CI's load), progressive journey 114, real-audio journey 89, progressive e2e 88, sync
+# failures 82, bench smoke 79, context-model e2e 78, sync sandbox 73, real_audio 55; then, from the loaded run of s6
+# (2026-12-07, about twice CI's times), listener journey 86, world 71, side by side 43 + 28, enhance flow 40, callback
 # fuzz 40, library 47, reliability files 15-36, real-audio e2e 36, demo 30.
-LONG_FIRST = ("tests/pipeline/test_descriptors_real_audio.py", "shared-redis",
-              "tests/browser/test_journey.py:generated", "tests/test_bench_smoke.py",
-              "tests/browser/test_progressive_journey.py", "tests/browser/test_journey.py:real-audio",
-              "tests/sync/test_sync_failures.py", "tests/e2e/test_context_model_end_to_end.py",
-              "tests/e2e/test_progressive.py", "tests/real_audio/", "tests/browser/test_listener_journey.py",
-              "tests/sandbox/test_world.py", "tests/sync/test_sync_sandbox.py", "tests/jobs/test_side_by_side.py",
+LONG_FIRST = ("tests/pipeline/test_descriptors_real_audio.py", "tests/browser/test_journey.py:generated",
+              "shared-redis", "tests/browser/test_progressive_journey.py", "tests/browser/test_journey.py:real-audio",
+              "tests/e2e/test_progressive.py", "tests/sync/test_sync_failures.py", "tests/test_bench_smoke.py",
+              "tests/e2e/test_context_model_end_to_end.py", "tests/sync/test_sync_sandbox.py", "tests/real_audio/",
+              "tests/browser/test_listener_journey.py", "tests/sandbox/test_world.py", "tests/jobs/test_side_by_side.py",
               "tests/pipeline/test_library.py", "tests/enhance/test_enhance_flow.py",
               "tests/bad_input/test_callback_fuzz.py", "tests/reliability/", "tests/e2e/test_real_audio_end_to_end.py",
               "tests/test_demo.py")
