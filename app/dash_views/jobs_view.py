@@ -10,9 +10,11 @@ from dash import Input, Output, dcc, html, no_update
 
 from app.auth.session import require_user_id
 from app.dash_views.components import job_log, stage_progress
-from app.dash_views.harvests import current_job, duration_s, format_duration, format_when, is_active, stage_rows
+from app.dash_views.harvests import duration_s, format_duration, format_when, is_active, stage_rows
+# Pages take the whole job kit from this module, so these two are imported here to be passed on.
+from app.dash_views.harvests import current_job as current_job
 from app.jobs import runner
-from app.jobs.runner import JobRefused
+from app.jobs.runner import JobRefused as JobRefused
 
 POLL_MS = 1000
 

@@ -95,7 +95,6 @@ def test_an_empty_catalog_shows_where_to_start(site):
 
 
 def session_login_in_request(user_id: int) -> None:
-    from flask import session
 
     from app.auth.session import log_in  # the id and its server-side session key
     log_in(user_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from flask import session
 
 from app.dash_views import compare, ids
 from app.extensions import db

@@ -7,7 +7,6 @@ import re
 import time
 
 import pytest
-from flask import session
 from sqlalchemy import select, update
 
 from app.dash_views import contexts, ids

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from flask import session
 
 from app.analysis import explore as analysis
 from app.dash_views import explore, ids

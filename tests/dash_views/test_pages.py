@@ -59,7 +59,6 @@ def test_each_page_renders_for_a_logged_in_user_with_its_ids(app, client, me, pa
 
 
 def session_login_in_request(user_id: int) -> None:
-    from flask import session
 
     from app.auth.session import log_in  # the id and its server-side session key
     log_in(user_id)

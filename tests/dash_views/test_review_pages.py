@@ -48,7 +48,6 @@ def test_each_new_page_renders_for_its_owner(app, client, users, path):
     module, expected = PAGES[path]
     assert client.get(path).status_code == 200
     with app.test_request_context(path):
-        from flask import session
         from app.auth.session import log_in  # the id and its server-side session key
         log_in(users[0])
         assert not expected - component_ids(module.layout())

@@ -19,7 +19,6 @@ def test_the_page_renders_with_its_controls(app, client):
     session_login(client, user_id)
     assert client.get("/app/discover").status_code == 200
     with app.test_request_context("/app/discover"):
-        from flask import session
 
         from app.auth.session import log_in  # the id and its server-side session key
         log_in(user_id)

@@ -131,7 +131,6 @@ def test_the_page_shows_the_study_side_by_side_and_explains_the_trap(imported, t
     response = imported.me.get("/app/enhance")
     assert response.status_code == 200
     with imported.app.test_request_context("/app/enhance"):
-        from flask import session
 
         from app.auth.session import log_in  # the id and its server-side session key
         log_in(imported.owner_id)

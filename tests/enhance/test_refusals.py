@@ -96,7 +96,6 @@ def test_the_page_renders_the_refusal_and_keeps_the_button_off_for_an_empty_libr
 
     assert client.get("/app/enhance").status_code == 200
     with app.test_request_context("/app/enhance"):
-        from flask import session
 
         from app.auth.session import log_in  # the id and its server-side session key
         log_in(me)

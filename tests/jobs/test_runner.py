@@ -170,7 +170,7 @@ def test_lifecycle_and_interruption_on_postgresql(app_config, postgres_url):
     me = add_user(app, "mira.s")
     try:
         assert wait_for(app, _submit(app, "test-echo", me), me)["status"] == "succeeded"
-        dead, alive = _orphan(app, me, 600), _orphan(app, me, 5)
+        dead, _recent = _orphan(app, me, 600), _orphan(app, me, 5)  # the recent one must not be marked
         with app.app_context():
             assert runner.mark_interrupted() == [dead]
             assert runner.resume(dead, me)
