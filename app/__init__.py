@@ -117,7 +117,7 @@ def register_dash(app: Flask) -> Any:
 def register_security(app: Flask, dash_app: Any) -> None:
     """Security headers and CSP (with the hashes of Dash's inline scripts), CSRF for forms and Dash callbacks,
     request size and rate limits, and their plain-words 413/429 pages."""
-    from app.security import register_security as install
+    from app.web.security import register_security as install
 
     install(app, dash_app)
 

@@ -84,7 +84,7 @@ class JobService:
         """The rules for a person starting a job: one job of a kind at a time per user, and at most
         CONTEXTIFY_JOB_RATE_LIMIT starts (counted here). Raises JobRefused saying why (`busy`, else "<what> is
         already running. Wait for it to finish."). `bucket`: count these starts apart from the others."""
-        from app.security import JOBS_TOO_MANY, hit_job_limit  # the limiter lives with the web app's others
+        from app.web.security import JOBS_TOO_MANY, hit_job_limit  # the limiter lives with the web app's others
 
         owner = _owner(user_id)
         self.ensure_started()

@@ -33,7 +33,7 @@ def protect_state_changes(app: Flask, skip_prefix: str) -> None:
     """Check the token on every POST/PUT/PATCH/DELETE outside `skip_prefix`, before the view runs.
 
     An app-wide hook rather than a call in each view, so a route added later cannot forget it. Dash's
-    callbacks under `skip_prefix` post JSON and are defended in app.security instead (they cannot carry a form field).
+    callbacks under `skip_prefix` post JSON and are defended in app.web.security instead (they cannot carry a form field).
     """
 
     @app.before_request

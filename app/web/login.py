@@ -25,7 +25,7 @@ from app.auth.session import current_user, current_user_id, log_in, log_out
 from app.auth.spotify import oauth_manager, token_store
 from app.extensions import db
 from app.pipeline.clients.factory import spotify_user_client
-from app.security import limiter, login_limit
+from app.web.security import limiter, login_limit
 from app.services.compare import forget_guest
 from app.services.library import upload_dir
 from app.services.local_accounts import SpotifyTaken, connect_spotify, create_local_account, user_for_key

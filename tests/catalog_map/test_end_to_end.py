@@ -17,7 +17,7 @@ from app.pipeline.harvest import Clients, HarvestOptions, harvest
 from app.pipeline.providers.run import RunClients
 from app.pipeline.ratelimit import SlidingWindowLimiter
 from app.runs.summary import RunSummary
-from app.security import JOBS_TOO_MANY
+from app.web.security import JOBS_TOO_MANY
 from app.services import catalog_map
 from app.storage.tables import Track
 from tests.auth.helpers import add_user, sandbox_app, session_login

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 
-from app.security import HEADERS
+from app.web.security import HEADERS
 from tests.auth.helpers import add_user, session_login
 
 

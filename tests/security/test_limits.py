@@ -13,7 +13,7 @@ from app import create_app
 from app.dash_views.jobs_view import JobRefused, start_job
 from app.jobs import runner
 from app.pipeline.files import MAX_BYTES
-from app.security import JOBS_TOO_MANY, limiter
+from app.web.security import JOBS_TOO_MANY, limiter
 from tests.auth.helpers import add_user, session_login
 from tests.dash_views.helpers import UPDATE, dependencies, find_callback, payload
 
