@@ -196,8 +196,10 @@ def apply_match(session: Session, track: Track, match: Match) -> Track:
     When the Deezer id already belongs to another row:
     - that row, or this one, has no Spotify id (a track harvested from Deezer, or a file row known
       by name only): they are one track, so this row is merged into that one;
-    - both have Spotify ids (two Spotify editions of one Deezer recording): this row keeps its own
-      identity and points at that row with `canonical_id`, sharing its features.
+    - both have Spotify ids (two Spotify editions of one Deezer recording): each keeps its own identity,
+      and the older row (the lower id) holds the Deezer id while the other points at it with `canonical_id`,
+      sharing its features. Whichever was matched first: answers come back in any order (a slow lookup, a
+      retry, a killed run resumed), and the data must not depend on it.
     """
     track.match_method, track.match_confidence, track.match_note = match.method, match.confidence, match.note
     track.matched_at = utcnow()
@@ -211,9 +213,28 @@ def apply_match(session: Session, track: Track, match: Match) -> Track:
         return track
     if owner.spotify_id is None or track.spotify_id is None:
         return merge_tracks(session, source=track, target=owner)
+    if track.id < owner.id:
+        take_over(session, track, owner, match)
+        return track
     track.canonical_id = owner.canonical_id or owner.id
     track.match_note = f"Same Deezer track as Spotify track {owner.spotify_id}; shares its features."
     return track
+
+
+def take_over(session: Session, track: Track, owner: Track, match: Match) -> None:
+    """`track`, the older edition, holds the Deezer id `owner` was matched to first: the data a run that matched them
+    in row order leaves. The owner points at it, and its features and the rows pointing at it move over."""
+    album_id = owner.deezer_album_id
+    owner.deezer_id, owner.deezer_album_id = None, None
+    session.flush()  # deezer_id is unique: free it before the older row takes it
+    track.deezer_id = match.deezer_id
+    track.deezer_album_id = track.deezer_album_id or album_id or match.album_id
+    track.isrc = track.isrc or match.isrc
+    owner.canonical_id = track.id
+    owner.match_note = f"Same Deezer track as Spotify track {track.spotify_id}; shares its features."
+    session.flush()
+    session.execute(update(Track).where(Track.canonical_id == owner.id).values(canonical_id=track.id))
+    _repoint(session, TrackFeatures, owner.id, track.id, ("provider",))
 
 
 def merge_tracks(session: Session, source: Track, target: Track) -> Track:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 
@@ -14,6 +16,10 @@ class RateLimiter(Protocol):
 
     def acquire(self) -> float:
         """Block until one more request may be sent; return the seconds waited."""
+
+    def slot(self) -> contextlib.AbstractContextManager[float]:
+        """`acquire()` for one request (giving the seconds waited) whose place in the window counts from when its
+        answer came back, the latest moment the service can have counted it."""
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for `seconds` (after the service said 429 / quota exceeded)."""
@@ -36,7 +42,9 @@ class SlidingWindowLimiter:
         self.window_s = window_s * (1 + margin)
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        # Slot -> when it was last counted, oldest first (a re-stamp is always the newest time, so it goes last).
+        self._sent: OrderedDict[int, float] = OrderedDict()
+        self._slots = itertools.count()
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
@@ -45,19 +53,40 @@ class SlidingWindowLimiter:
         return self.max_calls / self.window_s
 
     def acquire(self) -> float:
+        return self._admit()[1]
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[float]:
+        slot, waited = self._admit()
+        try:
+            yield waited
+        finally:
+            self.answered(slot)
+
+    def answered(self, slot: int) -> None:
+        """Count `slot` from now: its request may have reached the service at any moment until its answer came
+        back (a thread descheduled between admission and sending sends late), so its window starts here."""
+        with self._lock:
+            self._sent.pop(slot, None)
+            self._sent[slot] = self._clock()
+
+    def _admit(self) -> tuple[int, float]:
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
-                while self._sent and self._sent[0] <= now - self.window_s:
-                    self._sent.popleft()
+                # The same sum as the delay below: `now - window` can round below a stamp that sleeping its
+                # delay has reached, and the caller would wait 0 s forever.
+                while self._sent and next(iter(self._sent.values())) + self.window_s <= now:
+                    self._sent.popitem(last=False)
                 if self._paused_until > now:
                     delay = self._paused_until - now
                 elif len(self._sent) < self.max_calls:
-                    self._sent.append(now)
-                    return waited
+                    slot = next(self._slots)
+                    self._sent[slot] = now
+                    return slot, waited
                 else:
-                    delay = self._sent[0] + self.window_s - now
+                    delay = next(iter(self._sent.values())) + self.window_s - now
             # Sleep without the lock, so a pause() from another thread lands at once and is not queued
             # behind sleepers; woken callers re-check the window under the lock.
             self._sleep(delay)
@@ -81,6 +110,10 @@ class Unlimited:
             self._sleep(delay)
             return delay
         return 0.0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[float]:
+        yield self.acquire()
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)

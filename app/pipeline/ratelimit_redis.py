@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import redis
 
@@ -46,6 +47,16 @@ end
 return 0
 """
 
+# A send whose answer came back is stamped again with Redis' time now: the service may have counted it as late as
+# that (its thread was descheduled before sending), so its window starts here and no slot frees too early.
+_ANSWERED = """
+local now_t = redis.call('TIME')
+local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 0
+"""
+
 REDIS_TIMEOUT_S = 2.0
 
 
@@ -68,6 +79,7 @@ class RedisSlidingWindowLimiter:
         self._keys = [f"{{{key}}}:sent", f"{{{key}}}:paused"]
         self._acquire = client.register_script(_ACQUIRE)
         self._pause = client.register_script(_PAUSE)
+        self._answered = client.register_script(_ANSWERED)
         self._sleep = sleep
         self._fallback = SlidingWindowLimiter(max_calls, window_s, margin=margin, sleep=sleep)
         self._degraded = False
@@ -81,18 +93,43 @@ class RedisSlidingWindowLimiter:
     def rate_per_s(self) -> float:
         return self.max_calls / self.window_s
 
+    @property
+    def _window_ms(self) -> int:
+        return max(1, round(self.window_s * 1000))
+
     def acquire(self) -> float:
+        waited, shared = self._admit(uuid.uuid4().hex)
+        return waited if shared else waited + self._fallback.acquire()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[float]:
+        token = uuid.uuid4().hex
+        waited, shared = self._admit(token)
+        if not shared:
+            with self._fallback.slot() as more:
+                yield waited + more
+            return
+        try:
+            yield waited
+        finally:
+            try:
+                self._answered(keys=self._keys[:1], args=[token, self._window_ms])
+            except redis.RedisError as exc:
+                self._degrade(exc)  # the send keeps its admission time; the service's refusals correct the rest
+
+    def _admit(self, token: str) -> tuple[float, bool]:
+        """Wait for a place in the shared window under `token`: (seconds waited, True), or (seconds waited, False)
+        when Redis did not answer and the caller must use the local window instead."""
         waited = 0.0
-        window_ms = max(1, round(self.window_s * 1000))
         while True:
             try:
-                wait_ms = int(self._acquire(keys=self._keys, args=[self.max_calls, window_ms, uuid.uuid4().hex]))
+                wait_ms = int(self._acquire(keys=self._keys, args=[self.max_calls, self._window_ms, token]))
             except redis.RedisError as exc:
                 self._degrade(exc)
-                return waited + self._fallback.acquire()
+                return waited, False
             self._recover()
             if wait_ms == 0:
-                return waited
+                return waited, True
             # Sleep outside Redis; woken callers race for the freed slot and the losers wait again.
             delay = wait_ms / 1000
             self._sleep(delay)

@@ -146,6 +146,32 @@ def test_a_match_on_a_row_with_another_spotify_id_points_at_it_and_shares_its_fe
     assert compilation.match_note == f"Same Deezer track as Spotify track {'A' * 22}; shares its features."
 
 
+@pytest.mark.parametrize("matched_first", ["older", "newer"])
+def test_two_spotify_editions_end_the_same_whichever_is_matched_first(session, matched_first):
+    """Answers come back in any order (a slow lookup, a retry, a killed run resumed): either way the older row holds
+    the Deezer id, the newer one points at it, and features already fetched through the newer one stay shared."""
+    older = Track(spotify_id="A" * 22, title="Night Drive", artist="Luma Vale", isrc="GBXYZ2400123")
+    newer = Track(spotify_id="B" * 22, title="Night Drive", artist="Luma Vale", isrc="GBXYZ2400123")
+    session.add_all([older, newer])
+    session.flush()
+    first, second = (older, newer) if matched_first == "older" else (newer, older)
+    apply_match(session, first, Match(77, "isrc", 1.0, album_id=5))
+    session.flush()
+    follower = Track(spotify_id="C" * 22, title="Night Drive", artist="Luma Vale", canonical_id=first.id)
+    session.add_all([follower, TrackFeatures(track_id=first.id, provider="deezer", provider_version="1",
+                                             status="ok", values={"bpm": 120})])
+    session.flush()
+    apply_match(session, second, Match(77, "isrc", 1.0, album_id=5))
+    session.commit()
+    session.expire_all()
+    assert (older.deezer_id, older.deezer_album_id, older.canonical_id) == (77, 5, None)
+    assert (newer.deezer_id, newer.deezer_album_id, newer.canonical_id) == (None, None, older.id)
+    assert newer.match_note == f"Same Deezer track as Spotify track {'A' * 22}; shares its features."
+    assert older.match_note is None
+    assert follower.canonical_id == older.id
+    assert session.scalars(select(TrackFeatures.track_id)).all() == [older.id]
+
+
 def test_an_unmatched_track_is_kept_with_its_reason(session):
     track = Track(spotify_id="C" * 22, title="Only Here", artist="Nobody")
     session.add(track)

@@ -51,6 +51,18 @@ def test_margin_widens_the_window():
     assert limiter.acquire() == pytest.approx(1.1)
 
 
+def test_a_slot_frees_a_window_after_its_answer_not_its_admission():
+    """A request whose thread was descheduled after admission reaches the service late; counting its window from the
+    answer (the latest it can have arrived) keeps the next request from landing inside that window."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(2, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    with limiter.slot() as waited:
+        assert waited == 0.0
+        clock.now = 0.4  # the answer comes back
+    limiter.acquire()  # admitted at 0.4
+    assert limiter.acquire() == pytest.approx(1.0), "the slot answered at 0.4 frees at 1.4"
+
+
 def test_pause_holds_every_caller():
     clock = FakeClock()
     limiter = SlidingWindowLimiter(100, 1.0, clock=clock, sleep=clock.sleep)

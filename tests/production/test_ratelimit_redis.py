@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 import time
 import uuid
@@ -49,6 +50,20 @@ def test_separate_limiters_on_one_key_share_the_window(redis_url):
     assert _busiest(sent, WINDOW_S) <= LIMIT
     # 36 sends at 5 per 0.5 s cannot take less than 3 s: the limit held, it did not merely spread them.
     assert time.monotonic() - started >= (36 - LIMIT) / LIMIT * WINDOW_S * 0.95
+
+
+def test_a_slot_frees_a_window_after_its_answer(redis_url):
+    """Sends that came back late (a descheduled thread, a slow answer) may have reached the service late: another
+    process gets their places only a window after the answers, not after the admissions."""
+    key = f"test:{uuid.uuid4().hex}"
+    first, second = _limiter(redis_url, key), _limiter(redis_url, key)
+    started = time.monotonic()
+    with contextlib.ExitStack() as sends:
+        for _ in range(LIMIT):
+            sends.enter_context(first.slot())
+        time.sleep(0.3)
+    second.acquire()
+    assert time.monotonic() - started >= 0.3 + WINDOW_S * 0.95
 
 
 def test_a_pause_holds_every_process(redis_url):

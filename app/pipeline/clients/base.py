@@ -94,12 +94,13 @@ class ServiceClient:
         url = self.url(path)
         last_problem = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
-            self.limiter.acquire()
-            with self._calls_lock:
-                self._calls += 1
             try:
-                response = self.session.request(method, url, params=params, json=json, headers=headers,
-                                                files=files, timeout=self.timeout)
+                # The slot counts from the answer: the service may have received the request that late.
+                with self.limiter.slot():
+                    with self._calls_lock:
+                        self._calls += 1
+                    response = self.session.request(method, url, params=params, json=json, headers=headers,
+                                                    files=files, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"no answer ({type(exc).__name__})"
                 self._backoff(attempt, last_problem, url)

@@ -50,10 +50,10 @@ class _CountingSession(requests.Session):
         self._lock = threading.Lock()
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        self.limiter.acquire()
-        with self._lock:
-            self.calls += 1
-        return super().request(*args, **kwargs)
+        with self.limiter.slot():  # counted from the answer, as in ServiceClient.request
+            with self._lock:
+                self.calls += 1
+            return super().request(*args, **kwargs)
 
 
 class SpotifyClient:
