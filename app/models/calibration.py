@@ -18,6 +18,10 @@ EM_TOLERANCE = 1e-6
 EM_PRIOR_WEIGHT = 0.1
 #: ... and at least this many tracks' worth, so a few dozen tracks cannot move the mix far.
 EM_PRIOR_TRACKS = 100
+#: A share whose standard error (see share_standard_errors) is at most this is stated as "about N songs" (a 95%
+#: interval of about +-10 points); up to SHARE_RANGE_LIMIT as a range; beyond it the tracks' sound cannot tell it.
+SHARE_SE_LIMIT = 0.05
+SHARE_RANGE_LIMIT = 0.125
 #: Bins of the reliability curve.
 RELIABILITY_BINS = 10
 
@@ -193,6 +197,39 @@ def estimate_prior(posterior: np.ndarray, train_prior: np.ndarray) -> np.ndarray
             return new
         prior = new
     return prior
+
+
+def share_standard_errors(posterior: np.ndarray, train_prior: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """The standard error of each share of an estimated class mix, from the observed information of the mix.
+
+    The tracks' likelihood under a mix ``prior`` is the product over tracks of sum_k p_ik prior_k / train_k
+    (``posterior`` p under the training mix). Its observed information, taken on the simplex (the shares sum
+    to one), inverted and mapped back to the shares, gives their covariance. Where the posteriors barely
+    differ between classes (contexts that sound alike) the information is nearly singular and the errors are
+    large: the estimate may then sit anywhere, and saying "about 71% of your songs" would be a guess. A share
+    a class cannot have (absent from training) has error 0.
+    """
+    train_prior = np.asarray(train_prior, dtype=float)
+    errors = np.zeros(len(train_prior))
+    live = np.flatnonzero(train_prior > 0)
+    if len(posterior) == 0:
+        return np.full(len(train_prior), np.inf)
+    if len(live) < 2:
+        return errors
+    ratio = np.asarray(posterior, dtype=float)[:, live] / train_prior[live]
+    density = ratio @ np.asarray(prior, dtype=float)[live]
+    scores = np.divide(ratio, density[:, None], out=np.zeros_like(ratio), where=density[:, None] > 0)
+    information = scores.T @ scores
+    # Free parameters: every share but the last, which is one minus their sum.
+    free = np.vstack([np.eye(len(live) - 1), -np.ones(len(live) - 1)])
+    values, vectors = np.linalg.eigh(free.T @ information @ free)
+    loadings = (free @ vectors) ** 2  # (share, direction): how much of each direction a share moves with
+    # A direction the tracks carry no information on leaves every share moving with it unknown, not certain.
+    blind = values <= 1e-9 * max(values.max(), 1.0)
+    variance = loadings[:, ~blind] @ (1.0 / values[~blind])
+    variance[(loadings[:, blind] > 1e-12).any(axis=1)] = np.inf
+    errors[live] = np.sqrt(np.clip(variance, 0.0, None))
+    return errors
 
 
 def reliability_curve(proba: np.ndarray, truth: np.ndarray, bins: int = RELIABILITY_BINS) -> dict:

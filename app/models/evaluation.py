@@ -222,7 +222,7 @@ def _held_out_check(model, train: ContextDataset, test: ContextDataset, prior_sh
             "promised": promised, "cutoff": m["cutoff"], "reached_target": m["reached"],
             "best_effort": m["best_effort"], "realised": realised,
             "assigned": m["assigned"], "correct": m["correct"], "test_tracks": m["test_tracks"],
-            "estimated_share": m["estimated_share"], "true_share": m["true_share"],
+            "estimated_share": m["estimated_share"], "share_se": m["share_se"], "true_share": m["true_share"],
             "baseline_same_count": baseline["contexts"][context],
             "within_tolerance": None if realised is None else
             realised >= promised - PROMISE_TOLERANCE,

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from app.models.calibration import Calibrator, adjust, class_weights, estimate_prior
+from app.models.calibration import (
+    SHARE_RANGE_LIMIT, SHARE_SE_LIMIT, Calibrator, adjust, class_weights, estimate_prior, share_standard_errors,
+)
 from app.models.cutoffs import CutoffChoice, best_fit, choose_cutoff
 from app.models.explain import assignment_reasons, coefficient_words, parse_feature_names
 from app.models.features import FeatureSpec, derive_columns
@@ -98,6 +100,9 @@ class ContextModel:
         Whether a context that cannot keep its target gets a labelled best-effort playlist.
     library_prior : ndarray or None
         The estimated class mix of the tracks last adapted to (see :meth:`for_library`).
+    library_share_se : ndarray or None
+        The standard error of each share of ``library_prior`` (see
+        :func:`app.models.calibration.share_standard_errors`); a share beyond :data:`SHARE_SE_LIMIT` is not stated.
     grouping : str
         What the folds hold out together: "playlist", "artist" or "track".
     fold_pipelines : list of Pipeline
@@ -125,6 +130,7 @@ class ContextModel:
     multi_context: bool = False
     best_effort: bool = False
     library_prior: np.ndarray | None = None
+    library_share_se: np.ndarray | None = None
     grouping: str = "playlist"
     fold_pipelines: list[Pipeline] = field(default_factory=list)
     oof_folds: np.ndarray | None = None
@@ -242,7 +248,9 @@ class ContextModel:
         """
         prior = estimate_prior(posterior, self.train_prior)
         targets = {c: choice.target_precision for c, choice in self.cutoffs.items()}
-        return replace(self, library_prior=prior).retarget(context_targets=targets)
+        return replace(self, library_prior=prior,
+                       library_share_se=share_standard_errors(posterior, self.train_prior, prior),
+                       ).retarget(context_targets=targets)
 
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = derive_columns(frame)
@@ -353,13 +361,14 @@ class ContextModel:
                     f"'{context}' looks off: its {rows.size} tracks are {ratio:.1f}x as far from "
                     "the context's training tracks as those are from each other; check it by ear")
             share = float(self.prior[j])
+            share_se = None if self.library_share_se is None else float(self.library_share_se[j])
             summary[context] = {
                 "assigned": int(rows.size), "cutoff": choice.cutoff,
                 "promised_precision": choice.promised_precision,
                 "target_precision": choice.target_precision, "reached": choice.reached,
                 "best_effort": choice.best_effort, "top_only": choice.top_only,
-                "share": share, "expected": share * len(proba), "message": choice.message,
-                "words": promise_words(context, share * len(proba), int(rows.size), choice),
+                "share": share, "share_se": share_se, "expected": share * len(proba), "message": choice.message,
+                "words": promise_words(context, how_many(share, share_se, len(proba)), int(rows.size), choice),
                 "distance_ratio": ratio, "looks_off": looks_off,
             }
             if choice.cutoff is None or choice.best_effort:
@@ -388,10 +397,28 @@ class ContextModel:
         return assignments
 
 
-def promise_words(context: str, expected: float, assigned: int, choice: CutoffChoice) -> str:
-    """The promise in plain words, e.g. "about 1,300 of your songs sound like Study; ..."."""
+def how_many(share: float, share_se: float | None, tracks: int) -> str:
+    """How many of ``tracks`` songs have a context, as far as the estimate's standard error lets us say.
+
+    "about 1,300" within :data:`SHARE_SE_LIMIT`; a 95% range ("between 11 and 25") up to
+    :data:`SHARE_RANGE_LIMIT`; beyond that, that the songs' sound cannot tell.
+    """
+    if share_se is None or share_se <= SHARE_SE_LIMIT:
+        return f"about {_rounded(share * tracks):,}"
+    if share_se <= SHARE_RANGE_LIMIT:
+        low, high = max(share - 1.96 * share_se, 0.0), min(share + 1.96 * share_se, 1.0)
+        return f"between {_rounded(low * tracks):,} and {_rounded(high * tracks):,}"
+    return ""
+
+
+def promise_words(context: str, how_many_words: str, assigned: int, choice: CutoffChoice) -> str:
+    """The promise in plain words, e.g. "about 1,300 of these songs sound like Study; ...".
+
+    ``how_many_words`` is :func:`how_many`'s answer; empty when the songs' sound cannot tell.
+    """
     name = context.title()
-    about = f"about {_rounded(expected):,} of these songs sound like {name}"
+    about = (f"{how_many_words} of these songs sound like {name}" if how_many_words
+             else f"how many of these songs are {name} cannot be told from their sound")
     if choice.cutoff is None:
         return f"{about}; no playlist, because it cannot reach {choice.target_precision:.0%} " \
                "(see why below)"

@@ -89,6 +89,7 @@ def holdout_metrics(model: ContextModel, test: ContextDataset) -> dict:
             "promised_precision": choice.promised_precision, "reached": choice.reached,
             "best_effort": choice.best_effort, "cutoff": choice.cutoff,
             "estimated_share": float(adapted.prior[j]),
+            "share_se": None if adapted.library_share_se is None else float(adapted.library_share_se[j]),
             "true_share": positives / len(test),
         }
     total = int(assigned.sum())

@@ -255,7 +255,7 @@ def _cutoff_params(result: SortResult, floor: float) -> dict:
     """What a stored sort keeps of its decision: the adapted cutoffs and the library's mix."""
     return {"floor": floor, "cutoffs": {c: choice.to_dict() for c, choice in result.choices.items()},
             "library_prior": result.prior, "shares": {
-                c: {"share": e["share"], "expected": e["expected"], "words": e["words"],
+                c: {"share": e["share"], "share_se": e["share_se"], "expected": e["expected"], "words": e["words"],
                     "message": e["message"]} for c, e in result.contexts.items()},
             "background_share": result.background_share, "tracks": len(result.table)}
 

@@ -85,11 +85,23 @@ def grid_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _estimated_share(metrics: Mapping[str, Any]) -> str:
+    """The estimated share, "± error" where it is a range, or "can't tell" where the tracks' sound leaves it open."""
+    from app.models.calibration import SHARE_RANGE_LIMIT, SHARE_SE_LIMIT  # the model layer loads with a model only
+
+    error = metrics.get("share_se")
+    if error is None or error <= SHARE_SE_LIMIT:
+        return _share(metrics.get("estimated_share"))
+    if error <= SHARE_RANGE_LIMIT:
+        return f"{_share(metrics.get('estimated_share'))} ± {_share(1.96 * error)}"
+    return "can't tell"
+
+
 def holdout_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
     """Per context: realised versus promised precision on playlists the model never saw, and the context's
     share of those tracks as estimated (as it would be of a library) beside the true share."""
     return [{"context": context, "tracks": f"{m['test_tracks']:,}", "assigned": f"{m['assigned']:,}",
-             "share": f"{_share(m.get('estimated_share'))} ({_share(m.get('true_share'))})",
+             "share": f"{_estimated_share(m)} ({_share(m.get('true_share'))})",
              "precision": _share(m["precision"]), "promised": _share(m["promised_precision"]),
              "recall": _share(m["recall"]),
              "kept": "yes" if m["precision"] is not None and m["promised_precision"] is not None

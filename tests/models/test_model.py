@@ -11,7 +11,7 @@ from app.models import persistence
 from app.models.cutoffs import CutoffChoice
 from app.models.dataset import build_dataset
 from app.models.features import derive_columns, infer_feature_spec
-from app.models.model import ModelInputError
+from app.models.model import ModelInputError, how_many, promise_words
 from app.models.persistence import ArtifactError, load_model, save_model
 from app.models.training import train_context_model
 
@@ -214,3 +214,15 @@ def test_two_contexts_train_like_any_other_number():
                                         min_positives=5, n_jobs=1)
     assert len(model.contexts) == 2
     assert report.grid["best_score"] > 0.5
+
+
+def test_the_promise_says_how_many_songs_only_as_far_as_the_estimate_can_tell():
+    assert how_many(0.3, 0.01, 1000) == "about 300"
+    assert how_many(0.3, None, 1000) == "about 300"  # a model adapted before errors were kept
+    assert how_many(0.3, 0.08, 100) == "between 14 and 46"  # 0.3 +- 1.96 x 0.08
+    assert how_many(0.3, 1.3, 100) == ""
+    choice = CutoffChoice("sleep", 0.6, 0.8, 0.8, 0.8, 0.5, 10, True, "", False)
+    assert promise_words("sleep", how_many(0.3, 1.3, 100), 12, choice).startswith(
+        "how many of these songs are Sleep cannot be told from their sound; the playlist holds the 12")
+    assert promise_words("sleep", how_many(0.3, 0.01, 1000), 12, choice).startswith(
+        "about 300 of these songs sound like Sleep")
