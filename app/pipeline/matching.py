@@ -1,4 +1,6 @@
 """Tie tracks known by Spotify id (or only by name, from files) to a Deezer track: by ISRC, else artist + title + duration."""
+# Over 400 lines: scoring a candidate, applying a decision (merges, editions) and the stage that writes them keep one
+# set of rules about which row stands for a track.
 
 from __future__ import annotations
 
