@@ -275,3 +275,19 @@ def test_a_harvested_row_learns_its_isrc_from_the_full_track_and_unreadable_ones
     assert unreadable, "about 15% of tracks are unreadable"
     assert all(previews[tid].status == "unavailable" and "no preview" in previews[tid].error for tid in unreadable)
     assert sandbox.counters()["previews"]["total"] <= len(ids) - len(unreadable), "no download for an unreadable one"
+
+
+def test_full_track_answers_fill_blank_isrcs_only():
+    from app.storage.base import Base
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with sessionmaker(bind=engine)() as session:
+        blank, known = Track(title="a", artist="x"), Track(title="b", artist="x", isrc="KNOWN0000001")
+        session.add_all([blank, known])
+        session.flush()
+        enrich_module._fill_identities(session, {blank.id: {"isrc": "FOUND0000001"}, known.id: {"isrc": "OTHER000001"},
+                                                 12345: {"isrc": "NOTRACK00001"}, blank.id + 99: {}})
+        session.commit()
+        assert dict(session.execute(select(Track.id, Track.isrc)).all()) == {blank.id: "FOUND0000001",
+                                                                             known.id: "KNOWN0000001"}
