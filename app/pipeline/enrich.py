@@ -360,13 +360,13 @@ def upsert_rows(session: Session, model: type, rows: list[dict[str, Any]], key: 
         raise NotImplementedError(f"no upsert for the {dialect} dialect")
     columns = [c.key for c in inspect(model).columns]
     update = [c for c in (update if update is not None else columns) if c not in key and c in rows[0]]
-    # A large VALUES list would exceed SQLite's bound-parameter limit.
-    per_batch = max(1, 30_000 // max(1, len(rows[0])))
-    for start in range(0, len(rows), per_batch):
-        statement = insert(model).values(rows[start:start + per_batch])
-        if update:
-            statement = statement.on_conflict_do_update(
-                index_elements=list(key), set_={c: statement.excluded[c] for c in update})
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=list(key))
-        session.execute(statement)
+    # One statement executed for many rows (executemany on the table): it compiles once, where a VALUES list of
+    # every row compiled anew each time, and no row count meets SQLite's bound-parameter limit.
+    table = inspect(model).local_table
+    statement = insert(table)
+    if update:
+        statement = statement.on_conflict_do_update(index_elements=list(key),
+                                                    set_={c: statement.excluded[c] for c in update})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    session.execute(statement, rows)
