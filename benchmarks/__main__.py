@@ -27,7 +27,7 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 90, "real_clips": 24, "real_quality": True,
+             "web_sessions": 20, "web_seconds": 90, "real_clips": 24, "real_quality": True, "real_workers": None,
              # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
              "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
              "wait_tracks": 100, "wait_providers": None,
@@ -39,7 +39,7 @@ SCALES = {
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
              "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5, "real_clips": 2,
-             "real_quality": False,
+             "real_quality": False, "real_workers": 1,
              "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
              "wait_providers": ["deezer"], "audio_e2e": None},
 }
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 scale["wait_providers"], checks))
     if "7" in areas:
         area("7. Real audio (emotify_dev)", lambda: real_audio.real_audio(
-            checks, scale["real_clips"], scale["real_quality"]))
+            checks, scale["real_clips"], scale["real_quality"], scale["real_workers"]))
     if "7b" in areas and scale["audio_e2e"]:   # minutes of real-audio analysis: not at the tiny scale
         e2e = scale["audio_e2e"]
         area("7b. Real audio end to end", lambda: real_audio_e2e.area(

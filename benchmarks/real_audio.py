@@ -128,8 +128,13 @@ def speed(files: list[Path], provider: str, workers: int) -> tuple[float, float,
     return len(files) / seconds, sum(cpu for _, cpu in outcomes) / len(files), max(p for p, _ in outcomes) / 1024
 
 
-def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = True) -> list[Table]:
-    """Speed and memory per audio provider, then (with `quality`) genre / mood per feature set, on emotify_dev."""
+def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = True,
+               workers: int | None = None) -> list[Table]:
+    """Speed and memory per audio provider, then (with `quality`) genre / mood per feature set, on emotify_dev.
+
+    `workers`: the speed pools' size, one per core by default; fewer where the figures only show the harness works
+    (every worker loads the providers before its first clip counts).
+    """
     metadata = EMOTIFY / "metadata.csv"
     if not metadata.is_file():
         return [Table("Real audio: skipped", f"{EMOTIFY} is absent; this area needs the emotify_dev clips.", ["-"])]
@@ -141,14 +146,15 @@ def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = Tr
     except WeightsMissing as exc:
         return [Table("Real audio: skipped", f"{exc}.", ["-"])]
 
-    cores = os.cpu_count() or 1
+    cores = workers or os.cpu_count() or 1
     files = sorted(EMOTIFY.rglob("*.mp3"))
     step = max(len(files) // clips_for_speed, 1)
     sample = files[::step][:clips_for_speed]
     speed_table = Table(
         f"Audio providers on real 30-s MP3s: {len(sample)} emotify_dev clips",
-        "Each provider's analysis (decode, resample, features) alone in a warmed process pool of one worker "
-        f"per core. Target for musicnn: at least {TARGET_SPEED:.0f} clips/s on 2 cores (measured, not asserted "
+        "Each provider's analysis (decode, resample, features) alone in a warmed process pool of "
+        + ("one worker per core" if workers is None else f"{cores} worker{'s' if cores != 1 else ''}")
+        + f". Target for musicnn: at least {TARGET_SPEED:.0f} clips/s on 2 cores (measured, not asserted "
         "by a test). CPU seconds per clip are summed in the workers (what a clip costs however busy the machine); "
         "\"clips/s the CPU time allows\" is cores / that, the rate of an otherwise idle machine. Peak memory is "
         "the largest resident size of one worker. Load average when it started: "
