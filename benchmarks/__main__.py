@@ -27,7 +27,9 @@ SCALES = {
              "big_runs": 1, "promise": True,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 90, "real_clips": 24, "real_quality": True, "real_workers": None,
+             "web_sessions": 20, "web_seconds": 90, "web_workers": None, "web_jobs": 2,
+             "web_warmup": True, "real_clips": 24,
+             "real_quality": True, "real_workers": None,
              # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
              "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
              "wait_tracks": 100, "wait_providers": None,
@@ -38,7 +40,10 @@ SCALES = {
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
              "train_runs": 1, "big_runs": 1, "promise": False,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
-             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5, "real_clips": 2,
+             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5,
+             # One gunicorn worker and one training process (each more would load the app or sklearn again for a
+             # store and a crowd this small), and no warm-up visit before the one session's round.
+             "web_workers": 1, "web_jobs": 1, "web_warmup": False, "real_clips": 2,
              "real_quality": False, "real_workers": 1,
              "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
              "wait_providers": ["deezer"], "audio_e2e": None},
