@@ -52,9 +52,8 @@ def harvest_and_enrich(sandbox: SandboxServer, contexts: list[str], playlists: i
         "Real limits: the sandbox refuses Deezer beyond 50 requests per 5 s, as Deezer does. The floor is this "
         "run's Deezer calls at 10 per second; a ratio near 1 means the run is as fast as the limit allows (the "
         "first 50 calls of a window are free, so it can dip below 1). Median of the cold runs; the warm run "
-        "repeats the same command on the filled store. "
-        + ("Each run is a `flask harvest` process." if cli is run_cli
-           else "Each run is `flask harvest` in the benchmark's process (no process start counted)."),
+        "repeats the same command on the filled store."
+        + ("" if cli is run_cli else " Each run is `flask harvest` in the benchmark's process (no process start)."),
         ["run", "new tracks", "deezer calls", "reccobeats calls", "preview downloads", "calls per new track",
          "wall s", "floor s", "wall / floor"])
     for name, summary in (("cold (median of %d)" % runs, typical), ("warm (same store again)", warm)):
