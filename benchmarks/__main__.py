@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sandbox.runner import SandboxServer, cached_world
 from benchmarks import audio, models, pipeline, real_audio, real_audio_e2e, web, whole_wait
-from benchmarks.common import ROOT, Table, machine
+from benchmarks.common import ROOT, Table, machine, run_cli, run_cli_in_process
 
 AREAS = ("1", "2", "3", "4", "4b", "5", "6", "7", "7b")
 
@@ -22,24 +22,35 @@ AREAS = ("1", "2", "3", "4", "4b", "5", "6", "7", "7b")
 SCALES = {
     "full": {"world": "full", "contexts": ["workout", "study", "sleep"], "playlists": 5, "tracks": 20,
              "harvest_runs": 3, "naive_sample": 60, "clip_seconds": 10, "library_user": "mira.s",
-             "library_runs": 2, "clips": 48, "clip_length": 30.0, "audio_runs": 3,
+             "cli_in_process": False, "library_runs": 2, "clips": 48, "clip_length": 30.0, "audio_runs": 3,
              "train_sizes": [5_000, 30_000, 100_000], "sort_sizes": [10_000, 100_000], "train_runs": 3,
-             "big_runs": 1, "promise": True,
+             "big_runs": 1, "promise": True, "train_jobs": 2,
              "web_user": "mira.s", "web_tracks": 50_000,
              "web_contexts": ["workout", "edm", "running", "party"], "web_rounds": 2, "web_budget_s": 45,
-             "web_sessions": 20, "web_seconds": 90, "real_clips": 24, "real_quality": True,
+             "web_sessions": 20, "web_seconds": 90, "web_workers": None, "web_jobs": 2,
+             "web_warmup": True, "real_clips": 24,
+             "real_quality": True, "real_workers": None,
              # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
              "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
              "wait_tracks": 100, "wait_providers": None,
              "audio_e2e": {"contexts": ["classical", "electronic", "rock", "calm", "energetic"], "playlists": 8,
                            "tracks": 60}},
+    # Area 1 runs its harvests in this process at the tiny scale (a `flask` process per command cost more than the
+    # commands themselves); area 2's import keeps its `flask` process, so the harness's `run_cli` is still run.
     "tiny": {"world": "small", "contexts": ["workout"], "playlists": 2, "tracks": 5, "harvest_runs": 1,
+             "cli_in_process": True,
              "naive_sample": 4, "clip_seconds": 2, "library_user": "ana.k", "library_runs": 1, "clips": 4,
              "clip_length": 5.0, "audio_runs": 1, "train_sizes": [1_500], "sort_sizes": [1_000],
              "train_runs": 1, "big_runs": 1, "promise": False,
+             # One training process in areas 4 and 4b: on 1,500 tracks, starting and feeding a second one took
+             # longer than the training (3 s alone, 9-10 s on two, on a busy 2-core machine).
+             "train_jobs": 1,
              "web_user": "mira.s", "web_tracks": 3_500, "web_contexts": ["workout", "edm", "running"],
-             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5, "real_clips": 2,
-             "real_quality": False,
+             "web_rounds": 1, "web_budget_s": 60, "web_sessions": 3, "web_seconds": 5,
+             # One gunicorn worker and one training process (each more would load the app or sklearn again for a
+             # store and a crowd this small), and no warm-up visit before the one session's round.
+             "web_workers": 1, "web_jobs": 1, "web_warmup": False, "real_clips": 2,
+             "real_quality": False, "real_workers": 1,
              "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
              "wait_providers": ["deezer"], "audio_e2e": None},
 }
@@ -72,12 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
 
     if "1" in areas or "2" in areas:
+        cli = run_cli_in_process if scale["cli_in_process"] else run_cli
         world = cached_world(42, scale["world"])
         with SandboxServer(world=world, scale=scale["world"], clip_seconds=scale["clip_seconds"]) as sandbox:
             if "1" in areas:
                 area("1. Harvest + enrich", lambda: pipeline.harvest_and_enrich(
                     sandbox, scale["contexts"], scale["playlists"], scale["tracks"], scale["harvest_runs"],
-                    scale["naive_sample"], checks))
+                    scale["naive_sample"], checks, cli))
             if "2" in areas:
                 area("2. Library import", lambda: pipeline.library_import(
                     sandbox, scale["library_user"], scale["library_runs"], checks))
@@ -86,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             scale["clips"], scale["clip_length"], scale["audio_runs"], checks))
     if "4" in areas:
         area("4. Training and sorting", lambda: models.train_and_sort(
-            scale["train_sizes"], scale["sort_sizes"], scale["train_runs"], scale["big_runs"], checks))
+            scale["train_sizes"], scale["sort_sizes"], scale["train_runs"], scale["big_runs"], checks,
+            scale["train_jobs"]))
     # 4b alone (`--areas 4b`) at any scale: it is the same real-data check at every scale.
     if "4b" in areas or ("4" in areas and scale["promise"]):
-        area("4b. The precision promise on real data", models.promise)
+        area("4b. The precision promise on real data", lambda: models.promise(scale["train_jobs"]))
     if "5" in areas:
         area("5. Web", lambda: web.web_latency(scale, checks))
     if "6" in areas:
@@ -100,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 scale["wait_providers"], checks))
     if "7" in areas:
         area("7. Real audio (emotify_dev)", lambda: real_audio.real_audio(
-            checks, scale["real_clips"], scale["real_quality"]))
+            checks, scale["real_clips"], scale["real_quality"], scale["real_workers"]))
     if "7b" in areas and scale["audio_e2e"]:   # minutes of real-audio analysis: not at the tiny scale
         e2e = scale["audio_e2e"]
         area("7b. Real audio end to end", lambda: real_audio_e2e.area(

@@ -68,6 +68,28 @@ def run_cli(args: list[str], env: dict[str, str], timeout_s: float = 900) -> dic
     return json.loads(lines[-1])
 
 
+def run_cli_in_process(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """`run_cli` without a new process: the same command through Flask's CLI runner, on an app made from `env`.
+
+    Each `flask` process loads the whole app again (about 4.5 CPU-seconds); where the figures only show that the
+    harness works (the tiny scale), that start-up is not worth paying per command.
+    """
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({**env, "LOG_LEVEL": "WARNING"})
+    try:
+        result = app.test_cli_runner().invoke(args=args, env=env)
+    finally:
+        with app.app_context():
+            db.engine.dispose()  # the next command, or the area itself, opens the database next
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.exit_code != 0 or not lines:
+        raise RuntimeError(f"flask {' '.join(args)} failed in process ({result.exit_code}, {result.exception!r}):\n"
+                           f"{result.output[-2000:]}")
+    return json.loads(lines[-1])
+
+
 def migrate(env: dict[str, str]) -> None:
     """Bring the database `env` names to the migrations' head: what `flask db upgrade` runs, in this process.
 

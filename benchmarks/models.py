@@ -48,18 +48,18 @@ def _synthetic(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def train_and_sort(sizes: list[int], sort_sizes: list[int], runs: int, big_runs: int,
-                   checks: list[list]) -> list[Table]:
-    """Each size in a fresh process, so its peak memory is its own."""
+                   checks: list[list], n_jobs: int = 2) -> list[Table]:
+    """Each size in a fresh process, so its peak memory is its own; the grid search spreads over `n_jobs`."""
     table = Table(
         "Training (full grid) and sorting",
         "Training = grid search over C, penalty and class weight with playlist-grouped folds, out-of-fold "
-        "cutoffs, the held-out check and the final refit, on 2 cores. Targets: 30,000 tracks in under 60 s; "
-        "sorting 10,000 tracks (probabilities, cutoffs, reasons, sanity check) in under 2 s. Each size runs in "
-        "its own process; peak memory is that process's. Median of the runs.",
+        f"cutoffs, the held-out check and the final refit, on {n_jobs} core{'s' if n_jobs != 1 else ''}. Targets: "
+        "30,000 tracks in under 60 s; sorting 10,000 tracks (probabilities, cutoffs, reasons, sanity check) in "
+        "under 2 s. Each size runs in its own process; peak memory is that process's. Median of the runs.",
         ["tracks", "train s (median)", "train s (all runs)", "peak memory MiB", "sort tracks", "sort s (median)"])
     for size in sizes:
         repeats = runs if size <= 30_000 else big_runs
-        results = [_measure(size, sort_sizes) for _ in range(repeats)]
+        results = [_measure(size, sort_sizes, n_jobs) for _ in range(repeats)]
         sort_rows = {n: median([r["sort_seconds"][str(n)] for r in results]) for n in sort_sizes}
         table.rows.append([size, median([r["train_seconds"] for r in results]),
                            ", ".join(f"{r['train_seconds']:.1f}" for r in results),
@@ -74,16 +74,16 @@ def train_and_sort(sizes: list[int], sort_sizes: list[int], runs: int, big_runs:
     return [table]
 
 
-def _measure(size: int, sort_sizes: list[int]) -> dict:
+def _measure(size: int, sort_sizes: list[int], n_jobs: int) -> dict:
     code = ("import json,sys; from benchmarks.models import measure_in_process; "
-            f"print(json.dumps(measure_in_process({size}, {sort_sizes!r})))")
+            f"print(json.dumps(measure_in_process({size}, {sort_sizes!r}, {n_jobs})))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=1200)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_in_process(size: int, sort_sizes: list[int]) -> dict:
+def measure_in_process(size: int, sort_sizes: list[int], n_jobs: int = 2) -> dict:
     import resource
     import time
 
@@ -95,7 +95,7 @@ def measure_in_process(size: int, sort_sizes: list[int]) -> dict:
     spec, _ = infer_feature_spec(frame, exclude=("track_id", "playlist_genre", "playlist_id"), group_col="playlist_id")
     dataset = build_dataset(frame, id_col="track_id", label_col="playlist_genre", spec=spec, group_col="playlist_id")
     started = time.perf_counter()
-    model, _report = train_context_model(dataset, id_col="track_id", n_jobs=2)
+    model, _report = train_context_model(dataset, id_col="track_id", n_jobs=n_jobs)
     train_seconds = time.perf_counter() - started
     sort_seconds = {}
     for n in sort_sizes:
@@ -114,8 +114,9 @@ PROMISE_TARGETS = (0.7, 0.85, 0.95)
 PROMISE_GRID = [{"classifier__estimator__C": [0.1], "classifier__estimator__class_weight": [None]}]
 
 
-def promise() -> list[Table]:
-    """Realised against promised precision on held-out playlists of the real data, beside plain LR."""
+def promise(n_jobs: int = 2) -> list[Table]:
+    """Realised against promised precision on held-out playlists of the real data, beside plain LR (the trainings
+    spread over `n_jobs` processes, which changes no figure)."""
     if not SHARED_CSV.exists():
         return [Table("Precision promise on real data", f"Skipped: {SHARED_CSV} is absent.", ["-"], [])]
     from app.models.evaluation import promise_checks
@@ -124,9 +125,9 @@ def promise() -> list[Table]:
     tables = []
     for label, top_n in (("playlist_genre", None), ("playlist_name", 12)):
         results = promise_checks(frame, label, top_n=top_n, targets=PROMISE_TARGETS, grid=PROMISE_GRID,
-                                 prior_shifts=True)
+                                 prior_shifts=True, n_jobs=n_jobs)
         tables.extend(_promise_table(label, top_n, result) for result in results.values())
-    tables.append(_budget_table(frame))
+    tables.append(_budget_table(frame, n_jobs))
     return tables
 
 
@@ -136,7 +137,7 @@ BUDGET_SPLITS = ((10, 100), (40, 25))
 BUDGET_DRAWS = 3
 
 
-def _budget_table(frame: pd.DataFrame) -> Table:
+def _budget_table(frame: pd.DataFrame, n_jobs: int) -> Table:
     from app.models.evaluation import budget_split_checks
 
     table = Table("One harvest budget, few long or many short playlists: playlist_genre",
@@ -147,7 +148,8 @@ def _budget_table(frame: pd.DataFrame) -> Table:
                   "contexts given a playlist and their promise.",
                   ["draw", "split", "tracks trained on", "target", "coverage", "precision", "baseline",
                    "every promise kept", "promised"])
-    for row in budget_split_checks(frame, "playlist_genre", BUDGET_SPLITS, seeds=BUDGET_DRAWS, grid=PROMISE_GRID):
+    for row in budget_split_checks(frame, "playlist_genre", BUDGET_SPLITS, seeds=BUDGET_DRAWS, grid=PROMISE_GRID,
+                                   n_jobs=n_jobs):
         table.rows.append([row["seed"], f"{row['playlists']} x {row['tracks']}", row["trained_on"], row["target"],
                            row["coverage"], row["precision"] if row["precision"] is not None else "-",
                            row["baseline_precision"] if row["baseline_precision"] is not None else "-",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -16,9 +17,16 @@ DEEZER_RATE = 50 / 5  # Deezer's documented quota, requests per second
 SCOPES = "user-library-read playlist-read-private playlist-modify-private playlist-modify-public"
 
 
+Cli = Callable[[list[str], dict[str, str]], dict[str, Any]]
+
+
 def harvest_and_enrich(sandbox: SandboxServer, contexts: list[str], playlists: int, tracks: int, runs: int,
-                       naive_sample: int, checks: list[list]) -> list[Table]:
-    """Harvest + enrich from an empty store `runs` times, then once more on a warm store, then the naive way."""
+                       naive_sample: int, checks: list[list], cli: Cli = run_cli) -> list[Table]:
+    """Harvest + enrich from an empty store `runs` times, then once more on a warm store, then the naive way.
+
+    `cli` runs each command: `run_cli` (a `flask` process, as a user runs it) or `run_cli_in_process`; the
+    table says which.
+    """
     cold: list[dict[str, Any]] = []
     args = ["harvest", *contexts, "--playlists-per-context", str(playlists), "--tracks-per-playlist", str(tracks),
             "--json"]
@@ -27,12 +35,12 @@ def harvest_and_enrich(sandbox: SandboxServer, contexts: list[str], playlists: i
         env = {**fresh_instance(), "CONTEXTIFY_SANDBOX_URL": sandbox.url}
         migrate(env)
         sandbox.reset_counters()
-        summary = run_cli(args, env)
+        summary = cli(args, env)
         summary["sandbox_deezer"] = sandbox.counters()["deezer"]["total"]
         cold.append(summary)
         warm_env = env
     sandbox.reset_counters()
-    warm = run_cli(args, warm_env)
+    warm = cli(args, warm_env)
     sample = _harvested_names(warm_env, naive_sample)
     sandbox.reset_counters()
     naive = naive_enrich(sandbox.deezer_url, sample)
@@ -44,7 +52,8 @@ def harvest_and_enrich(sandbox: SandboxServer, contexts: list[str], playlists: i
         "Real limits: the sandbox refuses Deezer beyond 50 requests per 5 s, as Deezer does. The floor is this "
         "run's Deezer calls at 10 per second; a ratio near 1 means the run is as fast as the limit allows (the "
         "first 50 calls of a window are free, so it can dip below 1). Median of the cold runs; the warm run "
-        "repeats the same command on the filled store.",
+        "repeats the same command on the filled store."
+        + ("" if cli is run_cli else " Each run is `flask harvest` in the benchmark's process (no process start)."),
         ["run", "new tracks", "deezer calls", "reccobeats calls", "preview downloads", "calls per new track",
          "wall s", "floor s", "wall / floor"])
     for name, summary in (("cold (median of %d)" % runs, typical), ("warm (same store again)", warm)):

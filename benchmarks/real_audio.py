@@ -41,29 +41,34 @@ def feature_columns(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> list[str]
     return [c for c in frame.columns if c.startswith(prefixes)]
 
 
-def evaluate(frame: pd.DataFrame, prefixes: tuple[str, ...], folds: int = 5) -> dict[str, float]:
+def evaluate(frame: pd.DataFrame, prefixes: tuple[str, ...], folds: int = 5,
+             labels: tuple[str, ...] = ("genre", "mood"), baseline: bool = True) -> dict[str, float]:
     """Artist-grouped genre accuracy and mood macro ROC-AUC through `flask train --from-csv` + `flask sort`
-    (argmax of the p_ columns), beside scaler + multinomial logistic regression on the same folds."""
+    (argmax of the p_ columns), beside scaler + multinomial logistic regression on the same folds.
+
+    `labels` and `baseline` name what to compute (each fold of a label is a training through the CLI): a caller
+    that reads fewer scores asks for fewer, and the result has only those keys.
+    """
     frame = with_mood(frame).reset_index(drop=True)
     columns = feature_columns(frame, prefixes)
-    results: dict[str, list] = {"genre": [], "mood": [], "genre_lr": [], "mood_lr": []}
     splits = list(GroupKFold(n_splits=folds).split(frame, groups=frame["artist"]))
-    for label in ("genre", "mood"):
-        truth, product, baseline = [], [], []
+    scores: dict[str, float] = {}
+    for label in labels:
+        truth, product, plain = [], [], []
         for train_rows, test_rows in splits:
             train, test = frame.iloc[train_rows], frame.iloc[test_rows]
             product.append(_through_the_cli(train, test, columns, label))
-            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
-            model.fit(train[columns].to_numpy(), train[label])
-            baseline.append(pd.DataFrame(model.predict_proba(test[columns].to_numpy()), columns=model.classes_))
+            if baseline:
+                model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+                model.fit(train[columns].to_numpy(), train[label])
+                plain.append(pd.DataFrame(model.predict_proba(test[columns].to_numpy()), columns=model.classes_))
             truth.append(test[label].to_numpy())
-        results[label] = [np.concatenate(truth), pd.concat(product, ignore_index=True)]
-        results[f"{label}_lr"] = [np.concatenate(truth), pd.concat(baseline, ignore_index=True)]
-    genre_truth, genre_p = results["genre"]
-    mood_truth, mood_p = results["mood"]
-    return {"genre_accuracy": _accuracy(genre_truth, genre_p), "mood_auc": _macro_auc(mood_truth, mood_p),
-            "genre_accuracy_lr": _accuracy(*results["genre_lr"]), "mood_auc_lr": _macro_auc(*results["mood_lr"]),
-            "features": len(columns), "clips": len(frame)}
+        score = _accuracy if label == "genre" else _macro_auc
+        name = "genre_accuracy" if label == "genre" else f"{label}_auc"
+        scores[name] = score(np.concatenate(truth), pd.concat(product, ignore_index=True))
+        if baseline:
+            scores[f"{name}_lr"] = score(np.concatenate(truth), pd.concat(plain, ignore_index=True))
+    return {**scores, "features": len(columns), "clips": len(frame)}
 
 
 def _through_the_cli(train: pd.DataFrame, test: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
@@ -123,8 +128,13 @@ def speed(files: list[Path], provider: str, workers: int) -> tuple[float, float,
     return len(files) / seconds, sum(cpu for _, cpu in outcomes) / len(files), max(p for p, _ in outcomes) / 1024
 
 
-def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = True) -> list[Table]:
-    """Speed and memory per audio provider, then (with `quality`) genre / mood per feature set, on emotify_dev."""
+def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = True,
+               workers: int | None = None) -> list[Table]:
+    """Speed and memory per audio provider, then (with `quality`) genre / mood per feature set, on emotify_dev.
+
+    `workers`: the speed pools' size, one per core by default; fewer where the figures only show the harness works
+    (every worker loads the providers before its first clip counts).
+    """
     metadata = EMOTIFY / "metadata.csv"
     if not metadata.is_file():
         return [Table("Real audio: skipped", f"{EMOTIFY} is absent; this area needs the emotify_dev clips.", ["-"])]
@@ -136,14 +146,15 @@ def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = Tr
     except WeightsMissing as exc:
         return [Table("Real audio: skipped", f"{exc}.", ["-"])]
 
-    cores = os.cpu_count() or 1
+    cores = workers or os.cpu_count() or 1
     files = sorted(EMOTIFY.rglob("*.mp3"))
     step = max(len(files) // clips_for_speed, 1)
     sample = files[::step][:clips_for_speed]
     speed_table = Table(
         f"Audio providers on real 30-s MP3s: {len(sample)} emotify_dev clips",
-        "Each provider's analysis (decode, resample, features) alone in a warmed process pool of one worker "
-        f"per core. Target for musicnn: at least {TARGET_SPEED:.0f} clips/s on 2 cores (measured, not asserted "
+        "Each provider's analysis (decode, resample, features) alone in a warmed process pool of "
+        + ("one worker per core" if workers is None else f"{cores} worker{'s' if cores != 1 else ''}")
+        + f". Target for musicnn: at least {TARGET_SPEED:.0f} clips/s on 2 cores (measured, not asserted "
         "by a test). CPU seconds per clip are summed in the workers (what a clip costs however busy the machine); "
         "\"clips/s the CPU time allows\" is cores / that, the rate of an otherwise idle machine. Peak memory is "
         "the largest resident size of one worker. Load average when it started: "

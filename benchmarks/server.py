@@ -78,12 +78,14 @@ def own_database(kind: str = "auto", prefix: str = "contextify_bench") -> Iterat
         admin.dispose()
 
 
-def procfile_web(port: int) -> list[str]:
-    """The Procfile's `web` command with its ${VAR:-default}s filled in, bound to loopback only."""
+def procfile_web(port: int, environ: dict[str, str] | None = None) -> list[str]:
+    """The Procfile's `web` command with its ${VAR:-default}s filled in from `environ` (default: this process's
+    environment), bound to loopback only."""
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     command = line.split(":", 1)[1].strip()
-    env = {"PORT": str(port), **{k: v for k, v in os.environ.items() if k in ("WEB_CONCURRENCY", "GUNICORN_THREADS",
-                                                                             "GUNICORN_TIMEOUT")}}
+    environ = os.environ if environ is None else environ
+    env = {"PORT": str(port), **{k: v for k, v in environ.items() if k in ("WEB_CONCURRENCY", "GUNICORN_THREADS",
+                                                                          "GUNICORN_TIMEOUT")}}
     expanded = subprocess.run(["bash", "-c", f"echo {command}"], env={"PATH": os.environ.get("PATH", ""), **env},
                               capture_output=True, text=True, check=True).stdout.strip()
     args = shlex.split(expanded.replace("0.0.0.0:", "127.0.0.1:"))
@@ -109,9 +111,10 @@ def app_environment(database_url: str, sandbox_url: str, port: int, instance_dir
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], port: int, log_path: Path, timeout_s: float = 60) -> Iterator[str]:
-    """Start the Procfile's web process; yields its base URL once /healthz answers; stops it on exit."""
+    """Start the Procfile's web process (its variables from `env`); yields its base URL once /healthz answers;
+    stops it on exit."""
     log = open(log_path, "w")  # noqa: SIM115  (closed below, after the process)
-    process = subprocess.Popen(procfile_web(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(procfile_web(port, env), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -120,17 +120,19 @@ def web_latency(scale: dict[str, Any], checks: list[list]) -> list[Table]:
         with SandboxServer(world=world, scale=scale["world"], clip_seconds=scale["clip_seconds"]) as sandbox:
             port = free_port()
             env = app_environment(database_url, sandbox.url, port, str(folder))
+            if scale.get("web_workers"):
+                env["WEB_CONCURRENCY"] = str(scale["web_workers"])
             with gunicorn(env, port, folder / "gunicorn.log") as base:
                 load_before = os.getloadavg()[0]
                 single, pages, notes = _one_session(base, scale["web_user"], scale["web_rounds"],
-                                                    scale["web_budget_s"])
+                                                    scale["web_budget_s"], scale.get("web_warmup", True))
                 crowd = run_locust("locustfile.py", base, scale["web_sessions"], scale["web_seconds"],
                                    {"PYTHONPATH": str(ROOT), "BENCH_USERS": scale["web_user"],
                                     "BENCH_PAGES": ",".join(pages)}, folder)
     shutil.rmtree(folder, ignore_errors=True)  # the model artifacts and logs of a store that is gone
     for note in notes:
         print(f"[bench] web: {note}", file=sys.stderr, flush=True)
-    args = procfile_web(0)
+    args = procfile_web(0, env)
     notes.insert(0, f"gunicorn ran with {args[args.index('--workers') + 1]} workers x "
                     f"{args[args.index('--threads') + 1]} threads")
     notes.append(f"1-minute load average of the machine before the measurements: {load_before:.1f} on "
@@ -148,22 +150,22 @@ def _build(world, database_url: str, folder: Path, scale: dict[str, Any]):
     app = create_app({**env, "CONTEXTIFY_SANDBOX_URL": "http://127.0.0.1:9", "LOG_LEVEL": "WARNING"})
     with app.app_context():
         built = web_data.build(db.session, world, scale["web_user"], scale["web_tracks"], scale["web_contexts"],
-                               str(folder))
+                               str(folder), n_jobs=scale.get("web_jobs", 2))
         db.session.remove()
         db.engine.dispose()
     return built
 
 
-def _one_session(base: str, user: str, rounds: int, budget_s: float
+def _one_session(base: str, user: str, rounds: int, budget_s: float, warmup: bool = True
                  ) -> tuple[dict[str, list[float]], list[str], list[str]]:
     """Every page once to warm up (not counted), then `rounds` counted visits of each, one after another.
 
     No new round starts after `budget_s` seconds of counted visits, which keeps `make bench` bounded when
-    pages are slow; the note says how many rounds ran.
+    pages are slow; the note says how many rounds ran. Without `warmup` the first visits are the first round.
     """
     times: dict[str, list[float]] = {}
     failed: dict[str, int] = {}
-    counting = False
+    counting = not warmup
 
     def record(label: str, seconds: float, status: int) -> None:
         if status >= 400:
@@ -187,7 +189,7 @@ def _one_session(base: str, user: str, rounds: int, budget_s: float
         notes.append(f"page(s) not in the navigation at run time, skipped: {', '.join(missing)}")
     counting = True
     started = time.monotonic()
-    done = 0
+    done = 0 if warmup else 1
     while done < rounds and (done == 0 or time.monotonic() - started < budget_s):
         for path in pages:
             visit(session, path, rng)
@@ -222,7 +224,8 @@ def _tables(build, database_kind: str, single: dict[str, list[float]], crowd: di
         f"Web: callback latency, one session and {sessions} concurrent sessions",
         f"Each row is one Dash callback request as the browser makes it (`page · first output`; `on ...` = "
         f"fired by the review action, not by loading the page). One session: up to {scale['web_rounds']} visits "
-        f"of every page after one warm-up visit. Concurrent: locust {sessions} sessions for {seconds:.0f} s, each "
+        f"of every page{' after one warm-up visit' if scale.get('web_warmup', True) else ', the first one counted'}"
+        f". Concurrent: locust {sessions} sessions for {seconds:.0f} s, each "
         f"a listener logged in through the sandbox's OAuth consent who waits {THINK_S[0]:.0f}-{THINK_S[1]:.0f} s "
         f"(uniform) between two actions, as a person reads or listens before the next click, and makes "
         f"{REVIEW_WEIGHT} turns on Library & sort (reloading it when back from elsewhere, else a keep or drop, a "

@@ -38,7 +38,7 @@ def test_tiny_benchmark_writes_every_area_and_the_targets(tmp_path, no_rate_limi
     report = out.read_text()
     for heading in ("## Targets", "## 1. Harvest + enrich", "## 2. Library import", "## 3. Preview analysis",
                     "## 4. Training and sorting", "## 4b. The precision promise on real data", "## 5. Web",
-                    "## 6. The whole wait"):
+                    "## 6. The whole wait", "## 7. Real audio (emotify_dev)"):
         assert heading in report
     assert "agrees with sandbox counters" in report
     assert "### One harvest budget, few long or many short playlists" in report, "area 4b's budget table"

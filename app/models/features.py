@@ -160,5 +160,7 @@ def _playlist_level_share(frame: pd.DataFrame, column: str, group_col: str) -> f
     big = sizes.index[sizes >= _MIN_PLAYLIST_ROWS]
     if len(big) < _MIN_PLAYLISTS_CHECKED or frame[column].nunique() < 2:
         return None
-    distinct = frame[frame[group_col].isin(big)].groupby(group_col, sort=False)[column].nunique()
+    # Only the two columns are taken: masking the whole frame copied every column once per feature checked.
+    rows = frame.loc[frame[group_col].isin(big), list(dict.fromkeys([group_col, column]))]
+    distinct = rows.groupby(group_col, sort=False)[column].nunique()
     return float((distinct <= 1).mean())

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from app.models.features import FeatureError, derive_columns, infer_feature_spec
+from app.models.features import FeatureError, _playlist_level_share, derive_columns, infer_feature_spec
 
 
 def test_decade_is_derived_from_the_release_date():
@@ -47,3 +47,16 @@ def test_explicit_columns_are_validated(rows, options, message):
         infer_feature_spec(rows, exclude=("track_id", "context", "playlist_id"),
                            group_col="playlist_id", **options)
     assert str(error.value) == message
+
+
+def test_the_playlist_level_share_counts_only_sizeable_playlists_where_the_column_is_constant():
+    """Constant in 4 of 5 playlists of 6 rows (a blank does not count as a value); the 2-row playlist, which varies,
+    is too small to judge. Other columns beside it change nothing."""
+    playlists = [f"p{i}" for i in range(5) for _ in range(6)] + ["tiny", "tiny"]
+    followers = [10.0] * 6 + [20.0] * 5 + [None] + [30.0] * 6 + [40.0] * 6 + [1.0, 2.0, 3.0, 4.0, 5.0, 6.0] + [7, 8]
+    frame = pd.DataFrame({"playlist_id": playlists, "followers": followers,
+                          **{f"other_{i}": range(len(playlists)) for i in range(20)}})
+    assert _playlist_level_share(frame, "followers", "playlist_id") == 0.8
+    assert _playlist_level_share(frame.drop(columns=[f"other_{i}" for i in range(20)]), "followers",
+                                 "playlist_id") == 0.8
+    assert _playlist_level_share(frame, "playlist_id", "playlist_id") == 1.0
