@@ -1,4 +1,4 @@
-"""Area 6: the audio providers on real recordings (emotify_dev): clips/s and peak memory, genre and mood from each."""
+"""Area 7: the audio providers on real recordings (emotify_dev): clips/s and peak memory, genre and mood from each."""
 
 from __future__ import annotations
 
