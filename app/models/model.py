@@ -102,7 +102,8 @@ class ContextModel:
         The estimated class mix of the tracks last adapted to (see :meth:`for_library`).
     library_share_se : ndarray or None
         The standard error of each share of ``library_prior`` (see
-        :func:`app.models.calibration.share_standard_errors`); a share beyond :data:`SHARE_SE_LIMIT` is not stated.
+        :func:`app.models.calibration.share_standard_errors`); the promise states a share only as far as they
+        allow (:func:`how_many`).
     grouping : str
         What the folds hold out together: "playlist", "artist" or "track".
     fold_pipelines : list of Pipeline
