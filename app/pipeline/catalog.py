@@ -21,13 +21,14 @@ _FILLABLE = ("isrc", "album", "deezer_album_id", "duration_ms", "explicit", "rel
              "match_confidence")
 
 
-def _insert(session: Session):
+def dialect_insert(session: Session):
+    """The `insert` of the session's dialect, whose statements take ON CONFLICT (SQLite and PostgreSQL)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert
     if dialect == "sqlite":
         return sqlite.insert
-    raise NotImplementedError(f"catalog upserts support SQLite and PostgreSQL, not {dialect}")
+    raise NotImplementedError(f"upserts support SQLite and PostgreSQL, not {dialect}")
 
 
 def _chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -56,7 +57,7 @@ def _upsert(session: Session, rows: list[dict[str, Any]], key: str) -> dict[Any,
     tracks = Track.__table__
     # One statement executed for many rows: it compiles once (a VALUES list of every row compiled anew each time,
     # 8x slower for a playlist's tracks) and no row count meets SQLite's bound-parameter limit.
-    statement = _insert(session)(tracks)
+    statement = dialect_insert(session)(tracks)
     fill = {column: func.coalesce(tracks.c[column], statement.excluded[column])
             for column in _FILLABLE if column in rows[0]}
     session.execute(statement.on_conflict_do_update(index_elements=[key], set_={**fill, "updated_at": now}),
@@ -207,7 +208,7 @@ def replace_playlist_labels(session: Session, context_id: int, source_playlist_i
     rows = [{"context_id": context_id, "source_playlist_id": source_playlist_id, "track_id": track_id,
              "position": position, "created_at": utcnow()} for track_id, position in positions.items()]
     if rows:
-        statement = _insert(session)(Label.__table__)  # executemany, as in _upsert
+        statement = dialect_insert(session)(Label.__table__)  # executemany, as in _upsert
         session.execute(statement.on_conflict_do_update(
             index_elements=["context_id", "track_id", "source_playlist_id"],
             set_={"position": statement.excluded.position}), rows)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.runs.progress import Progress
 from app.runs.records import log_line
+from app.pipeline.catalog import dialect_insert
 from app.pipeline.providers import PROVIDER_CLASSES, with_opt_ins
 from app.pipeline.providers.base import FeatureProvider, FeatureResult, ProviderUnavailable, TrackRef
 from app.pipeline.providers.deezer import ALBUM_KEYS
@@ -351,19 +352,12 @@ def upsert_rows(session: Session, model: type, rows: list[dict[str, Any]], key: 
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise NotImplementedError(f"no upsert for the {dialect} dialect")
     columns = [c.key for c in inspect(model).columns]
     update = [c for c in (update if update is not None else columns) if c not in key and c in rows[0]]
     # One statement executed for many rows (executemany on the table): it compiles once, where a VALUES list of
     # every row compiled anew each time, and no row count meets SQLite's bound-parameter limit.
     table = inspect(model).local_table
-    statement = insert(table)
+    statement = dialect_insert(session)(table)
     if update:
         statement = statement.on_conflict_do_update(index_elements=list(key),
                                                     set_={c: statement.excluded[c] for c in update})
