@@ -6,6 +6,7 @@ can be refreshed without rewriting the others' figures."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -163,14 +164,37 @@ def merge_report(path: Path, scale: str, sections: list[tuple[str, list[Table]]]
     kept += [f"| {target} | {measured} | {'yes' if met else 'NO'} |" for target, measured, met in checks]
     body["Targets"] = "## Targets\n\n" + "\n".join(kept) + "\n"
     for name, tables in sections:
-        body[name] = "\n".join([f"## {name}", "", *[table.markdown() for table in tables]])
+        before, after = _hand_notes(body.get(name, ""))
+        body[name] = "\n".join([f"## {name}", "", *before, *[table.markdown() for table in tables], *after])
     facts = machine()
     note = (f"Sections {', '.join(name for name, _ in sections)} refreshed by `python -m benchmarks --scale {scale} "
             f"--areas {','.join(areas)}` on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
             f"{facts['commit']}, in {seconds:.0f} s; the other sections are from the run named above.")
-    head = "\n".join(line for line in head.splitlines() if not line.startswith("Sections ")).rstrip("\n")
+    refreshed = tuple(name for name, _ in sections)
+    head = "\n".join(line for line in head.splitlines() if not _names_refreshed(line, refreshed)).rstrip("\n")
     head = head.replace("\n\n\n", "\n\n")
     path.write_text("\n".join([head, "", note, ""]) + "\n" + "\n".join(body.values()))
+
+
+def _names_refreshed(line: str, refreshed: tuple[str, ...]) -> bool:
+    """Whether a header line ("Section(s) <name>[, <name>] refreshed by ...") speaks only of sections run now."""
+    match = re.match(r"Sections? (.*?) refreshed by ", line)
+    if not match:
+        return False
+    named = [name.strip() for name in match.group(1).split(", ")]
+    return all(name in refreshed for name in named)
+
+
+def _hand_notes(section: str) -> tuple[list[str], list[str]]:
+    """The paragraphs typed by hand ("Note (typed by hand ...") of a section, those before its first table and after."""
+    before: list[str] = []
+    after: list[str] = []
+    seen_table = False
+    for paragraph in section.split("\n\n"):
+        seen_table = seen_table or paragraph.lstrip().startswith("### ")
+        if paragraph.lstrip().startswith("Note (typed by hand"):
+            (after if seen_table else before).append(paragraph.strip("\n") + "\n")
+    return before, after
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = Tr
         "by a test). CPU seconds per clip are summed in the workers (what a clip costs however busy the machine); "
         "\"clips/s the CPU time allows\" is cores / that, the rate of an otherwise idle machine. Peak memory is "
         "the largest resident size of one worker. Load average when it started: "
-        f"{os.getloadavg()[0]:.1f} (above the core count, other processes shared the cores).",
+        + _load_words(),
         ["provider", "cores", "clips/s, all cores (wall)", "CPU seconds per clip", "clips/s the CPU time allows",
          "peak memory per worker MiB"])
     for provider in ("preview", "musicnn"):
@@ -194,3 +194,10 @@ def real_audio(checks: list[list], clips_for_speed: int = 24, quality: bool = Tr
     gain = learned["genre_accuracy"] - descriptors["genre_accuracy"]
     checks.append(["musicnn genre accuracy >= descriptors + 0.15", f"+{gain:.3f}", gain >= TARGETS["genre_gain"]])
     return [speed_table, quality]
+
+
+def _load_words() -> str:
+    """The load average at the start, and whether other processes shared the cores."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    shared = "above the core count, other processes shared the cores" if load > cores else "the cores were free"
+    return f"{load:.1f} ({shared})."

@@ -1,0 +1,58 @@
+"""Merging a partial benchmark run into BENCHMARKS.md keeps what the run did not measure."""
+
+from __future__ import annotations
+
+from benchmarks import __main__ as bench
+from benchmarks.common import Table
+
+REPORT = """# contextify benchmarks
+
+Written by `make bench` on a day.
+
+Section 6. The whole wait refreshed by `python -m benchmarks --areas 6` on another day.
+
+Sections 5. Web refreshed by `python -m benchmarks --areas 5` on a third day.
+
+Sections 7. Real audio refreshed by `python -m benchmarks --areas 7` on an old day.
+
+## Targets
+
+| target | measured | met |
+|---|---|---|
+| old speed | 1 | NO |
+| other | 2 | yes |
+
+## 6. The whole wait
+
+### Old wait
+
+old figures
+
+## 7. Real audio
+
+Note (typed by hand in an earlier session): why none of the variants is kept.
+
+### Old speed table
+
+old speed
+"""
+
+
+def test_a_partial_run_replaces_its_own_section_and_keeps_other_headers_and_hand_notes(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(REPORT)
+    table = Table("New speed table", "Measured now.", ["provider", "clips/s"])
+    table.rows.append(["musicnn", "4.2"])
+
+    bench.merge_report(path, "full", [("7. Real audio", [table])], [["old speed", "4.2", True]], 10.0, ["7"])
+
+    text = path.read_text()
+    assert "Section 6. The whole wait refreshed" in text          # other areas' header lines stay
+    assert "Sections 5. Web refreshed" in text
+    assert "on an old day" not in text                            # this area's old header line goes
+    assert "Sections 7. Real audio refreshed by `python -m benchmarks --scale full --areas 7`" in text
+    assert "Note (typed by hand in an earlier session)" in text   # the hand-written note stays
+    assert text.index("Note (typed by hand") < text.index("### New speed table")
+    assert "old speed\n" not in text and "| musicnn | 4.2 |" in text
+    assert "| old speed | 4.2 | yes |" in text and "| other | 2 | yes |" in text
+    assert "### Old wait" in text
