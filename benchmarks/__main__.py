@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox.runner import SandboxServer, cached_world
-from benchmarks import audio, models, pipeline, real_audio, real_audio_e2e, web, whole_wait
+from benchmarks import audio, cdn, models, pipeline, real_audio, real_audio_e2e, web, whole_wait
+from app.pipeline.harvest import DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST
 from benchmarks.common import ROOT, Table, machine, run_cli, run_cli_in_process
 
 AREAS = ("1", "2", "3", "4", "4b", "5", "6", "7", "7b")
@@ -31,9 +32,15 @@ SCALES = {
              "web_sessions": 20, "web_seconds": 90, "web_workers": None, "web_jobs": 2,
              "web_warmup": True, "real_clips": 24,
              "real_quality": True, "real_workers": None,
-             # Area 6: the sandbox user with 10,500 likes and four new contexts, every provider (issue 19).
-             "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"], "wait_playlists": 10,
-             "wait_tracks": 100, "wait_providers": None,
+             # Area 6: the sandbox user with 10,500 likes and four new contexts, the default harvest and every
+             # provider (issue 19), in the world as deep as Deezer's search (dozens of playlists per context).
+             # It stops at 60 minutes, whatever is left: the figures of an unfinished run still say where it stood.
+             # Best effort is opted in: no cutoff of these four overlapping contexts reaches 0.8 even on the
+             # world's hidden truth (see BENCHMARKS.md 6), and the wait to a first sort is what this area measures.
+             "wait_world": "deep", "wait_user": "mira.s", "wait_contexts": ["workout", "edm", "running", "party"],
+             "wait_playlists": DEFAULT_PLAYLISTS_PER_CONTEXT, "wait_tracks": DEFAULT_TRACKS_PER_PLAYLIST,
+             "wait_providers": None, "wait_timeout_s": 60 * 60, "wait_prerender": True,
+             "wait_best_effort": True,
              "audio_e2e": {"contexts": ["classical", "electronic", "rock", "calm", "energetic"], "playlists": 8,
                            "tracks": 60}},
     # Area 1 runs its harvests in this process at the tiny scale (a `flask` process per command cost more than the
@@ -52,8 +59,10 @@ SCALES = {
              # store and a crowd this small), and no warm-up visit before the one session's round.
              "web_workers": 1, "web_jobs": 1, "web_warmup": False, "real_clips": 2,
              "real_quality": False, "real_workers": 1,
-             "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3, "wait_tracks": 40,
-             "wait_providers": ["deezer"], "audio_e2e": None},
+             "wait_world": "small", "wait_user": "ana.k", "wait_contexts": ["indie", "rock"], "wait_playlists": 3,
+             "wait_tracks": 40, "wait_providers": ["deezer"], "wait_timeout_s": 3 * 3600, "wait_prerender": False,
+             "wait_best_effort": False,
+             "audio_e2e": None},
 }
 # `small`: `tiny` for areas 1-5, and the whole wait (area 6) at a size a busy machine finishes in minutes
 # (the small world's 1,500-like user, three new contexts, Deezer metadata and preview analysis).
@@ -107,11 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     if "5" in areas:
         area("5. Web", lambda: web.web_latency(scale, checks))
     if "6" in areas:
-        world = cached_world(42, scale["world"])
-        with SandboxServer(world=world, scale=scale["world"]) as sandbox:
+        world = cached_world(42, scale["wait_world"])
+        previews = None
+        if scale["wait_prerender"]:  # the CDN's work, done before the clock starts (benchmarks/cdn.py)
+            previews = cdn.DiskPreviews(world)
+            rendered = previews.fill(cdn.scenario_tracks(world, scale["wait_user"], scale["wait_contexts"]))
+            print(f"[bench] previews on disk ({rendered} rendered now), the clock starts", flush=True)
+        with SandboxServer(world=world, scale=scale["wait_world"], renderer=previews) as sandbox:
             area("6. The whole wait", lambda: whole_wait.whole_wait(
                 sandbox, scale["wait_user"], scale["wait_contexts"], scale["wait_playlists"], scale["wait_tracks"],
-                scale["wait_providers"], checks))
+                scale["wait_providers"], checks, timeout_s=scale["wait_timeout_s"],
+                prerendered=previews is not None, best_effort=scale["wait_best_effort"]))
     if "7" in areas:
         area("7. Real audio (emotify_dev)", lambda: real_audio.real_audio(
             checks, scale["real_clips"], scale["real_quality"], scale["real_workers"]))

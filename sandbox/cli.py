@@ -25,7 +25,7 @@ def _knob_options(command):
 @click.option("--port", default=5055, type=int, envvar="SANDBOX_PORT", show_default=True, show_envvar=True,
               help="0 picks a free port (the start line shows which).")
 @click.option("--seed", default=42, type=int, envvar="SANDBOX_SEED", show_default=True, show_envvar=True)
-@click.option("--scale", default="full", type=click.Choice(["full", "medium", "small"]), envvar="SANDBOX_SCALE",
+@click.option("--scale", default="full", type=click.Choice(["full", "deep", "medium", "small"]), envvar="SANDBOX_SCALE",
               show_default=True, show_envvar=True)
 @click.option("--profile", default="default", type=click.Choice(list(PROFILES)), envvar="SANDBOX_PROFILE",
               show_default=True, show_envvar=True, help="Fault profile.")

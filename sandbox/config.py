@@ -3,7 +3,7 @@
 | env var | knob | default | meaning |
 |---|---|---|---|
 | SANDBOX_SEED | seed | 42 | world seed (also seeds fault draws and new ids) |
-| SANDBOX_SCALE | scale | full | world size: full, medium or small |
+| SANDBOX_SCALE | scale | full | world size: full, deep (full with 40-60 playlists per context), medium or small |
 | SANDBOX_PROFILE | profile | default | fault profile: default, extended, slow, flaky, hostile, quota, lies |
 | SANDBOX_HOST / SANDBOX_PORT | host, port | 127.0.0.1 / 5055 | where `flask sandbox` listens |
 | SANDBOX_CSV | csv_path | (none) | optional CSV handed to the world loader |

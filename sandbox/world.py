@@ -92,6 +92,11 @@ _SCALES: dict[str, WorldConfig] = {
     # promise rests on the number of playlists, which the small world (3-4 per context) cannot show.
     "medium": WorldConfig("medium", 8_000, 900, (8, 12), (1, 2), (15, 60), (15, 50),
                           _users(1_500, 700, 350, 300)),
+    # The full world as deep as real Deezer's search: a name like "workout" finds dozens of public playlists
+    # (real Deezer: hundreds), so a harvest of 40 playlists per context (the default) finds them, and a 0.8
+    # promise, which rests on about a dozen effective playlists above the cutoff, can be backed at all.
+    "deep": WorldConfig("deep", 22_000, 2_400, (40, 60), (2, 4), (15, 300), (25, 120),
+                        _users(10_500, 3_200, 1_400, 1_100)),
 }
 
 
