@@ -15,6 +15,7 @@ Incremental rules
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -326,17 +327,51 @@ def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable
     """Match tracks to Deezer and enrich them, a chunk at a time in the order given (the import gives the most
     recent likes first); only what is missing or stale costs calls.
 
-    `check_stop` is called between chunks and inside enrichment, and stops the run by raising (a job's
-    `check_cancelled`); finished chunks stay written.
+    Matching runs one chunk ahead of enrichment, in its own thread: the next chunk's Deezer lookups go on while
+    this chunk's previews are analysed, where each used to wait for the other (Deezer's quota binds the first,
+    the cores the second). `check_stop` is called between chunks and inside enrichment, and stops the run by
+    raising (a job's `check_cancelled`); finished chunks stay written, and a chunk being matched ahead is
+    finished first.
     """
     check = check_stop or (lambda: None)
     ids = list(dict.fromkeys(int(i) for i in track_ids))
-    for start in range(0, len(ids), MATCH_CHUNK):
-        check()
-        chunk = ids[start:start + MATCH_CHUNK]
-        later = len(ids) - start - len(chunk)  # not reached yet: no bar may read full while they wait
-        merged = match_tracks(session_factory, chunk, clients, summary, progress, later=later)
-        if enrich:
-            check()
-            enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, summary, progress,
-                          providers=providers, clients=clients, check_stop=check_stop, later=later)
+    chunks = [ids[start:start + MATCH_CHUNK] for start in range(0, len(ids), MATCH_CHUNK)]
+    # Both threads call Deezer, so each function's own before/after count would include the other's calls:
+    # they are counted once, here, from the shared clients.
+    once = _CallsCountedOutside(summary)
+    before = clients.call_counts()
+
+    def later(index: int) -> int:  # tracks of the chunks after this one: no bar may read full while they wait
+        return len(ids) - sum(len(chunk) for chunk in chunks[:index + 1])
+
+    def match(index: int) -> dict[int, int]:
+        return match_tracks(session_factory, chunks[index], clients, once, progress, later=later(index))
+
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="match-ahead") as ahead:
+            ahead_of: Future[dict[int, int]] | None = None
+            for index, chunk in enumerate(chunks):
+                check()
+                merged = ahead_of.result() if ahead_of is not None else match(index)
+                ahead_of = ahead.submit(match, index + 1) if enrich and index + 1 < len(chunks) else None
+                if enrich:
+                    check()
+                    enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, once, progress,
+                                  providers=providers, clients=clients, check_stop=check_stop,
+                                  later=later(index))
+    finally:
+        for service, count in clients.call_counts().items():
+            summary.add_calls(service, count - before.get(service, 0))
+
+
+class _CallsCountedOutside:
+    """A run summary that passes everything on but the calls, which its caller counts once for all threads."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self._summary = summary
+
+    def add_calls(self, service: str, n: int) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._summary, name)

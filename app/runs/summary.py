@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,15 +24,20 @@ class RunSummary:
     failures: Counter[str] = field(default_factory=Counter)     # reason -> count
     notes: list[str] = field(default_factory=list)              # degradations, fallbacks, in plain words
     started: float = field(default_factory=time.monotonic)
+    # Threads of one run (matching ahead of enrichment, a harvest's playlists) count into the same summary.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, stage: str, n: int = 1) -> None:
-        self.stages[stage] = self.stages.get(stage, 0) + n
+        with self._lock:
+            self.stages[stage] = self.stages.get(stage, 0) + n
 
     def fail(self, reason: str, n: int = 1) -> None:
-        self.failures[reason] += n
+        with self._lock:
+            self.failures[reason] += n
 
     def add_calls(self, service: str, n: int) -> None:
-        self.api_calls[service] = self.api_calls.get(service, 0) + n
+        with self._lock:
+            self.api_calls[service] = self.api_calls.get(service, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
         total_calls = sum(self.api_calls.values())

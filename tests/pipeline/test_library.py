@@ -229,3 +229,46 @@ def test_no_bar_reads_full_while_tracks_of_later_chunks_still_wait(start_sandbox
     assert not early_full, f"bars drawn full with work still waiting: {early_full[:3]}"
     assert all(row.fraction == 1.0 for name, row in zip(final, stage_rows(final, finished=True), strict=True)
                if name in watched)
+
+
+def test_the_next_chunk_is_matched_while_this_one_is_enriched_and_calls_are_counted_once(
+        start_sandbox, token_for, database, monkeypatch):
+    import threading
+    import time
+
+    from app.pipeline import library
+
+    sandbox = start_sandbox(**FAST)
+    token = token_for(sandbox, USER)
+    monkeypatch.setattr(library, "MATCH_CHUNK", 100)  # ana.k's 350 songs: four chunks
+    events: list[tuple[str, int, float]] = []
+    lock = threading.Lock()
+    real_match, real_enrich = library.match_tracks, library.enrich_tracks
+
+    def note(what: str, ids) -> None:
+        with lock:
+            events.append((what, min(ids), time.monotonic()))
+
+    def match(factory, ids, *args, **kwargs):
+        note("match starts", ids)
+        return real_match(factory, ids, *args, **kwargs)
+
+    def enrich(factory, ids, *args, **kwargs):
+        result = real_enrich(factory, ids, *args, **kwargs)
+        time.sleep(0.5)  # a chunk's previews take a while to analyse
+        note("enrich ends", ids)
+        return result
+
+    monkeypatch.setattr(library, "match_tracks", match)
+    monkeypatch.setattr(library, "enrich_tracks", enrich)
+    sandbox.reset_counters()
+    factory = database()
+    summary = run_import(factory, clients_for(sandbox, token))
+
+    starts = [at for what, _first, at in events if what == "match starts"]
+    ends = [at for what, _first, at in events if what == "enrich ends"]
+    assert len(starts) == len(ends) == 4
+    assert all(starts[k + 1] < ends[k] for k in range(3)), "each next chunk's matching overlaps this enrichment"
+    counters = sandbox.counters()
+    assert summary.as_dict()["api_calls"] == {service: counters[service]["total"]
+                                              for service in ("deezer", "spotify", "reccobeats", "previews")}
