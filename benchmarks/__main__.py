@@ -201,13 +201,15 @@ def _names_refreshed(line: str, refreshed: tuple[str, ...]) -> bool:
 
 
 def _hand_notes(section: str) -> tuple[list[str], list[str]]:
-    """The paragraphs typed by hand ("Note (typed by hand ...") of a section, those before its first table and after."""
+    """The paragraphs typed by hand (whose first line says "(typed by hand" or "(written by hand") of a section,
+    those before its first table and those after."""
     before: list[str] = []
     after: list[str] = []
     seen_table = False
     for paragraph in section.split("\n\n"):
         seen_table = seen_table or paragraph.lstrip().startswith("### ")
-        if paragraph.lstrip().startswith("Note (typed by hand"):
+        first_line = paragraph.lstrip().split("\n", 1)[0]
+        if any(mark in first_line for mark in ("(typed by hand", "(written by hand")):
             (after if seen_table else before).append(paragraph.strip("\n") + "\n")
     return before, after
 

@@ -7,18 +7,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from sandbox import audio
 from sandbox.model import Track, World
 from sandbox.search import text_matches
 from sandbox.state import normalize
 from sandbox.world import default_cache_dir, world_fingerprint
 
-#: Tracks read from each playlist a context's search may find: the harvest reads 25, a few spare for the
-#: unreadable ones it skips.
+#: Tracks rendered from the head of each playlist a context's search may find: the harvest reads at most
+#: `tracks_per_playlist` (25 by default); more is kept for a harvest asked for more.
 PLAYLIST_HEAD = 40
 
 
@@ -27,7 +31,11 @@ class DiskPreviews:
 
     def __init__(self, world: World, seconds: float = 30.0, folder: Path | None = None) -> None:
         self.seconds = float(seconds)
-        self.folder = folder or (default_cache_dir() / "previews" / f"{world_fingerprint(world)[:16]}-{seconds:g}s")
+        # Keyed by the world, the clip length and the renderer's own source, so a change to the synthesis or
+        # the encoding renders the clips again instead of serving stale ones.
+        renderer = hashlib.sha256(Path(audio.__file__).read_bytes()).hexdigest()[:8]
+        self.folder = folder or (default_cache_dir() / "previews"
+                                 / f"{world_fingerprint(world)[:16]}-{renderer}-{seconds:g}s")
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def path(self, track: Track) -> Path:
@@ -49,7 +57,9 @@ class DiskPreviews:
         """Render every clip of `tracks` not on disk yet (in parallel); returns how many were rendered."""
         todo = self.missing(tracks)
         if todo:
-            with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+            # forkserver, as the analysis pools: forking a process that runs threads (a sandbox) can deadlock.
+            context = multiprocessing.get_context("forkserver")
+            with ProcessPoolExecutor(workers or os.cpu_count() or 1, mp_context=context) as pool:
                 for track, data in zip(todo, pool.map(_render_one, [(t, self.seconds) for t in todo], chunksize=16)):
                     _write(self.path(track), data)
         return len(todo)
@@ -82,6 +92,6 @@ def _render_one(args: tuple[Track, float]) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    partial = path.with_suffix(f".{os.getpid()}.part")
+    partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.part")  # one per writer
     partial.write_bytes(data)
     partial.replace(path)  # atomic: a reader never sees half a clip

@@ -58,6 +58,7 @@ def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists
                       "CONTEXTIFY_JOB_WORKERS": "3"})
     with app.app_context():
         upgrade()
+    sandbox.reset_counters()
     started, started_at = time.monotonic(), datetime.now(UTC)
     client = app.test_client()
     redirect = consent(client.get("/login").headers["Location"], user)
@@ -75,13 +76,15 @@ def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists
             ("refine", {"contexts": contexts, "target_precision": DEFAULT_TARGET_PRECISION,
                         "best_effort": best_effort, **extra}),
         ], started, timeout_s)
+        served = {service: counts.get("total", 0) for service, counts in sandbox.counters().items()
+                  if service in ("deezer", "spotify", "reccobeats", "previews")}
         with app.app_context():
             rounds = _rounds(db.session, user_id, started_at, sandbox.world)
     finally:
         runner.shutdown(app)
         with app.app_context():
             db.engine.dispose()
-    tables = _tables(stages, rounds, user, contexts, checks, timeout_s)
+    tables = _tables(stages, rounds, user, contexts, checks, timeout_s, served, best_effort)
     if prerendered:
         tables[0].note += (" The sandbox served previews rendered to disk before the clock started "
                            "(benchmarks/cdn.py): encoding them is Deezer's CDN's work, not this machine's.")
@@ -177,6 +180,7 @@ def _run_jobs(app, runner, user_id: int, jobs: list[tuple[str, dict]], started: 
         ids = [(kind, runner.submit(kind, params, user_id)) for kind, params in jobs]
     records = {job_id: {"kind": kind, "start_s": time.monotonic() - started, "polls": []} for kind, job_id in ids}
     deadline = time.monotonic() + timeout_s
+    stopping = False
     while True:
         now = time.monotonic() - started
         open_jobs = 0
@@ -193,12 +197,12 @@ def _run_jobs(app, runner, user_id: int, jobs: list[tuple[str, dict]], started: 
                 open_jobs += 1
         if not open_jobs:
             break
-        if time.monotonic() > deadline:  # stop what is left: the records keep where each job stood
+        if time.monotonic() > deadline and not stopping:  # stop what is left, then poll until each has ended
+            stopping = True
             with app.app_context():
                 for _kind, job_id in ids:
                     if "end_s" not in records[job_id]:
                         runner.cancel(job_id, user_id)
-            break
         time.sleep(POLL_S)
     return list(records.values())
 
@@ -216,7 +220,8 @@ def _floor(calls: dict[str, int]) -> tuple[float, str]:
 
 
 def _tables(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], user: str, contexts: list[str],
-            checks: list[list], timeout_s: float) -> list[Table]:
+            checks: list[list], timeout_s: float, served: dict[str, int] | None = None,
+            best_effort: bool = False) -> list[Table]:
     per_stage = Table(
         f"The whole wait: {user}, {len(contexts)} new contexts ({', '.join(contexts)}), empty store",
         "Each row is one job as the user starts it (harvest, library import and the progressive sorting together). "
@@ -238,7 +243,17 @@ def _tables(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], user: st
                                round(record["start_s"], 1), round(record.get("end_s", float("nan")), 1),
                                round(record.get("end_s", float("nan")) - record["start_s"], 1),
                                calls.get("deezer", 0), calls.get("spotify", 0), calls.get("reccobeats", 0),
-                               calls.get("previews", 0), round(floor_s, 1), binding, new if new else "-", per_new])
+                               calls.get("previews", 0), round(floor_s, 1), binding, new if new else "-", per_new]
+                              if record.get("result") else
+                              [record["kind"], record.get("status", "timed out"), round(record["start_s"], 1),
+                               round(record.get("end_s", float("nan")), 1),
+                               round(record.get("end_s", float("nan")) - record["start_s"], 1),
+                               *["- (no result: see the sandbox's counters)"] + ["-"] * 7])
+    if served:  # what the services answered, whatever the jobs reported: a stopped job reports nothing
+        floor_s, binding = _floor(served)
+        per_stage.rows.append(["all jobs, by the sandbox's own counters", "-", "-", "-", "-", served.get("deezer", 0),
+                               served.get("spotify", 0), served.get("reccobeats", 0), served.get("previews", 0),
+                               round(floor_s, 1), binding, "-", "-"])
     eta = Table(
         "The ETA the page showed against the time it took",
         "For each stage of each job: the estimate shown when the stage was first about 10% done (the page's "
@@ -277,16 +292,16 @@ def _tables(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], user: st
     reviewable = [entry["at_s"] for entry in rounds if any(entry["playlists"].values())]
     everything = max(r["end_s"] for r in stages) if stages and not unfinished else float("nan")
     first = reviewable[0] if reviewable else float("nan")
-    likes = ((rounds[-1]["rests_on"] if rounds else {}) or {}).get("library_total")
-    scenario = f"whole wait ({user}, {likes:,} likes, {len(contexts)} contexts)" if likes else "whole wait"
+    scenario = f"whole wait ({user}, {len(contexts)} new contexts)"
     promised = [entry["at_s"] for entry in rounds
                 if any(n for c, n in entry["playlists"].items() if c not in entry["best_effort"])]
-    said = f"{first / 60:.1f} min" if first == first else "not reached"
-    if any(entry["best_effort"] for entry in rounds):
-        said += (" (best effort, as the user opted in; first promised playlist: "
-                 + (f"{promised[0] / 60:.1f} min)" if promised else "none in any round)"))
-    checks.append([f"{scenario}: first reviewable playlists <= 5 minutes after login", said,
-                   first == first and first <= 300])
+    first_promised = promised[0] if promised else float("nan")
+    checks.append([f"{scenario}: first promised playlists <= 5 minutes after login",
+                   f"{first_promised / 60:.1f} min" if promised else "none in any round",
+                   first_promised == first_promised and first_promised <= 300])
+    if best_effort:  # the same wait, counting the playlists a user who opted in to best effort gets to review
+        checks.append([f"{scenario}: first reviewable playlists, best effort opted in, <= 5 minutes after login",
+                       f"{first / 60:.1f} min" if first == first else "not reached", first == first and first <= 300])
     checks.append([f"{scenario}: everything done <= 30 minutes after login",
                    f"{everything / 60:.1f} min" if everything == everything
                    else f"not reached ({', '.join(unfinished) or 'no job ran'})",
@@ -336,7 +351,8 @@ def ceiling(world, contexts: list[str], playlists: int, tracks: int, target: flo
         album = world.albums.get(track.album_id)
         genre = DEEZER_GENRES.get(album.genre_ids[0]) if album and album.genre_ids else None
         return {"track_id": track.deezer_id, **dataclasses.asdict(track.character), "genre": genre,
-                "release_date": album.release_date if album else None}
+                "release_date": album.release_date if album else None, "explicit": int(track.explicit),
+                "duration_s": track.duration_ms / 1000, "rank": track.rank, "gain": track.gain}
 
     rows, used = [], set()
     for context in contexts:
@@ -349,23 +365,31 @@ def ceiling(world, contexts: list[str], playlists: int, tracks: int, target: flo
                 if track is not None and track.character is not None:
                     rows.append({**row(track), "context": context, "playlist_id": playlist.id})
                     used.add(deezer_id)
-    others = [t for t in world.tracks.values() if t.deezer_id not in used and t.character is not None]
+    # The background is songs of none of these contexts (by the hidden truth), as a background should be.
+    others = [t for t in world.tracks.values()
+              if t.deezer_id not in used and t.character is not None and not t.contexts & set(contexts)]
     random.Random(seed).shuffle(others)
     frame = derive_columns(pd.DataFrame(rows))
     background = derive_columns(pd.DataFrame([row(t) for t in others[:len(used)]]))
-    spec, _messages = infer_feature_spec(frame, exclude=("track_id", "context", "playlist_id"),
-                                         group_col="playlist_id")
-    dataset = build_dataset(frame, id_col="track_id", label_col="context", spec=spec, group_col="playlist_id",
-                            background=background, grouping="playlist")
-    model, report = train_context_model(dataset, id_col="track_id", target_precision=target, random_state=seed)
     table = Table(
         f"What these playlists can back at all: the world's hidden character as features, target {target:g}",
         f"The harvest's view ({playlists} most-followed matching playlists per context, {tracks} songs each) with "
-        "each song's hidden audio character (what a perfect analyser would recover), its album's genre and decade, "
-        f"and {min(len(others), len(used)):,} other songs as background, trained and held out by playlist as the "
-        "product does. The rounds of the wait see less (a recovered, not the true, character), so a context not "
-        "promised here is not expected in any round.",
+        "each song's hidden audio character (what a perfect analyser would recover), Deezer's metadata (album "
+        f"genre and decade, explicit, duration, rank, gain), and {min(len(others), len(used)):,} songs of none of "
+        "these contexts as background, trained and held out by playlist as `flask train --from-csv` does. The "
+        "rounds of the wait recover the character from previews, with a background drawn from the store; a context "
+        "far from its target here is not expected to reach it there.",
         ["context", "songs", "promised", "best lower bound of any cutoff"])
+    try:
+        spec, _messages = infer_feature_spec(frame, exclude=("track_id", "context", "playlist_id"),
+                                             group_col="playlist_id")
+        dataset = build_dataset(frame, id_col="track_id", label_col="context", spec=spec, group_col="playlist_id",
+                                background=background, grouping="playlist")
+        model, _report = train_context_model(dataset, id_col="track_id", target_precision=target,
+                                             random_state=seed)
+    except Exception as exc:  # noqa: BLE001  (a reference table must not lose the hour of measurements above)
+        table.rows.append(["could not be trained", "-", "-", f"{type(exc).__name__}: {exc}"[:200]])
+        return table
     counts = frame["context"].value_counts()
     for context in contexts:
         choice = model.cutoffs.get(context)

@@ -15,6 +15,7 @@ Incremental rules
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +36,10 @@ from app.storage.ownership import get_owned, owned
 
 
 FULL_SYNC_EVERY = timedelta(days=7)
-MATCH_CHUNK = 500  # match, then enrich, this many tracks at a time: preview links stay fresh in between
+# Match, then enrich, this many tracks at a time. The next chunk is matched while this one is enriched, so a
+# preview link is at most about two chunks' enrichment old when it is downloaded: 250 keeps that well inside the
+# link's life (providers/preview.py, FRESH_LINK_S), and a first sort can rest on the first 250 likes.
+MATCH_CHUNK = 250
 LIKED = "liked"
 
 
@@ -344,34 +348,52 @@ def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable
     def later(index: int) -> int:  # tracks of the chunks after this one: no bar may read full while they wait
         return len(ids) - sum(len(chunk) for chunk in chunks[:index + 1])
 
+    stopping = threading.Event()
+
+    def stop_ahead() -> None:  # the matching thread stops at its next answer once this run is stopping
+        if stopping.is_set():
+            raise _Stopped()
+
     def match(index: int) -> dict[int, int]:
-        return match_tracks(session_factory, chunks[index], clients, once, progress, later=later(index))
+        return match_tracks(session_factory, chunks[index], clients, once, progress, later=later(index),
+                            check_stop=stop_ahead)
 
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="match-ahead") as ahead:
-            ahead_of: Future[dict[int, int]] | None = None
-            for index, chunk in enumerate(chunks):
-                check()
-                merged = ahead_of.result() if ahead_of is not None else match(index)
-                ahead_of = ahead.submit(match, index + 1) if enrich and index + 1 < len(chunks) else None
-                if enrich:
+            try:
+                ahead_of: Future[dict[int, int]] | None = None
+                for index, chunk in enumerate(chunks):
                     check()
-                    enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, once, progress,
-                                  providers=providers, clients=clients, check_stop=check_stop,
-                                  later=later(index))
+                    merged = ahead_of.result() if ahead_of is not None else match(index)
+                    ahead_of = ahead.submit(match, index + 1) if enrich and index + 1 < len(chunks) else None
+                    if enrich:
+                        check()
+                        enrich_tracks(session_factory, [merged.get(i, i) for i in chunk], config, once, progress,
+                                      providers=providers, clients=clients, check_stop=check_stop,
+                                      later=later(index))
+            except BaseException:
+                stopping.set()  # a cancel or a failure here: the chunk being matched ahead stops too
+                raise
     finally:
         for service, count in clients.call_counts().items():
             summary.add_calls(service, count - before.get(service, 0))
+
+
+class _Stopped(Exception):
+    """The run is stopping: the chunk matched ahead ends at its next answer (what it stored stays)."""
 
 
 class _CallsCountedOutside:
     """A run summary that passes everything on but the calls, which its caller counts once for all threads."""
 
     def __init__(self, summary: RunSummary) -> None:
-        self._summary = summary
+        object.__setattr__(self, "_summary", summary)
 
     def add_calls(self, service: str, n: int) -> None:
         pass
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._summary, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # `summary.cache_hits += n` lands on the real one
+        setattr(self._summary, name, value)

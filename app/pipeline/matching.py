@@ -313,11 +313,13 @@ def catalog_isrc_matches(session: Session, wanted: list[Wanted]) -> dict[int, Ma
 
 
 def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int], clients: RunClients,
-                 summary: RunSummary, progress: Progress, later: int = 0) -> dict[int, int]:
+                 summary: RunSummary, progress: Progress, later: int = 0,
+                 check_stop: Callable[[], None] | None = None) -> dict[int, int]:
     """Match every track that needs it, writing decisions as they come; returns {old id: surviving id} for merges.
 
     A track Deezer could not be asked about (the service kept failing) keeps no decision and is tried again next
     run; its reason is in `match_note` and the summary's failures. `later`: tracks of the caller's later chunks.
+    `check_stop` is called after each answer and stops the run by raising; the answers stored until then stay.
     """
     before = clients.deezer.calls
     with session_factory() as session:
@@ -340,6 +342,8 @@ def match_tracks(session_factory: Callable[[], Session], track_ids: Iterable[int
     try:
         with ThreadPoolExecutor(NETWORK_THREADS, thread_name_prefix="match") as pool:
             for answer in bounded_map(pool, ask, wanted, 2 * NETWORK_THREADS):
+                if check_stop is not None:
+                    check_stop()
                 pending.append(answer)
                 if len(pending) >= WRITE_EVERY:
                     _store(session_factory, pending, merged, summary, progress)

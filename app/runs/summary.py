@@ -24,8 +24,8 @@ class RunSummary:
     failures: Counter[str] = field(default_factory=Counter)     # reason -> count
     notes: list[str] = field(default_factory=list)              # degradations, fallbacks, in plain words
     started: float = field(default_factory=time.monotonic)
-    # Threads of one run (matching ahead of enrichment, a harvest's playlists) count into the same summary.
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # Two threads of one import (matching one chunk ahead of enrichment) count into the same summary.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def count(self, stage: str, n: int = 1) -> None:
         with self._lock:

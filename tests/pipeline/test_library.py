@@ -272,3 +272,14 @@ def test_the_next_chunk_is_matched_while_this_one_is_enriched_and_calls_are_coun
     counters = sandbox.counters()
     assert summary.as_dict()["api_calls"] == {service: counters[service]["total"]
                                               for service in ("deezer", "spotify", "reccobeats", "previews")}
+
+
+def test_what_enrichment_writes_on_the_summary_reaches_the_import_summary():
+    from app.pipeline.library import _CallsCountedOutside
+
+    summary = RunSummary("import-library")
+    seen_by_enrichment = _CallsCountedOutside(summary)
+    seen_by_enrichment.cache_hits += 3
+    seen_by_enrichment.count("matched by isrc", 2)
+    seen_by_enrichment.add_calls("deezer", 5)  # counted once by match_and_enrich, not here
+    assert (summary.cache_hits, summary.stages, summary.api_calls["deezer"]) == (3, {"matched by isrc": 2}, 0)
