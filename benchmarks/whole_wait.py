@@ -318,7 +318,9 @@ def _first_estimates(record: dict[str, Any]) -> dict[str, tuple[float, dict, flo
             total, done = entry.get("total") or 0, entry.get("done") or 0
             if name not in found and total and done >= 0.1 * total and entry.get("eta_s"):
                 found[name] = (at, entry, None)
-            if total and done >= total and name not in finished:
+            # A chunked stage (the import's) reaches its shown total at each chunk's end: it is finished only
+            # when no later chunk's work is still announced as pending.
+            if total and done >= total and not entry.get("pending") and name not in finished:
                 finished[name] = at
     end = record.get("end_s")
     return {name: (at, entry, finished.get(name, end)) for name, (at, entry, _none) in found.items()}

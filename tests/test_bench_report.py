@@ -56,3 +56,15 @@ def test_a_partial_run_replaces_its_own_section_and_keeps_other_headers_and_hand
     assert "old speed\n" not in text and "| musicnn | 4.2 |" in text
     assert "| old speed | 4.2 | yes |" in text and "| other | 2 | yes |" in text
     assert "### Old wait" in text
+
+
+def test_a_chunked_stage_is_finished_only_when_no_chunk_is_pending():
+    from benchmarks.whole_wait import _first_estimates
+
+    record = {"end_s": 10.0, "polls": [
+        (1.0, {"matched": {"done": 25, "total": 250, "eta_s": 100, "pending": 750}}),
+        (2.0, {"matched": {"done": 250, "total": 250, "eta_s": 1, "pending": 750}}),   # the first chunk's end
+        (9.0, {"matched": {"done": 1000, "total": 1000, "eta_s": None, "pending": 0}}),
+    ]}
+    shown_at, entry, finished_at = _first_estimates(record)["matched"]
+    assert (shown_at, entry["eta_s"], finished_at) == (1.0, 100, 9.0)
