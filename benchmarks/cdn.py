@@ -17,8 +17,7 @@ from pathlib import Path
 
 from sandbox import audio
 from sandbox.model import Track, World
-from sandbox.search import text_matches
-from sandbox.state import normalize
+from sandbox.search import deezer_playlists_matching
 from sandbox.world import default_cache_dir, world_fingerprint
 
 #: Tracks rendered from the head of each playlist a context's search may find: the harvest reads at most
@@ -67,12 +66,9 @@ class DiskPreviews:
 
 def scenario_tracks(world: World, user: str, contexts: Iterable[str]) -> list[Track]:
     """The user's liked songs on Deezer and the head of every Deezer playlist whose title names one of `contexts`."""
-    queries = [normalize(c).split() for c in contexts]
-    ids: dict[int, None] = {}
-    for deezer_id, _added in world.users[user].liked:
-        ids[deezer_id] = None
-    for playlist in world.deezer_playlists.values():  # as the sandbox's /search/playlist matches a title
-        if playlist.public and any(text_matches(words, normalize(playlist.title)) for words in queries):
+    ids = dict.fromkeys(deezer_id for deezer_id, _added in world.users[user].liked)
+    for context in contexts:
+        for playlist in deezer_playlists_matching(world, context):
             ids.update(dict.fromkeys(playlist.track_ids[:PLAYLIST_HEAD]))
     return [world.tracks[i] for i in ids if i in world.tracks and world.tracks[i].on_deezer]
 

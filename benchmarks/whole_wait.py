@@ -248,7 +248,7 @@ def _tables(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], user: st
                               [record["kind"], record.get("status", "timed out"), round(record["start_s"], 1),
                                round(record.get("end_s", float("nan")), 1),
                                round(record.get("end_s", float("nan")) - record["start_s"], 1),
-                               *["- (no result: see the sandbox's counters)"] + ["-"] * 7])
+                               "- (no result: see the sandbox's counters)", *["-"] * 7])
     if served:  # what the services answered, whatever the jobs reported: a stopped job reports nothing
         floor_s, binding = _floor(served)
         per_stage.rows.append(["all jobs, by the sandbox's own counters", "-", "-", "-", "-", served.get("deezer", 0),
@@ -332,9 +332,9 @@ def ceiling(world, contexts: list[str], playlists: int, tracks: int, target: flo
 
     The harvest's view of the world (the `playlists` most-followed public playlists whose title matches each
     context, their first `tracks` songs), with the hidden audio character a perfect analyser would recover and
-    the album's genre and decade as features, and as many other tracks as background; promises held out by
-    playlist as in the product. No analyser can do better than this, so a context that cannot be promised here
-    cannot be promised by any round of the whole wait.
+    Deezer's metadata as features, and as many songs of none of the contexts as background; promises held out by
+    playlist as `flask train --from-csv` does. A reference for the wait's rounds, which recover the character
+    from previews: a context far from its target here is not expected to reach it there.
     """
     import dataclasses
     import random
@@ -346,8 +346,7 @@ def ceiling(world, contexts: list[str], playlists: int, tracks: int, target: flo
     from app.models.features import derive_columns, infer_feature_spec
     from app.models.training import train_context_model
     from sandbox.model import DEEZER_GENRES
-    from sandbox.search import text_matches
-    from sandbox.state import normalize
+    from sandbox.search import deezer_playlists_matching
 
     def row(track) -> dict[str, Any]:
         album = world.albums.get(track.album_id)
@@ -358,10 +357,7 @@ def ceiling(world, contexts: list[str], playlists: int, tracks: int, target: flo
 
     rows, used = [], set()
     for context in contexts:
-        words = normalize(context).split()
-        found = sorted((p for p in world.deezer_playlists.values()
-                        if p.public and text_matches(words, normalize(p.title))), key=lambda p: -p.fans)
-        for playlist in found[:playlists]:
+        for playlist in deezer_playlists_matching(world, context)[:playlists]:
             for deezer_id in playlist.track_ids[:tracks]:
                 track = world.tracks.get(deezer_id)
                 if track is not None and track.character is not None:

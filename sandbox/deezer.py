@@ -14,7 +14,7 @@ from .deezer_json import (
 from .faults import throttled_response
 from .model import DEEZER_GENRES, Album, Artist, Playlist, Track
 from .runtime import current, guard
-from .search import parse_query, text_matches
+from .search import deezer_playlists_matching, parse_query, text_matches
 from .state import normalize
 
 bp = Blueprint("deezer", __name__, url_prefix="/deezer")
@@ -275,9 +275,7 @@ def search_tracks():
 
 @bp.get("/search/playlist")
 def search_playlists():
-    words = normalize(_query_param()).split()
-    found = sorted((p for p in current().world.deezer_playlists.values()
-                    if p.public and text_matches(words, normalize(p.title))), key=lambda p: -p.fans)
+    found = deezer_playlists_matching(current().world, _query_param())
     index, limit = _page_args()
     end = min(len(found), SEARCH_CAP)
     data = [{**playlist_ref(p), "user": _creator(p)} for p in found[index:min(index + limit, end)]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .model import Playlist, World
 from .state import normalize
 
 # `field:"quoted value"`, `field:value`, `"quoted phrase"` or a bare word.
@@ -35,3 +36,10 @@ def parse_query(q: str, fields: frozenset[str]) -> Query:
 def text_matches(words: list[str], haystack: str) -> bool:
     """Every word occurs in the haystack (both normalized)."""
     return all(word in haystack for word in words)
+
+
+def deezer_playlists_matching(world: World, query: str) -> list[Playlist]:
+    """Deezer's playlist search: public playlists whose title holds every word of `query`, most followed first."""
+    words = normalize(query).split()
+    return sorted((p for p in world.deezer_playlists.values() if p.public and text_matches(words, normalize(p.title))),
+                  key=lambda p: -p.fans)

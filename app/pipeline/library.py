@@ -14,8 +14,8 @@ Incremental rules
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,7 +346,7 @@ def match_and_enrich(session_factory: Callable[[], Session], track_ids: Iterable
     before = clients.call_counts()
 
     def later(index: int) -> int:  # tracks of the chunks after this one: no bar may read full while they wait
-        return len(ids) - sum(len(chunk) for chunk in chunks[:index + 1])
+        return max(len(ids) - (index + 1) * MATCH_CHUNK, 0)
 
     stopping = threading.Event()
 
