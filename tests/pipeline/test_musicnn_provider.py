@@ -51,10 +51,10 @@ def test_musicnn_rows_go_stale_when_the_version_changes(start_sandbox, small_wor
     again = RunSummary("e")
     enrich_tracks(factory, ids, {}, again, Progress(), providers=["musicnn"], clients=clients)
     assert sandbox.counters()["previews"]["total"] == 0
-    monkeypatch.setattr(PROVIDER_CLASSES["musicnn"], "version", "msd-2")
+    monkeypatch.setattr(PROVIDER_CLASSES["musicnn"], "version", "msd-next")
     enrich_tracks(factory, ids, {}, RunSummary("e"), Progress(), providers=["musicnn"], clients=clients)
     clients.close()
-    assert {r.provider_version for r in rows(factory, "musicnn").values()} == {"msd-2"}
+    assert {r.provider_version for r in rows(factory, "musicnn").values()} == {"msd-next"}
 
 
 def test_without_the_weights_the_provider_says_how_to_install_them(monkeypatch):

@@ -24,14 +24,14 @@ def analyse_musicnn_clip(data: bytes) -> dict[str, float] | str:
 
 
 class MusicnnProvider(PreviewAnalysis):
-    """Per track `tag_<tag>` (50 MSD tag probabilities) and `emb_000`..`emb_199`, averaged over 3-s patches.
+    """Per track `tag_<tag>` (50 MSD tag probabilities) and `emb_000`..`emb_199`, averaged over every other 3-s patch.
 
     Shares the preview download with the `preview` provider and runs on the same analysis pool. The
     version names the network and this implementation: a change to either recomputes every track.
     """
 
     name = "musicnn"
-    version = "msd-1"
+    version = "msd-2"  # 2: every other patch (musicnn_net.PATCH_STEP)
     analyser = staticmethod(analyse_musicnn_clip)
 
     def fetch(self, tracks: Iterable[TrackRef]) -> Iterator[FeatureResult]:
