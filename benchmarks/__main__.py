@@ -201,15 +201,20 @@ def _names_refreshed(line: str, refreshed: tuple[str, ...]) -> bool:
 
 
 def _hand_notes(section: str) -> tuple[list[str], list[str]]:
-    """The paragraphs typed by hand (whose first line says "(typed by hand" or "(written by hand") of a section,
-    those before its first table and those after."""
+    """The notes typed by hand of a section, those before its first table and those after.
+
+    A note starts with a paragraph whose first line says "(typed by hand" or "(written by hand" and goes on, with
+    its own tables and paragraphs, up to the next generated table's "### " heading.
+    """
     before: list[str] = []
     after: list[str] = []
-    seen_table = False
+    seen_table = in_note = False
     for paragraph in section.split("\n\n"):
-        seen_table = seen_table or paragraph.lstrip().startswith("### ")
+        heading = paragraph.lstrip().startswith("### ")
+        seen_table = seen_table or heading
         first_line = paragraph.lstrip().split("\n", 1)[0]
-        if any(mark in first_line for mark in ("(typed by hand", "(written by hand")):
+        in_note = any(mark in first_line for mark in ("(typed by hand", "(written by hand")) or (in_note and not heading)
+        if in_note and paragraph.strip():
             (after if seen_table else before).append(paragraph.strip("\n") + "\n")
     return before, after
 

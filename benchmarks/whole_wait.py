@@ -31,8 +31,9 @@ POLL_S = 1.0
 FULL = {"likes": 10_500, "contexts": 4, "playlists": DEFAULT_PLAYLISTS_PER_CONTEXT,
         "tracks": DEFAULT_TRACKS_PER_PLAYLIST}
 #: Preview analysis rates on 2 cores the projection assumes (clips per second): 2 cores over the CPU seconds a
-#: clip costs on an idle machine (area 7, 2026-12-07: descriptors 0.086, musicnn 0.458).
-ANALYSIS_PER_S = {"descriptors only": round(2 / 0.086, 1), "with musicnn": round(2 / (0.086 + 0.458), 1)}
+#: clip costs on an idle machine (area 7, 2026-12-07 08:48 UTC, musicnn over every other patch, on a 2.1 GHz Xeon:
+#: descriptors 0.092, musicnn 0.281).
+ANALYSIS_PER_S = {"descriptors only": round(2 / 0.092, 1), "with musicnn": round(2 / (0.092 + 0.281), 1)}
 
 
 def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists: int, tracks: int,

@@ -32,6 +32,12 @@ old figures
 
 Note (typed by hand in an earlier session): why none of the variants is kept.
 
+| variant | score |
+|---|---|
+| log-odds | 0.6 |
+
+Why: the note goes on in a second paragraph.
+
 ### Old speed table
 
 old speed
@@ -53,6 +59,8 @@ def test_a_partial_run_replaces_its_own_section_and_keeps_other_headers_and_hand
     assert "Sections 7. Real audio refreshed by `python -m benchmarks --scale full --areas 7`" in text
     assert "Note (typed by hand in an earlier session)" in text   # the hand-written note stays
     assert text.index("Note (typed by hand") < text.index("### New speed table")
+    # every paragraph of the note up to the next generated table stays, its own table too
+    assert text.index("| log-odds | 0.6 |") < text.index("Why: the note goes on") < text.index("### New speed table")
     assert "old speed\n" not in text and "| musicnn | 4.2 |" in text
     assert "| old speed | 4.2 | yes |" in text and "| other | 2 | yes |" in text
     assert "### Old wait" in text
