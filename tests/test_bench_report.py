@@ -76,3 +76,14 @@ def test_a_chunked_stage_is_finished_only_when_no_chunk_is_pending():
     ]}
     shown_at, entry, finished_at = _first_estimates(record)["matched"]
     assert (shown_at, entry["eta_s"], finished_at) == (1.0, 100, 9.0)
+
+
+def test_a_promise_counts_as_kept_only_within_the_slack_of_the_worlds_truth():
+    from benchmarks.whole_wait import promises_kept
+
+    rounds = [
+        {"promised": {"party": 0.81}, "truth": {"party": 0.27, "edm": 0.5}},      # broken
+        {"promised": {"edm": 0.80, "running": 0.80}, "truth": {"edm": 0.76, "running": 0.92}},  # both kept
+        {"promised": {}, "truth": {"edm": 0.2}},                                   # nothing promised
+    ]
+    assert promises_kept(rounds) == (2, ["round 1 party 0.81 -> 0.27"])
