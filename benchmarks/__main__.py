@@ -213,7 +213,8 @@ def _hand_notes(section: str) -> tuple[list[str], list[str]]:
         heading = paragraph.lstrip().startswith("### ")
         seen_table = seen_table or heading
         first_line = paragraph.lstrip().split("\n", 1)[0]
-        in_note = any(mark in first_line for mark in ("(typed by hand", "(written by hand")) or (in_note and not heading)
+        marked = any(mark in first_line for mark in ("(typed by hand", "(written by hand"))
+        in_note = marked or (in_note and not heading)
         if in_note and paragraph.strip():
             (after if seen_table else before).append(paragraph.strip("\n") + "\n")
     return before, after

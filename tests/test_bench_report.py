@@ -78,12 +78,16 @@ def test_a_chunked_stage_is_finished_only_when_no_chunk_is_pending():
     assert (shown_at, entry["eta_s"], finished_at) == (1.0, 100, 9.0)
 
 
-def test_a_promise_counts_as_kept_only_within_the_slack_of_the_worlds_truth():
+def test_a_round_breaks_its_promise_as_the_real_audio_playlists_are_judged():
     from benchmarks.whole_wait import promises_kept
 
     rounds = [
-        {"promised": {"party": 0.81}, "truth": {"party": 0.27, "edm": 0.5}},      # broken
-        {"promised": {"edm": 0.80, "running": 0.80}, "truth": {"edm": 0.76, "running": 0.92}},  # both kept
-        {"promised": {}, "truth": {"edm": 0.2}},                                   # nothing promised
+        # 7 of 26 truly party against 0.81: significantly short although under 30 songs
+        {"promised": {"party": 0.81}, "truth_counts": {"party": (7, 26), "edm": (5, 10)}},
+        # 76% against 0.80 is within 0.05; 92% is above it
+        {"promised": {"edm": 0.80, "running": 0.80}, "truth_counts": {"edm": (76, 100), "running": (92, 100)}},
+        # 3 of 5 cannot show a shortfall; 70 of 100 is more than 0.05 under
+        {"promised": {"edm": 0.80, "workout": 0.80}, "truth_counts": {"edm": (3, 5), "workout": (70, 100)}},
+        {"promised": {}, "truth_counts": {"edm": (2, 10)}},                       # nothing promised
     ]
-    assert promises_kept(rounds) == (2, ["round 1 party 0.81 -> 0.27"])
+    assert promises_kept(rounds) == (3, ["round 1 party 0.81 -> 0.27", "round 3 workout 0.80 -> 0.70"])
