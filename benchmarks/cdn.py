@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from app.pipeline.charts import BACKGROUND_PER_GENRE
 from sandbox import audio
-from sandbox.model import Track, World
+from sandbox.deezer_json import chart_pool
+from sandbox.model import DEEZER_GENRES, Track, World
 from sandbox.search import deezer_playlists_matching
 from sandbox.world import default_cache_dir, world_fingerprint
 
@@ -65,11 +67,15 @@ class DiskPreviews:
 
 
 def scenario_tracks(world: World, user: str, contexts: Iterable[str]) -> list[Track]:
-    """The user's liked songs on Deezer and the head of every Deezer playlist whose title names one of `contexts`."""
+    """The user's liked songs on Deezer, the head of every Deezer playlist whose title names one of `contexts`, and
+    the head of every genre's chart (the harvest's songs of no context)."""
     ids = dict.fromkeys(deezer_id for deezer_id, _added in world.users[user].liked)
     for context in contexts:
         for playlist in deezer_playlists_matching(world, context):
             ids.update(dict.fromkeys(playlist.track_ids[:PLAYLIST_HEAD]))
+    ranked = sorted(world.tracks.values(), key=lambda t: -t.rank)  # as the sandbox's charts rank them
+    for genre_id in (0, *DEEZER_GENRES):
+        ids.update(dict.fromkeys(t.deezer_id for t in chart_pool(world, ranked, genre_id)[:BACKGROUND_PER_GENRE]))
     return [world.tracks[i] for i in ids if i in world.tracks and world.tracks[i].on_deezer]
 
 

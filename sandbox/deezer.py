@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from flask import Blueprint, jsonify, request
 
 from .deezer_json import (
-    album_ref, api_url, artist_json, artist_ref, envelope, full_date, listed, md5_of, picture_urls, track_full,
-    track_summary,
+    CHART_SIZE, album_ref, api_url, artist_json, artist_ref, chart_pool, envelope, full_date, listed, md5_of,
+    picture_urls, track_full, track_summary,
 )
 from .faults import throttled_response
 from .model import DEEZER_GENRES, Album, Artist, Playlist, Track
@@ -282,13 +282,8 @@ def search_playlists():
     return jsonify(envelope(data, len(found), index, limit, "search/playlist", end=end))
 
 
-CHART_SIZE = 100
-
-
 def _chart_pool(genre_id: int) -> list[Track]:
-    albums = current().world.albums
-    return [t for t in current().state.tracks_by_rank
-            if t.on_deezer and listed(t) and (genre_id == 0 or genre_id in albums[t.album_id].genre_ids)][:CHART_SIZE]
+    return chart_pool(current().world, current().state.tracks_by_rank, genre_id)
 
 
 def _chart_tracks(pool: list[Track], index: int, limit: int) -> list[dict]:

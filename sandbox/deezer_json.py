@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from flask import request
 
-from .model import Album, Artist, Track
+from .model import Album, Artist, Track, World
 from .previews import signed_preview_url
 from .runtime import current
 
@@ -17,9 +18,22 @@ def api_url(path: str) -> str:
     return f"{request.host_url}deezer/{path}"
 
 
+def is_listed(world: World, track: Track) -> bool:
+    """About 2% of tracks are withdrawn (rights), chosen by hash; playlist pages, searches and charts drop them."""
+    return zlib.crc32(f"{world.seed}:{track.deezer_id}".encode()) % 50 != 0
+
+
 def listed(track: Track) -> bool:
-    """About 2% of tracks are withdrawn (rights), chosen by hash; playlist pages and searches drop them."""
-    return zlib.crc32(f"{current().world.seed}:{track.deezer_id}".encode()) % 50 != 0
+    return is_listed(current().world, track)
+
+
+CHART_SIZE = 100
+
+
+def chart_pool(world: World, ranked: Sequence[Track], genre_id: int) -> list[Track]:
+    """What `/chart/{genre_id}/tracks` lists (0: all genres): the most popular listed tracks, first first."""
+    return [t for t in ranked if t.on_deezer and is_listed(world, t)
+            and (genre_id == 0 or genre_id in world.albums[t.album_id].genre_ids)][:CHART_SIZE]
 
 
 UNREADABLE_PERCENT = 15

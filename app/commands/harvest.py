@@ -31,13 +31,17 @@ def _contexts(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ..
               show_default=True, help="Tracks read from the top of each playlist.")
 @click.option("--refresh", is_flag=True, help="Search again even for contexts harvested in the last 7 days.")
 @click.option("--no-enrich", is_flag=True, help="Only harvest labels; do not fetch the tracks' features.")
+@click.option("--no-background", is_flag=True,
+              help="Do not add the head of every genre's Deezer chart as songs of no context (without such songs "
+                   "in the catalog, a model for a library promises no precision).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON (last line of output).")
 @with_appcontext
 def harvest_command(contexts: list[str], source: str, playlists_per_context: int, tracks_per_playlist: int,
-                    refresh: bool, no_enrich: bool, as_json: bool) -> None:
+                    refresh: bool, no_enrich: bool, no_background: bool, as_json: bool) -> None:
     """Label tracks for each CONTEXT (e.g. workout "rainy day") from public playlists named after it."""
     params = {"contexts": contexts, "source": source, "playlists_per_context": playlists_per_context,
-              "tracks_per_playlist": tracks_per_playlist, "refresh": refresh, "enrich": not no_enrich}
+              "tracks_per_playlist": tracks_per_playlist, "refresh": refresh, "enrich": not no_enrich,
+              "background": not no_background}
     local: dict = {"summary": RunSummary("harvest")}
     job = run_here("harvest", params, local=local, on_note=lambda message: click.echo(message, err=True))
     if job["status"] != "succeeded":

@@ -10,15 +10,14 @@ from sqlalchemy.orm import Session
 from app.runs.progress import Progress
 from app.jobs.registry import JobContext, TaskError, task
 from app.jobs.tasks import providers
+from app.pipeline.charts import DEFAULT_CHART_LIMIT, add_chart_tracks
 from app.pipeline.clients.base import ServiceError
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.providers.run import RunClients
 from app.pipeline.clients.factory import deezer_client
 from app.runs.summary import RunSummary
 from app.services.discover import DEFAULT_LIMIT, train_discover
-from app.services.discover_data import (
-    DEFAULT_CHART_LIMIT, DEFAULT_MIN_CATALOG, DiscoverError, SavedIndex, add_chart_tracks, library_refusal,
-)
+from app.services.discover_data import DEFAULT_MIN_CATALOG, DiscoverError, SavedIndex, library_refusal
 from app.services.discover_playlist import DEFAULT_PLAYLIST_SIZE, save_discover
 from app.services.save import service_problem
 

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from app.runs.records import FINISHED
 from app.jobs.registry import JobContext, TaskError, task
-from app.jobs.tasks import providers
+from app.jobs.tasks import background_songs, providers
+from app.pipeline.clients.factory import build_clients
 from app.pipeline.enrich import canonical_refs, enrich_tracks
 from app.pipeline.harvest import DEFAULT_PLAYLISTS_PER_CONTEXT, DEFAULT_TRACKS_PER_PLAYLIST
 from app.pipeline.naming import ContextNameError, context_key, validate_contexts
@@ -38,7 +39,8 @@ STAGE_ENRICH = "chunks enriched"
 def harvest_scaleout(ctx: JobContext) -> dict[str, Any]:
     """Harvest `contexts` as one job per context, then enrich every labelled track in disjoint chunks.
 
-    params: contexts, playlists_per_context, tracks_per_playlist, providers (optional list), chunk_size.
+    params: contexts, playlists_per_context, tracks_per_playlist, providers (optional list), chunk_size. The
+    songs of no context (Deezer's genre charts) are added by this job and enriched in the chunks.
     The result sums the children's summaries (api_calls, stages, failures) and lists the child job ids.
     """
     params = ctx.params
@@ -48,18 +50,25 @@ def harvest_scaleout(ctx: JobContext) -> dict[str, Any]:
     except (ContextNameError, TypeError, ValueError) as exc:
         raise TaskError(f"The scale-out settings are not valid: {exc}") from None
     names = list(providers(params, ctx.config))
-    harvest_params = {"source": "deezer", "enrich": False,
+    # The songs of no context once for the run, not once per child.
+    harvest_params = {"source": "deezer", "enrich": False, "background": False,
                       "playlists_per_context": params.get("playlists_per_context", DEFAULT_PLAYLISTS_PER_CONTEXT),
                       "tracks_per_playlist": params.get("tracks_per_playlist", DEFAULT_TRACKS_PER_PLAYLIST)}
     harvests = run_children(ctx, STAGE_HARVEST,
                             [("harvest", {**harvest_params, "contexts": [name]}) for name in contexts])
+    own = RunSummary("harvest-scaleout")
+    clients = build_clients(ctx.config, app_spotify=False)
+    try:
+        background = background_songs(ctx, clients.deezer, own)
+    finally:
+        clients.close()
     with ctx.session_factory() as session:
-        refs = canonical_refs(session, labelled_track_ids(session, contexts))
+        refs = canonical_refs(session, labelled_track_ids(session, contexts) + background)
     chunks = album_chunks(refs, chunk_size)
     enriches = run_children(ctx, STAGE_ENRICH,
                             [("enrich-chunk", {"track_ids": [r.id for r in chunk], "providers": names})
                              for chunk in chunks])
-    return combine(harvests + enriches, tracks=len(refs), chunks=len(chunks))
+    return combine(harvests + enriches, own, tracks=len(refs), chunks=len(chunks))
 
 
 @task("enrich-chunk")
@@ -138,9 +147,9 @@ def _done(ctx: JobContext, stage: str) -> int:
     return ctx.progress.snapshot()[stage]["done"]
 
 
-def combine(rows: list[dict[str, Any]], **counts: int) -> dict[str, Any]:
-    """The children's summaries added up (calls, stages, failures), with their ids and the run's own counts."""
-    summary = RunSummary("harvest-scaleout")
+def combine(rows: list[dict[str, Any]], own: RunSummary | None = None, **counts: int) -> dict[str, Any]:
+    """The children's summaries added up (calls, stages, failures) onto the run's own, with their ids and counts."""
+    summary = own or RunSummary("harvest-scaleout")
     for row in rows:
         result = row["result"] or {}
         for service, n in (result.get("api_calls") or {}).items():

@@ -18,6 +18,9 @@ from app.auth.errors import NeedsLogin
 from app.auth.spotify import spotify_for_user
 from app.jobs.registry import JobContext, TaskError, task
 from app.pipeline.catalog import spread_over_playlists
+from app.pipeline.charts import add_background
+from app.pipeline.clients.base import ServiceError
+from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.file_records import FileImportError
 from app.pipeline.harvest import (
@@ -70,7 +73,8 @@ def harvest_task(ctx: JobContext) -> dict[str, Any]:
     """Label tracks for `contexts` from public playlists, then enrich them unless `enrich` is false.
 
     params: contexts (list of names), source (deezer | auto | spotify), playlists_per_context,
-    tracks_per_playlist, refresh, enrich, providers (optional list). Leaves the HarvestResult in
+    tracks_per_playlist, refresh, enrich, background (default true: songs of every genre from Deezer's charts,
+    which a model learns "none of these" from), providers (optional list). Leaves the HarvestResult in
     `ctx.local["harvest"]` for `flask harvest`'s report.
     """
     params = ctx.params
@@ -82,16 +86,34 @@ def harvest_task(ctx: JobContext) -> dict[str, Any]:
         try:
             result = harvest(ctx.session_factory, contexts, Clients(clients.deezer, clients.spotify), options,
                              ctx.progress, summary, on_note=ctx.note, check_stop=ctx.check_cancelled)
+            background = background_songs(ctx, clients.deezer, summary) if params.get("background", True) else []
         finally:
             clients.close()
         ctx.local["harvest"] = result
         if params.get("enrich", True):
             ctx.check_cancelled()
             with ctx.session_factory() as session:
-                order = spread_over_playlists(session, result.track_ids)
+                order = spread_over_playlists(session, result.track_ids, background)
             enrich_tracks(ctx.session_factory, order, ctx.config, summary, ctx.progress,
                           providers=providers(params, ctx.config), check_stop=ctx.check_cancelled)
     return summary.as_dict()
+
+
+def background_songs(ctx: JobContext, deezer: DeezerClient, summary: RunSummary) -> list[int]:
+    """Songs of no context from Deezer's genre charts; a failure is said and the harvest goes on without them."""
+    before = deezer.calls
+    try:
+        background = add_background(ctx.session_factory, deezer, progress=ctx.progress)
+        ctx.note(f"{len(background):,} songs of every genre from Deezer's charts are in the catalog, for the model to "
+                 "learn what fits none of your contexts.")
+        return background
+    except ServiceError as exc:
+        ctx.note(f"Deezer's charts could not be read ({exc.reason}), so no songs of other kinds were added: "
+                 "until the catalog holds some, playlists are offered at best effort only, with no promised "
+                 "precision.")
+        return []
+    finally:
+        summary.add_calls("deezer", deezer.calls - before)
 
 
 @task("import-library")

@@ -17,6 +17,11 @@ DEFAULT_MIN_POSITIVES = 20
 #: A library is taken to draw on this share of the groups (playlists, artists) the harvest did, as
 #: one of four cross-validation folds does: its own group-to-group variation is part of the promise.
 LIBRARY_GROUP_SHARE = 0.25
+#: Why a model for a library promises nothing when it never saw a song of none of its contexts (see
+#: :attr:`app.models.model.ContextModel.unpromisable`).
+NO_BACKGROUND = ("has seen no song that fits none of its contexts yet, so it cannot tell how many of your other "
+                 "songs would pass a cutoff (the harvest adds songs of every kind from Deezer's charts: wait until "
+                 "they are analysed, or harvest again if Deezer could not be reached)")
 #: The cutoffs the evaluation report tabulates.
 REPORT_CUTOFFS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 
@@ -182,6 +187,7 @@ def choose_cutoff(
     confidence: float = DEFAULT_CONFIDENCE,
     min_positives: int = DEFAULT_MIN_POSITIVES,
     best_effort: bool = False,
+    unpromisable: str | None = None,
 ) -> CutoffChoice:
     """Lowest cutoff whose precision is at least the target with the given confidence.
 
@@ -214,6 +220,9 @@ def choose_cutoff(
         See the module constants.
     best_effort : bool
         Give a context that cannot reach the target a labelled best-effort cutoff.
+    unpromisable : str, optional
+        Why nothing may be promised (e.g. :data:`NO_BACKGROUND`): no cutoff qualifies, and a best-effort
+        one promises 0.
 
     Returns
     -------
@@ -232,7 +241,7 @@ def choose_cutoff(
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(assigned > 0, correct / assigned, 0.0)
     recall = correct / positives
-    ok = np.flatnonzero((bound >= target_precision) & (evidence >= min_positives))
+    ok = np.flatnonzero((bound >= target_precision) & (evidence >= min_positives) & (unpromisable is None))
     if ok.size:
         k = ok[-1]  # thresholds run high to low: the last qualifying one keeps the most tracks
         return CutoffChoice(
@@ -247,7 +256,8 @@ def choose_cutoff(
     why = (f"'{context}': no playlist, because no cutoff reaches precision {target_precision:.2f} "
            f"(best lower bound {best_bound:.2f} with at least {min_positives} correct tracks). "
            "What would help: harvest more playlists of it, merge it with the context it overlaps, "
-           "or lower the target")
+           "or lower the target") if unpromisable is None else (
+           f"'{context}': no promised playlist, because the model {unpromisable}")
     if not best_effort:
         return CutoffChoice(context, None, target_precision, 0.0, 0.0, 0.0, 0, False, why,
                             top_only)
@@ -264,10 +274,11 @@ def choose_cutoff(
                             why + "; even best effort picks its tracks no better than chance",
                             top_only)
     k = int(f05.argmax())
-    promised = float(max(bound[k], 0.0))
-    message = (f"'{context}': BEST EFFORT, not promised: could not reach {target_precision:.2f} "
-               f"(best lower bound {best_bound:.2f}); cutoff {thresholds[k]:.2f}, expected "
-               f"precision {precision[k]:.2f} (at least {promised:.2f}; recall "
+    promised = float(max(bound[k], 0.0)) if unpromisable is None else 0.0
+    reason = (f"could not reach {target_precision:.2f} (best lower bound {best_bound:.2f})" if unpromisable is None
+              else f"the model {unpromisable}")
+    message = (f"'{context}': BEST EFFORT, not promised: {reason}; cutoff {thresholds[k]:.2f}, expected "
+               f"precision {precision[k]:.2f} on the training songs (at least {promised:.2f}; recall "
                f"{min(recall[k], 1):.2f})")
     return CutoffChoice(context, float(thresholds[k]), target_precision, promised,
                         float(precision[k]), float(min(recall[k], 1.0)), int(round(assigned[k])),
@@ -302,13 +313,14 @@ def manual_cutoff(
     context: str = "",
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
+    unpromisable: str | None = None,
 ) -> CutoffChoice:
     """What a cutoff the user picked by hand promises, measured like :func:`choose_cutoff` does.
 
     The promise is the lower confidence bound of the out-of-fold precision of the tracks at or above
     ``cutoff`` (0 when none is), so a slider shows the same kind of number the trained cutoffs do.
-    ``top`` and ``weights`` are as in :func:`choose_cutoff`. A hand-set cutoff below the target
-    is labelled best effort.
+    ``top``, ``weights`` and ``unpromisable`` are as in :func:`choose_cutoff`. A hand-set cutoff below
+    the target is labelled best effort.
     """
     positives = max(float(np.asarray(truth, dtype=float) @ (np.ones(len(truth)) if weights is None
                                                            else np.asarray(weights, float))), 1e-12)
@@ -321,10 +333,11 @@ def manual_cutoff(
                             f"'{context}': no training track scores {cutoff:.3f} or more, so this "
                             "cutoff promises nothing", top is not None, True)
     k = above[-1]
-    precision, promised = correct[k] / assigned[k], max(float(bound[k]), 0.0)
+    precision, promised = correct[k] / assigned[k], max(float(bound[k]), 0.0) if unpromisable is None else 0.0
     recall = min(correct[k] / positives, 1.0)
     reached = promised >= target_precision
-    label = "" if reached else " (best effort: below the target)"
+    label = "" if reached else (" (best effort: below the target)" if unpromisable is None
+                                else f" (best effort: nothing is promised, because the model {unpromisable})")
     return CutoffChoice(
         context, float(cutoff), target_precision, promised, float(precision), float(recall),
         int(round(assigned[k])), reached,

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from app.models.calibration import (
     SHARE_RANGE_LIMIT, SHARE_SE_LIMIT, Calibrator, adjust, class_weights, estimate_prior, share_standard_errors,
 )
-from app.models.cutoffs import CutoffChoice, best_fit, choose_cutoff
+from app.models.cutoffs import NO_BACKGROUND, CutoffChoice, best_fit, choose_cutoff
 from app.models.explain import assignment_reasons, coefficient_words, parse_feature_names
 from app.models.features import FeatureSpec, derive_columns
 
@@ -106,6 +106,9 @@ class ContextModel:
         allow (:func:`how_many`).
     grouping : str
         What the folds hold out together: "playlist", "artist" or "track".
+    open_world : bool
+        Whether it sorts a library, where songs of none of its contexts are expected (see
+        :attr:`unpromisable`); a model checked on labelled tracks alone is not.
     fold_pipelines : list of Pipeline
         The models of the cross-validation folds. New tracks are scored by each, calibrated and
         averaged, so they are scored by the same kind of model the cutoffs were chosen on (a model
@@ -135,6 +138,17 @@ class ContextModel:
     grouping: str = "playlist"
     fold_pipelines: list[Pipeline] = field(default_factory=list)
     oof_folds: np.ndarray | None = None
+    open_world: bool = False
+
+    @property
+    def unpromisable(self) -> str | None:
+        """Why no precision may be promised on a library, or None.
+
+        A model that saw no song of none of its contexts has no "none of these" class: its calibration and the
+        library's estimated mix then assume every song of the library fits one of the contexts, and a cutoff's
+        precision counts none of the others that would pass it.
+        """
+        return NO_BACKGROUND if self.open_world and self.train_prior[-1] <= 0 else None
 
     @property
     def train_prior(self) -> np.ndarray:
@@ -238,7 +252,7 @@ class ContextModel:
                 proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, top=allowed[:, j],
                 weights=weights_j, context=context, target_precision=target,
                 confidence=self.confidence, min_positives=self.min_positives,
-                best_effort=model.best_effort)
+                best_effort=model.best_effort, unpromisable=model.unpromisable)
         return replace(model, cutoffs=cutoffs)
 
     def for_library(self, posterior: np.ndarray) -> ContextModel:

@@ -103,6 +103,8 @@ def train_from_store(
                                         context_targets=context_targets, n_splits=n_splits,
                                         test_size=test_size, best_effort=best_effort,
                                         multi_context=multi_context, n_jobs=n_jobs)
+    if user_id is not None:  # it will sort a library, where songs of none of the contexts are expected
+        model = replace(model, open_world=True).retarget()
     progress.advance("training")
     return TrainingOutcome(model, report, dataset)
 
@@ -374,7 +376,8 @@ def set_cutoff(
         choice = manual_cutoff(proba[:, j], model.oof_truth[:, j], max(cutoff, floor),
                                groups=model.oof_groups, top=top, weights=weights,
                                context=context,
-                               target_precision=target, confidence=model.confidence)
+                               target_precision=target, confidence=model.confidence,
+                               unpromisable=model.unpromisable)
     threshold = NEVER if choice.cutoff is None else choice.cutoff
     assigned = SortAssignment.probability >= threshold
     # Same rule: only rows between the old and new cutoff can change (the run/context/probability index finds them).

@@ -221,10 +221,11 @@ def drop_playlist_labels(session: Session, context_id: int, source_playlist_id: 
                                         Label.source_playlist_id == source_playlist_id))
 
 
-def spread_over_playlists(session: Session, track_ids: Sequence[int]) -> list[int]:
+def spread_over_playlists(session: Session, track_ids: Sequence[int], background: Sequence[int] = ()) -> list[int]:
     """`track_ids` in the order their analysis should go: the first track of every source playlist, then every
     second, and so on (tracks labelled nowhere last), so any first part of it speaks for every playlist and context
-    a first model is trained on (its precision bounds count playlists, not tracks)."""
+    a first model is trained on (its precision bounds count playlists, not tracks); the `background` songs (of no
+    context) spread evenly through it, so that first model has learnt "none of these" too."""
     ids = list(dict.fromkeys(int(i) for i in track_ids))
     rows = []
     for start in range(0, len(ids), CHUNK):
@@ -238,4 +239,10 @@ def spread_over_playlists(session: Session, track_ids: Sequence[int]) -> list[in
         for playlist in sorted(by_playlist):
             if rank < len(by_playlist[playlist]):
                 ordered.setdefault(by_playlist[playlist][rank], None)
-    return [*ordered, *(i for i in ids if i not in ordered)]
+    order = [*ordered, *(i for i in ids if i not in ordered)]
+    known = set(order)
+    extra = [i for i in dict.fromkeys(int(i) for i in background) if i not in known]
+    # Each list at its own even pace; at a tie the background goes first, so the first batch holds some of it.
+    keyed = ([(k / len(order), 1, i) for k, i in enumerate(order)]
+             + [(k / len(extra), 0, i) for k, i in enumerate(extra)])
+    return [i for _share, _kind, i in sorted(keyed)] if extra else order

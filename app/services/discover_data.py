@@ -1,4 +1,4 @@
-"""Discover's data: which catalog tracks a user never saved, Deezer's charts into the catalog, and the training rows.
+"""Discover's data: which catalog tracks a user never saved, and the training rows.
 
 "Never saved" is strict: a catalog row is the user's when it, its canonical row, or any row sharing its
 Spotify id, Deezer id, ISRC or normalised title + artist is in any of their collections. The rule is applied
@@ -7,7 +7,7 @@ when the ranking is made, when it is shown, and again when the playlist is writt
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +16,6 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.runs.progress import Progress
-from app.pipeline.catalog import upsert_deezer_tracks
-from app.pipeline.clients.deezer import DeezerClient
 from app.pipeline.features_table import CATEGORICAL, common_feature_columns, feature_frame
 from app.pipeline.matching import normalise, split_title
 from app.storage.tables import LibraryItem, Track
@@ -30,9 +27,7 @@ DEFAULT_MIN_CATALOG = 50
 MAX_PER_CLASS = 3000
 #: A track is ranked only when it has a value for at least this share of the model's columns.
 MIN_FEATURE_SHARE = 0.5
-DEFAULT_CHART_LIMIT = 100
 _BATCH = 500
-_NO_PROGRESS = Progress()
 
 
 class DiscoverError(ValueError):
@@ -136,31 +131,6 @@ def readiness(session: Session, user_id: int, min_catalog: int = DEFAULT_MIN_CAT
                 "compare your taste with. Harvest a few contexts on the Contexts page first (Deezer's charts are added "
                 "when Discover runs).")
     return None
-
-
-# ------------------------------------------------------------------------------------------- charts
-
-
-def chart_tracks(deezer: DeezerClient, genre_id: int, limit: int = DEFAULT_CHART_LIMIT) -> list[dict[str, Any]]:
-    """The tracks of Deezer's chart for one genre (0: all genres), most popular first."""
-    # DeezerClient.chart_tracks reads only the all-genre chart; the per-genre ones share its shape.
-    data = deezer.get(f"chart/{int(genre_id)}/tracks", {"limit": int(limit)})
-    return [item for item in data.get("data") or [] if isinstance(item, dict)]
-
-
-def add_chart_tracks(session_factory: Callable[[], Session], deezer: DeezerClient, genre_ids: Sequence[int],
-                     limit: int = DEFAULT_CHART_LIMIT, progress: Progress = _NO_PROGRESS) -> list[int]:
-    """Put the charts' tracks into the global catalog; returns their track ids (chart order, each once)."""
-    progress.stage("chart tracks", total=len(genre_ids))
-    ids: list[int] = []
-    for genre_id in genre_ids:
-        items = chart_tracks(deezer, genre_id, limit)
-        with session_factory() as session:
-            by_deezer = upsert_deezer_tracks(session, items)
-            session.commit()
-        ids.extend(by_deezer[item["id"]] for item in items if item.get("id") in by_deezer)
-        progress.advance("chart tracks")
-    return list(dict.fromkeys(ids))
 
 
 # ------------------------------------------------------------------------------------------ dataset

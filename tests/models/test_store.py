@@ -38,9 +38,15 @@ def _features(rng, context: str, library: bool) -> dict:
     return values
 
 
-def build_store(session, tiny: str | None = "jazz") -> int:
+#: Songs of no context in the catalog (as the harvest's genre charts bring): a model for a library learns "none of
+#: these" from them, and promises nothing without them.
+BACKGROUND = 40
+
+
+def build_store(session, tiny: str | None = "jazz", background: int = BACKGROUND) -> int:
     """Labelled tracks for PROFILES (one workout track also in a study playlist), a context with
-    only three tracks (``tiny``), and a user ``me`` whose library holds 30 tracks. Returns the user id."""
+    only three tracks (``tiny``), ``background`` unlabelled rock songs, and a user ``me`` whose library holds
+    30 tracks. Returns the user id."""
     rng = np.random.default_rng(0)
     tracks = []
     for context in PROFILES:
@@ -69,6 +75,14 @@ def build_store(session, tiny: str | None = "jazz") -> int:
         session.flush()
         for track_id in tracks[-3:]:
             session.add(Label(context_id=small.id, track_id=track_id, source_playlist_id=1))
+    for b in range(background):
+        track = Track(title=f"chart {b}", artist=f"band {b % 7}", deezer_id=10_000 + b)
+        session.add(track)
+        session.flush()
+        session.add(TrackFeatures(track_id=track.id, provider="deezer", provider_version="1", status="ok",
+                                  values={"gain": float(rng.normal(-7, 3)), "bpm": float(rng.normal(110, 25)),
+                                          "genre": "Rock" if rng.random() < 0.7 else "Pop", "release_year": 2015,
+                                          "fans": float(rng.integers(1, 100))}))
     user = User(spotify_id="me")
     session.add(user)
     session.flush()
@@ -94,7 +108,8 @@ def store(app):
 def test_the_dataset_has_one_row_per_track_with_its_contexts_and_playlists(app, store):
     dataset = dataset_from_store(db.session, ["Workout", "sleep ", "study", "jazz"])
     assert dataset.contexts == ["sleep", "study", "workout"]
-    assert len(dataset) == len(PROFILES) * PLAYLISTS * TRACKS and dataset.features.index.is_unique
+    assert len(dataset) == len(PROFILES) * PLAYLISTS * TRACKS + BACKGROUND and dataset.features.index.is_unique
+    assert dataset.background_tracks == BACKGROUND
     shared = dataset.features.index.get_loc(1)
     assert dataset.labels[shared].tolist() == [False, True, True]
     assert len(dataset.playlists[shared]) == 2
@@ -239,6 +254,34 @@ def test_an_unreachable_target_empties_the_playlist_and_a_hand_cutoff_keeps_the_
         if not run.params["partners"].get("study"):
             assert r.assigned == (r.probability == best[r.track_id])
     assert sort_summary(db.session, user_id, run.id)["contexts"]["study"]["top_only"]
+
+
+def test_a_model_for_a_library_that_saw_no_song_of_no_context_promises_nothing(app, small_grid):
+    """Without background its calibration has no "none of these" class: it would count every library song as one of
+    the contexts', and promise precisions no library keeps. Best effort still sorts, promising nothing."""
+    with app.app_context():
+        user_id = build_store(db.session, background=0)
+        closed = train_from_store(db.session, ["workout", "sleep", "study"], target_precision=0.7).model
+        assert closed.unpromisable is None and any(c.reached for c in closed.cutoffs.values())
+        row = train_for_user(db.session, user_id, ["workout", "sleep", "study"],
+                             instance_dir=app.config["INSTANCE_DIR"], target_precision=0.7)
+        run = sort_for_user(db.session, user_id, row.id)
+        assert all(c["cutoff"] is None and c["promised_precision"] == 0.0 for c in run.params["cutoffs"].values())
+        assert "seen no song that fits none of its contexts" in run.params["cutoffs"]["sleep"]["message"]
+        by_hand = set_cutoff(db.session, user_id, run.id, "sleep", cutoff=0.5)
+        assert by_hand.promised_precision == 0.0 and by_hand.best_effort and "nothing is promised" in by_hand.message
+        hoped = sort_for_user(db.session, user_id, train_for_user(
+            db.session, user_id, ["workout", "sleep", "study"], instance_dir=app.config["INSTANCE_DIR"],
+            target_precision=0.7, best_effort=True).id)
+        efforts = [c for c in hoped.params["cutoffs"].values() if c["cutoff"] is not None]
+        assert efforts and all(c["best_effort"] and c["promised_precision"] == 0.0 for c in efforts)
+
+
+def test_with_songs_of_no_context_the_model_learns_their_share_and_promises(app, trained):
+    user_id, row = trained
+    run = sort_for_user(db.session, user_id, row.id)
+    assert row.metrics["data"]["background_tracks"] == BACKGROUND
+    assert any(c["reached"] and c["promised_precision"] >= 0.7 for c in run.params["cutoffs"].values())
 
 
 def test_another_user_cannot_see_or_change_a_sort(app, trained):

@@ -10,12 +10,13 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, exists, func, select
 from sqlalchemy.orm import sessionmaker
 
 from app import create_app
 from app.commands.harvest import harvest_command
-from app.storage.tables import ContextPlaylist, Job
+from app.storage.tables import ContextPlaylist, Job, Label, Track
+from sandbox.model import DEEZER_GENRES
 from tests.pipeline.test_harvest import CONTEXTS, reference, snapshot  # noqa: F401  (reference: a fixture)
 
 
@@ -85,7 +86,10 @@ def test_json_summary_matches_the_services_own_counters_and_closes_the_job(harve
     sandbox.reset_counters()
     again = json.loads(_invoke(app, *CONTEXTS, "--playlists-per-context", "10", "--no-enrich", "--json")
                        .output.strip().splitlines()[-1])
-    assert again["api_calls"]["deezer"] == 0 == sandbox.counters()["deezer"]["total"]
+    # Fresh contexts are not searched again; only the genre charts are read (songs of no context), and those
+    # songs are not new.
+    assert again["api_calls"]["deezer"] == sandbox.counters()["deezer"]["total"] == 1 + len(DEEZER_GENRES) + 1
+    assert again["new_tracks"] == 0
     assert again["cache_hits"] == summary["stages"]["playlists found"]
 
 
@@ -118,7 +122,10 @@ def test_harvest_then_enrich_counts_every_call(harvest_app):
     assert summary["api_calls"]["deezer"] == counters["deezer"]["total"]
     assert summary["api_calls"]["reccobeats"] == counters["reccobeats"]["total"]
     assert summary["api_calls"]["previews"] == counters["previews"]["total"]
-    assert summary["stages"].get("tracks to enrich") == 5
+    # The playlist's five songs, and the songs of no context from the genre charts (with Deezer's features).
+    with _factory(app)() as session:
+        background = session.scalar(select(func.count(Track.id)).where(~exists().where(Label.track_id == Track.id)))
+    assert background >= 100 and summary["stages"].get("tracks to enrich") == 5 + background
 
 
 _RUN = """
@@ -135,7 +142,8 @@ def test_a_killed_process_resumes_to_the_same_data(harvest_app, app_config, refe
     # Latency keeps the run going for seconds, so the kill lands mid-run.
     app, sandbox = harvest_app(latency_ms=250, latency_jitter_ms=10, fault_services="deezer")
     env = {**os.environ, **app_config, "CONTEXTIFY_SANDBOX_URL": sandbox.url}
-    process = subprocess.Popen([sys.executable, "-c", _RUN, *CONTEXTS, "--no-enrich"], env=env,
+    # The reference is the playlists' harvest alone (`harvest()`): no songs of no context.
+    process = subprocess.Popen([sys.executable, "-c", _RUN, *CONTEXTS, "--no-enrich", "--no-background"], env=env,
                                cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     factory = _factory(app)
@@ -156,5 +164,5 @@ def test_a_killed_process_resumes_to_the_same_data(harvest_app, app_config, refe
     assert 0 < len(snapshot(factory)["labels"]) < len(reference["labels"])
 
     sandbox.set_profile("default", latency_ms=0)
-    assert _invoke(app, *CONTEXTS, "--no-enrich").exit_code == 0
+    assert _invoke(app, *CONTEXTS, "--no-enrich", "--no-background").exit_code == 0
     assert snapshot(factory) == reference

@@ -45,3 +45,11 @@ def test_a_harvest_is_analysed_a_track_of_every_playlist_at_a_time(app):
         db.session.commit()
         order = spread_over_playlists(db.session, [t.id for t in tracks])
         assert order == [tracks[i].id for i in (0, 4, 6, 1, 5, 2, 3)]
+        # Songs of no context go evenly through it, the first among the first, so a first model has some.
+        charts = [Track(title=f"c{i}", artist="b") for i in range(3)]
+        db.session.add_all(charts)
+        db.session.flush()
+        background = [c.id for c in charts] + [tracks[3].id]  # a track already in the order keeps its place
+        mixed = spread_over_playlists(db.session, [t.id for t in tracks], background)
+        assert mixed == [charts[0].id, *(tracks[i].id for i in (0, 4, 6)), charts[1].id,
+                         *(tracks[i].id for i in (1, 5)), charts[2].id, *(tracks[i].id for i in (2, 3))]

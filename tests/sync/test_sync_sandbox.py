@@ -17,6 +17,7 @@ from app.jobs import runner
 from app.runs.progress import Progress
 from app.jobs.sync_schedule import InProcessScheduler
 from app.models.service import load_owned_model, sort_for_user, sort_summary, train_for_user
+from app.pipeline.charts import add_background
 from app.pipeline.enrich import enrich_tracks
 from app.pipeline.features_table import feature_frame
 from app.pipeline.harvest import Clients, HarvestOptions, harvest
@@ -51,7 +52,8 @@ def prepare(app, sandbox, target: float = TARGET) -> int:
         summary, progress = RunSummary("test"), Progress()
         harvested = harvest(factory, CONTEXTS, Clients(clients.deezer),
                             HarvestOptions(playlists_per_context=12, tracks_per_playlist=100))
-        enrich_tracks(factory, harvested.track_ids, app.config, summary, progress, providers=PROVIDERS,
+        background = add_background(factory, clients.deezer)  # as the harvest job does: songs of no context
+        enrich_tracks(factory, harvested.track_ids + background, app.config, summary, progress, providers=PROVIDERS,
                       clients=clients)
         import_spotify_library(factory, user_id, USER, spotify, summary, progress)
         with factory() as session:

@@ -83,6 +83,12 @@ class DeezerClient(ServiceClient):
         data = self.get("search", {"q": query, "limit": limit})
         return [t for t in data.get("data") or [] if isinstance(t, dict)]
 
-    def chart_tracks(self, limit: int = 100) -> list[dict[str, Any]]:
-        data = self.get("chart/0/tracks", {"limit": limit})
+    def chart_tracks(self, genre_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """The tracks of Deezer's chart for one genre (0: all genres), most popular first."""
+        data = self.get(f"chart/{int(genre_id)}/tracks", {"limit": int(limit)})
         return [t for t in data.get("data") or [] if isinstance(t, dict)]
+
+    def genre_ids(self) -> list[int]:
+        """The ids of Deezer's genres, 0 ("All") included."""
+        data = self.get("genre")
+        return [g["id"] for g in data.get("data") or [] if isinstance(g, dict) and isinstance(g.get("id"), int)]
