@@ -111,7 +111,7 @@ def _because(message: str | None) -> str:
     """The reason of a cutoff message, without the context's name that leads it."""
     if not message:
         return "it cannot keep its target precision."
-    reason = message.split(": ", 1)[-1]
+    reason = message.split(": ", 1)[-1].removeprefix("BEST EFFORT, not promised: ")  # the page says it already
     return reason.split("because ", 1)[-1]
 
 

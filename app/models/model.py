@@ -383,7 +383,9 @@ class ContextModel:
                 "target_precision": choice.target_precision, "reached": choice.reached,
                 "best_effort": choice.best_effort, "top_only": choice.top_only,
                 "share": share, "share_se": share_se, "expected": share * len(proba), "message": choice.message,
-                "words": promise_words(context, how_many(share, share_se, len(proba)), int(rows.size), choice),
+                # Without a "none of these" class every song counts as some context's: no count is said then.
+                "words": promise_words(context, "" if self.unpromisable else how_many(share, share_se, len(proba)),
+                                       int(rows.size), choice),
                 "distance_ratio": ratio, "looks_off": looks_off,
             }
             if choice.cutoff is None or choice.best_effort:

@@ -49,6 +49,7 @@ def test_the_sort_page_says_why_a_context_has_no_playlist_and_labels_best_effort
                             reason="'study': BEST EFFORT, not promised: could not reach 0.85")
     text = _text(sort_page.track_list(effort))
     assert "Best effort, not promised" in text and "promising a precision" not in text
+    assert text.count("not promised") == 1 and "could not reach 0.85" in text, "said once, with its reason"
     kept = PlaylistReview("study", "Study", 0.9, 0.86, 0.85,
                           words="about 1,300 of these songs sound like Study; the playlist holds the 700 we are "
                                 "at least 86% sure of")
