@@ -116,10 +116,11 @@ def _rounds(session, user_id: int, started_at: datetime, world) -> list[dict[str
     how many of each playlist's songs the sandbox world knows and truly puts in that context (its hidden truth)."""
     from sqlalchemy import select
 
-    from app.storage.tables import SortAssignment, SortRun, Track
+    from app.storage.tables import SortAssignment, SortRun, Track, TrainedModel
 
     rounds = []
     for run in session.scalars(select(SortRun).where(SortRun.user_id == user_id).order_by(SortRun.id)):
+        model = session.get(TrainedModel, run.model_id)
         made = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=UTC)
         cutoffs = run.params["cutoffs"]
         offered = [c for c, choice in cutoffs.items() if choice.get("cutoff") is not None]
@@ -132,6 +133,8 @@ def _rounds(session, user_id: int, started_at: datetime, world) -> list[dict[str
                 songs[context].append(deezer_id)
         counts = {c: _truth_counts(world, c, ids) for c, ids in songs.items()}
         rounds.append({"at_s": (made - started_at).total_seconds(), "rests_on": run.params.get("rests_on") or {},
+                       "background": ((model.metrics or {}).get("data") or {}).get("background_tracks")
+                       if model is not None else None,
                        "playlists": {c: len(ids) for c, ids in songs.items()},
                        "best_effort": {c for c in offered if cutoffs[c].get("best_effort")},
                        "promised": {c: cutoffs[c].get("promised_precision") for c in offered
@@ -290,18 +293,20 @@ def _tables(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], user: st
     progressive = Table(
         "Progressive sorting: each sort as it was stored",
         "One row per round of the refine job: when its sort was stored (s after login), what it rests on (training "
-        "songs analysed of all harvested, library songs analysed of all), the playlists it offered (a context "
+        "songs analysed of all harvested, library songs analysed of all, songs of no context its model learnt "
+        "\"none of these\" from), the playlists it offered (a context "
         "whose promise holds, or a best-effort one where the user opted in, with its songs), what each promises, "
         "and the share of each playlist's songs that truly belong to its context (the sandbox world's hidden "
         "truth, which the product never sees). The first row with a playlist is the first reviewable one.",
-        ["round", "stored at s", "training songs analysed", "library songs analysed", "final",
-         "playlists (songs)", "promised precision", "truly that context"])
+        ["round", "stored at s", "training songs analysed", "library songs analysed", "songs of no context",
+         "final", "playlists (songs)", "promised precision", "truly that context"])
     for number, entry in enumerate(rounds, 1):
         rests = entry["rests_on"]
         progressive.rows.append([
             number, round(entry["at_s"], 1),
             f"{rests.get('training_analysed', '?'):,} of {rests.get('training_total', '?'):,}" if rests else "-",
             f"{rests.get('library_analysed', '?'):,} of {rests.get('library_total', '?'):,}" if rests else "-",
+            entry.get("background") if entry.get("background") is not None else "-",
             "yes" if rests.get("final") else "no",
             ", ".join(f"{c} ({n}{', best effort' if c in entry['best_effort'] else ''})"
                       for c, n in entry["playlists"].items()) or "none offered",
