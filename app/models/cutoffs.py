@@ -20,8 +20,8 @@ LIBRARY_GROUP_SHARE = 0.25
 #: Why a model for a library promises nothing when it never saw a song of none of its contexts (see
 #: :attr:`app.models.model.ContextModel.unpromisable`).
 NO_BACKGROUND = ("has seen no song that fits none of its contexts yet, so it cannot tell how many of your other "
-                 "songs would pass a cutoff (the harvest adds songs of every kind from Deezer's charts: wait until "
-                 "they are analysed, or harvest again if Deezer could not be reached)")
+                 "songs would pass a cutoff; the harvest adds songs of every kind from Deezer's charts: wait until "
+                 "they are analysed, or harvest again if Deezer could not be reached")
 #: The cutoffs the evaluation report tabulates.
 REPORT_CUTOFFS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 

@@ -385,7 +385,7 @@ class ContextModel:
                 "share": share, "share_se": share_se, "expected": share * len(proba), "message": choice.message,
                 # Without a "none of these" class every song counts as some context's: no count is said then.
                 "words": promise_words(context, "" if self.unpromisable else how_many(share, share_se, len(proba)),
-                                       int(rows.size), choice),
+                                       int(rows.size), choice, unpromisable=self.unpromisable is not None),
                 "distance_ratio": ratio, "looks_off": looks_off,
             }
             if choice.cutoff is None or choice.best_effort:
@@ -428,12 +428,19 @@ def how_many(share: float, share_se: float | None, tracks: int) -> str:
     return ""
 
 
-def promise_words(context: str, how_many_words: str, assigned: int, choice: CutoffChoice) -> str:
+def promise_words(context: str, how_many_words: str, assigned: int, choice: CutoffChoice,
+                  unpromisable: bool = False) -> str:
     """The promise in plain words, e.g. "about 1,300 of these songs sound like Study; ...".
 
-    ``how_many_words`` is :func:`how_many`'s answer; empty when the songs' sound cannot tell.
+    ``how_many_words`` is :func:`how_many`'s answer; empty when the songs' sound cannot tell. ``unpromisable``:
+    the model may promise nothing yet (:attr:`ContextModel.unpromisable`; the cutoff's message says why).
     """
     name = context.title()
+    if unpromisable:
+        about = f"how many of these songs are {name} cannot be told yet"
+        if choice.cutoff is None:
+            return f"{about}; no playlist, because nothing can be promised yet (see why below)"
+        return f"{about}; BEST EFFORT, not promised: the playlist holds {assigned:,} (see why below)"
     about = (f"{how_many_words} of these songs sound like {name}" if how_many_words
              else f"how many of these songs are {name} cannot be told from their sound")
     if choice.cutoff is None:

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.cutoffs import DEFAULT_TARGET_PRECISION
 from app.models.service import sort_for_user, train_for_user
+from app.models.store_dataset import analysed_catalog
 from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
 from app.runs.progress import Progress
@@ -94,21 +95,12 @@ def training_track_ids(session: Session, contexts: Sequence[str]) -> list[int]:
                                       .where(Context.key.in_(keys)))))
 
 
-def background_candidates(session: Session, providers: Sequence[str] | None = None) -> set[int]:
-    """Catalog tracks with a feature row stored ok: the background a ready-only dataset may draw from."""
-    query = select(TrackFeatures.track_id).where(TrackFeatures.status == "ok")
-    if providers:
-        query = query.where(TrackFeatures.provider.in_(list(providers)))
-    ok = query.distinct().scalar_subquery()
-    return set(session.scalars(select(Track.id).where(or_(Track.id.in_(ok), Track.canonical_id.in_(ok)))))
-
-
 def rests_on(session: Session, user_id: int, contexts: Sequence[str], providers: Sequence[str] | None = None,
              final: bool = False) -> tuple[RestsOn, set[int]]:
     """The state now, and the track ids a round may use (analysed training, background and library songs)."""
     training = training_track_ids(session, contexts)
     library = library_track_ids(session, user_id)
-    ready = background_candidates(session, providers)
+    ready = analysed_catalog(session, providers)
     state = RestsOn(training_analysed=sum(1 for i in training if i in ready), training_total=len(training),
                     library_analysed=sum(1 for i in library if i in ready), library_total=len(library), final=final)
     return state, ready

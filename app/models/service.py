@@ -102,9 +102,9 @@ def train_from_store(
                                         target_precision=target_precision,
                                         context_targets=context_targets, n_splits=n_splits,
                                         test_size=test_size, best_effort=best_effort,
-                                        multi_context=multi_context, n_jobs=n_jobs)
-    if user_id is not None:  # it will sort a library, where songs of none of the contexts are expected
-        model = replace(model, open_world=True).retarget()
+                                        multi_context=multi_context, n_jobs=n_jobs,
+                                        # A model for a user sorts a library, where songs of no context are.
+                                        open_world=user_id is not None)
     progress.advance("training")
     return TrainingOutcome(model, report, dataset)
 
@@ -201,7 +201,8 @@ def load_owned_model(session: Session, user_id: int, model_id: int) -> tuple[Tra
     if not row.artifact_path or not Path(row.artifact_path).is_file():
         raise ReviewError(f"the file of model {model_id} is missing; train it again")
     model, _ = load_model(row.artifact_path)
-    return row, model
+    # Every owned context model sorts a library: one saved before the flag existed promises by the same rule.
+    return row, (model if model.open_world else replace(model, open_world=True))
 
 
 def library_frame(session: Session, user_id: int, model: ContextModel,

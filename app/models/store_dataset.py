@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.models.dataset import DEFAULT_MIN_TRACKS, ContextDataset, DatasetError, binarise_labels, \
@@ -17,7 +17,7 @@ from app.pipeline.features_table import (
 )
 from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
-from app.storage.tables import Context, Label, LibraryItem, SourcePlaylist, Track, User
+from app.storage.tables import Context, Label, LibraryItem, SourcePlaylist, Track, TrackFeatures, User
 
 #: Tracks in the order of their service ids (store ids are a tie-break only), so the same store content gives the
 #: same dataset whatever order its rows were inserted in.
@@ -77,6 +77,15 @@ def labelled_rows(session: Session, contexts: Sequence[str]) -> pd.DataFrame:
 
 #: Background tracks kept per labelled track, at most.
 MAX_BACKGROUND_RATIO = 1.0
+
+
+def analysed_catalog(session: Session, providers: Sequence[str] | None = None) -> set[int]:
+    """Catalog tracks with a feature row stored ok (their own or their canonical row's): what a dataset may draw on."""
+    query = select(TrackFeatures.track_id).where(TrackFeatures.status == "ok")
+    if providers:
+        query = query.where(TrackFeatures.provider.in_(list(providers)))
+    ok = query.distinct().scalar_subquery()
+    return set(session.scalars(select(Track.id).where(or_(Track.id.in_(ok), Track.canonical_id.in_(ok)))))
 
 
 def background_rows(session: Session, labelled: Sequence[int], limit: int,
@@ -165,8 +174,10 @@ def dataset_from_store(
         raise DatasetError(f"fewer than two contexts have at least {min_tracks} harvested tracks; "
                            f"kept: {', '.join(names) or 'none'}. Harvest more playlists per context")
     track_ids = [int(i) for i in ids[kept]]
-    extra, extra_groups = background_rows(session, track_ids,
-                                          int(MAX_BACKGROUND_RATIO * len(track_ids)), among=ready)
+    # Only songs with features: a background song not analysed yet would be a row of blanks, and would let a model
+    # count as having learnt "none of these" (`ContextModel.unpromisable`) before it has.
+    extra, extra_groups = background_rows(session, track_ids, int(MAX_BACKGROUND_RATIO * len(track_ids)),
+                                          among=ready if ready is not None else analysed_catalog(session, providers))
     if extra:
         messages.append(f"{len(extra)} stored track(s) in none of these contexts (other "
                         "harvested contexts, the wider catalog) serve as background")

@@ -85,6 +85,7 @@ def fit_context_model(
     best_effort: bool = False,
     multi_context: bool = False,
     grouping: str = "playlist",
+    open_world: bool = False,
     n_jobs: int = 2,
 ) -> ContextModel:
     """Calibrate and choose cutoffs on out-of-fold probabilities, then fit ``pipeline`` on all.
@@ -112,6 +113,8 @@ def fit_context_model(
         See :class:`ContextModel`.
     grouping : str
         What the folds hold out together (for the report).
+    open_world : bool
+        See :class:`ContextModel` (a model for a library).
     n_jobs : int
     """
     X, Y = dataset.features, dataset.labels
@@ -144,7 +147,7 @@ def fit_context_model(
         calibrator=calibrator, oof_background=calibrated[:, n_contexts].astype(np.float32),
         partners=co_occurring(Y, list(dataset.contexts)), multi_context=multi_context,
         best_effort=best_effort, grouping=grouping, fold_pipelines=fold_models,
-        oof_folds=fold_of[scored].astype(np.int8),
+        oof_folds=fold_of[scored].astype(np.int8), open_world=open_world,
     )
     return model.retarget(target_precision, context_targets)
 
@@ -164,6 +167,7 @@ def train_context_model(
     random_state: int = 0,
     best_effort: bool = False,
     multi_context: bool = False,
+    open_world: bool = False,
     n_jobs: int = 2,
 ) -> tuple[ContextModel, TrainingReport]:
     """Train a context model and report on it.
@@ -186,7 +190,8 @@ def train_context_model(
     settings = dict(id_col=id_col, target_precision=target_precision,
                     context_targets=context_targets, confidence=confidence,
                     min_positives=min_positives, best_effort=best_effort,
-                    multi_context=multi_context, grouping=dataset.grouping, n_jobs=n_jobs)
+                    multi_context=multi_context, grouping=dataset.grouping, open_world=open_world,
+                    n_jobs=n_jobs)
     if test_size:
         train_rows, test_rows = holdout_split(dataset, test_size, random_state)
     else:

@@ -128,8 +128,9 @@ def grouping_sentence(metrics: Mapping[str, Any]) -> str:
     words = data.get("grouping") or ""
     background = data.get("background_tracks")
     extra = (f" {background:,} tracks in none of these contexts taught it what the rest of a library sounds "
-             "like." if background else " No track in none of these contexts was available, so every promise assumes "
-             "a library made only of these contexts: harvest more contexts to give it a background.")
+             "like." if background else " No song in none of these contexts was analysed yet, so it promises no "
+             "precision on a library: the harvest adds songs of every kind from Deezer's charts; wait until they are "
+             "analysed, or harvest again.")
     return (words[0].upper() + words[1:] + "." if words else "") + extra
 
 

@@ -86,8 +86,7 @@ def test_json_summary_matches_the_services_own_counters_and_closes_the_job(harve
     sandbox.reset_counters()
     again = json.loads(_invoke(app, *CONTEXTS, "--playlists-per-context", "10", "--no-enrich", "--json")
                        .output.strip().splitlines()[-1])
-    # Fresh contexts are not searched again; only the genre charts are read (songs of no context), and those
-    # songs are not new.
+    # Fresh contexts are not searched again; only the genre list and each genre's chart are read (songs of no context).
     assert again["api_calls"]["deezer"] == sandbox.counters()["deezer"]["total"] == 1 + len(DEEZER_GENRES) + 1
     assert again["new_tracks"] == 0
     assert again["cache_hits"] == summary["stages"]["playlists found"]

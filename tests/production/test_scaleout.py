@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from app.extensions import db
 from app.jobs import runner
 from app.jobs.scaleout import labelled_track_ids
 from app.pipeline.clients.deezer import DEEZER_MAX_CALLS, DEEZER_WINDOW_S
 from app.pipeline.enrich import canonical_refs
-from app.storage.tables import TrackFeatures
+from app.storage.tables import Label, Track, TrackFeatures
 from tests.auth.helpers import add_user, sandbox_app
 from tests.jobs.conftest import dispose, wait_for
 from tests.production.conftest import app_env
@@ -86,9 +86,12 @@ def _run(app, user_id: int, contexts: list[str], workers) -> dict:  # noqa: ANN0
 
 
 def _canonical_tracks(app, contexts: list[str]) -> dict[int, int | None]:  # noqa: ANN001
-    """canonical track id -> Deezer album id, for every track labelled for `contexts`."""
+    """canonical track id -> Deezer album id, for every track labelled for `contexts` and every song of no context
+    (the genre charts' heads the run adds as background)."""
     with app.app_context():
-        return {r.id: r.deezer_album_id for r in canonical_refs(db.session, labelled_track_ids(db.session, contexts))}
+        unlabelled = list(db.session.scalars(select(Track.id).where(~exists().where(Label.track_id == Track.id))))
+        ids = labelled_track_ids(db.session, contexts) + unlabelled
+        return {r.id: r.deezer_album_id for r in canonical_refs(db.session, ids)}
 
 
 def _deezer_rows(app) -> tuple[int, int, set[int]]:  # noqa: ANN001
