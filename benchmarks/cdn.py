@@ -73,7 +73,7 @@ def scenario_tracks(world: World, user: str, contexts: Iterable[str]) -> list[Tr
     for context in contexts:
         for playlist in deezer_playlists_matching(world, context):
             ids.update(dict.fromkeys(playlist.track_ids[:PLAYLIST_HEAD]))
-    ranked = sorted(world.tracks.values(), key=lambda t: -t.rank)  # as the sandbox's charts rank them
+    ranked = world.ranked_tracks()
     for genre_id in (0, *DEEZER_GENRES):
         ids.update(dict.fromkeys(t.deezer_id for t in chart_pool(world, ranked, genre_id)[:BACKGROUND_PER_GENRE]))
     return [world.tracks[i] for i in ids if i in world.tracks and world.tracks[i].on_deezer]

@@ -31,7 +31,7 @@ CHART_SIZE = 100
 
 
 def chart_pool(world: World, ranked: Sequence[Track], genre_id: int) -> list[Track]:
-    """What `/chart/{genre_id}/tracks` lists (0: all genres): the most popular listed tracks, first first."""
+    """What `/chart/{genre_id}/tracks` lists (0: all genres): the listed tracks of `ranked`, most popular first."""
     return [t for t in ranked if t.on_deezer and is_listed(world, t)
             and (genre_id == 0 or genre_id in world.albums[t.album_id].genre_ids)][:CHART_SIZE]
 

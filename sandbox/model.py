@@ -120,6 +120,10 @@ class World:
     by_spotify_id: dict[str, Track] = field(default_factory=dict, repr=False)
     by_isrc: dict[str, list[Track]] = field(default_factory=dict, repr=False)
 
+    def ranked_tracks(self) -> list[Track]:
+        """Every track, most popular first: the order charts and searches rank them in."""
+        return sorted(self.tracks.values(), key=lambda t: -t.rank)
+
     def index(self) -> "World":
         """Build the lookup tables; returns self."""
         self.by_spotify_id = {t.spotify_id: t for t in self.tracks.values()}

@@ -69,7 +69,7 @@ class SandboxState:
         self.by_reccobeats_id = {t.reccobeats_id: t for t in w.tracks.values() if t.reccobeats_id}
         self.artist_by_spotify_id = {a.spotify_id: a for a in w.artists.values()}
         self.album_by_spotify_id = {a.spotify_id: a for a in w.albums.values()}
-        self.tracks_by_rank = sorted(w.tracks.values(), key=lambda t: -t.rank)
+        self.tracks_by_rank = w.ranked_tracks()
         self.text = {t.deezer_id: _TrackText(
             normalize(t.title), normalize(" ".join(w.artists[a].name for a in t.artist_ids)),
             normalize(w.albums[t.album_id].title)) for t in w.tracks.values()}

@@ -202,6 +202,11 @@ def loaded_model(session: Session, user_id: int, model_id: int) -> ContextModel:
 
 
 def cutoff_sentence(choice: Mapping[str, Any]) -> str:
+    from app.models.cutoffs import NO_BACKGROUND  # the callback has loaded the model layer already
+
+    if choice.get("cutoff") is None and NO_BACKGROUND in (choice.get("message") or ""):
+        # No target would fill it: the model has nothing to weigh a library's other songs by.
+        return f"No cutoff may promise a precision for {choice['context']} yet: the model {NO_BACKGROUND}."
     if choice.get("cutoff") is None:
         return (f"No cutoff keeps a precision of {choice['target_precision']:.2f} for {choice['context']}: "
                 "at this target, the playlist stays empty. Lower the target to fill it.")

@@ -35,6 +35,12 @@ def test_the_model_page_states_the_grouping_background_promises_and_calibration(
     frame = reliability_frame(METRICS)
     assert "5%" in reliability_sentence(frame)
     assert "retrain" in reliability_sentence(reliability_frame({"data": {}}))
+    from app.models.cutoffs import NO_BACKGROUND
+    from app.services.training import cutoff_sentence
+
+    waiting = cutoff_sentence({"context": "party", "cutoff": None, "target_precision": 0.8,
+                               "message": f"'party': no promised playlist, because the model {NO_BACKGROUND}"})
+    assert waiting.startswith("No cutoff may promise a precision for party yet") and "Lower the target" not in waiting
     alone = grouping_sentence({"data": {"grouping": "x", "background_tracks": 0}})
     assert "promises no precision on a library" in alone
 
