@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -188,6 +189,7 @@ def choose_cutoff(
     min_positives: int = DEFAULT_MIN_POSITIVES,
     best_effort: bool = False,
     unpromisable: str | None = None,
+    library: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> CutoffChoice:
     """Lowest cutoff whose precision is at least the target with the given confidence.
 
@@ -223,6 +225,9 @@ def choose_cutoff(
     unpromisable : str, optional
         Why nothing may be promised (e.g. :data:`NO_BACKGROUND`): no cutoff qualifies, and a best-effort
         one promises 0.
+    library : callable, optional
+        The precision the library's own songs read at given cutoffs (:func:`app.models.library_reading.library_reading`); a cutoff
+        promises at most that.
 
     Returns
     -------
@@ -238,6 +243,10 @@ def choose_cutoff(
     proba, truth, groups, weights = _restrict(proba, truth, groups, top, weights)
     thresholds, assigned, correct, bound, evidence = _ranked_counts(
         proba, truth, groups, confidence, weights)
+    read = None if library is None else library(thresholds)
+    trained = bound
+    if read is not None:
+        bound = np.minimum(bound, read)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(assigned > 0, correct / assigned, 0.0)
     recall = correct / positives
@@ -248,8 +257,8 @@ def choose_cutoff(
             context, float(thresholds[k]), target_precision, float(bound[k]),
             float(precision[k]), float(min(recall[k], 1.0)), int(round(assigned[k])), True,
             f"'{context}': cutoff {thresholds[k]:.3f} keeps {min(recall[k], 1):.0%} of its tracks "
-            f"at precision {precision[k]:.2f}, at least {bound[k]:.2f} with {confidence:.0%} "
-            f"confidence (target {target_precision:.2f})", top_only,
+            f"at precision {precision[k]:.2f}, at least {trained[k]:.2f} with {confidence:.0%} "
+            f"confidence (target {target_precision:.2f}){_library_words(read, k)}", top_only,
         )
     enough = evidence >= min_positives
     best_bound = float(bound[enough].max(initial=0.0))
@@ -285,6 +294,12 @@ def choose_cutoff(
                         False, message, top_only, True)
 
 
+def _library_words(read: np.ndarray | None, k: int) -> str:
+    """What the library's own songs read at the chosen cutoff, for a cutoff's message ("" without a reading)."""
+    return "" if read is None else (f"; your library's own songs above it read {read[k]:.2f}, and it promises the "
+                                    "lower of the two")
+
+
 def cutoff_curve(proba: np.ndarray, truth: np.ndarray, cutoffs=REPORT_CUTOFFS) -> list[dict]:
     """Precision, recall, F1 and number assigned at each of ``cutoffs``."""
     truth = np.asarray(truth, dtype=bool)
@@ -314,12 +329,13 @@ def manual_cutoff(
     target_precision: float = DEFAULT_TARGET_PRECISION,
     confidence: float = DEFAULT_CONFIDENCE,
     unpromisable: str | None = None,
+    library: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> CutoffChoice:
     """What a cutoff the user picked by hand promises, measured like :func:`choose_cutoff` does.
 
     The promise is the lower confidence bound of the out-of-fold precision of the tracks at or above
     ``cutoff`` (0 when none is), so a slider shows the same kind of number the trained cutoffs do.
-    ``top``, ``weights`` and ``unpromisable`` are as in :func:`choose_cutoff`. A hand-set cutoff below
+    ``top``, ``weights``, ``unpromisable`` and ``library`` are as in :func:`choose_cutoff`. A hand-set cutoff below
     the target is labelled best effort.
     """
     positives = max(float(np.asarray(truth, dtype=float) @ (np.ones(len(truth)) if weights is None
@@ -333,7 +349,10 @@ def manual_cutoff(
                             f"'{context}': no training track scores {cutoff:.3f} or more, so this "
                             "cutoff promises nothing", top is not None, True)
     k = above[-1]
-    precision, promised = correct[k] / assigned[k], max(float(bound[k]), 0.0) if unpromisable is None else 0.0
+    read = None if library is None else library(np.array([cutoff]))
+    trained = max(float(bound[k]), 0.0) if unpromisable is None else 0.0
+    precision = correct[k] / assigned[k]
+    promised = trained if read is None else min(trained, float(read[0]))
     recall = min(correct[k] / positives, 1.0)
     reached = promised >= target_precision
     label = "" if reached else (" (best effort: below the target)" if unpromisable is None
@@ -342,6 +361,6 @@ def manual_cutoff(
         context, float(cutoff), target_precision, promised, float(precision), float(recall),
         int(round(assigned[k])), reached,
         f"'{context}': cutoff {cutoff:.3f} set by hand keeps {recall:.0%} of its tracks at "
-        f"precision {precision:.2f}, at least {promised:.2f} with {confidence:.0%} confidence"
-        + label, top is not None, not reached,
+        f"precision {precision:.2f}, at least {trained:.2f} with {confidence:.0%} confidence"
+        + _library_words(read, 0) + label, top is not None, not reached,
     )

@@ -13,6 +13,7 @@ from app.models.calibration import (
     SHARE_RANGE_LIMIT, SHARE_SE_LIMIT, Calibrator, adjust, class_weights, estimate_prior, share_standard_errors,
 )
 from app.models.cutoffs import NO_BACKGROUND, CutoffChoice, best_fit, choose_cutoff
+from app.models.library_reading import library_counts, library_reading
 from app.models.explain import assignment_reasons, coefficient_words, parse_feature_names
 from app.models.features import FeatureSpec, derive_columns
 
@@ -57,6 +58,8 @@ class SortResult:
     background_share: float | None = None
     choices: dict[str, CutoffChoice] = field(default_factory=dict)
     prior: list[float] = field(default_factory=list)
+    #: Per context, the sorted songs it would take at each cutoff of the library grid (what a hand-set cutoff reads).
+    counts: list[list[int]] | None = None
 
     def to_dict(self) -> dict:
         """Summary without the per-track table: coverage and per-context promise and counts."""
@@ -104,6 +107,11 @@ class ContextModel:
         The standard error of each share of ``library_prior`` (see
         :func:`app.models.calibration.share_standard_errors`); the promise states a share only as far as they
         allow (:func:`how_many`).
+    library_counts : ndarray or None
+        Per context, how many of those tracks it would take at each cutoff of
+        :data:`app.models.library_reading.LIBRARY_GRID` (see :meth:`library_reading`).
+    library_songs : int
+        How many tracks the model was last adapted to.
     grouping : str
         What the folds hold out together: "playlist", "artist" or "track".
     open_world : bool
@@ -135,6 +143,8 @@ class ContextModel:
     best_effort: bool = False
     library_prior: np.ndarray | None = None
     library_share_se: np.ndarray | None = None
+    library_counts: np.ndarray | None = None
+    library_songs: int = 0
     grouping: str = "playlist"
     fold_pipelines: list[Pipeline] = field(default_factory=list)
     oof_folds: np.ndarray | None = None
@@ -252,20 +262,35 @@ class ContextModel:
                 proba[:, j], self.oof_truth[:, j], groups=self.oof_groups, top=allowed[:, j],
                 weights=weights_j, context=context, target_precision=target,
                 confidence=self.confidence, min_positives=self.min_positives,
-                best_effort=model.best_effort, unpromisable=model.unpromisable)
+                best_effort=model.best_effort, unpromisable=model.unpromisable,
+                library=model.library_reading(j, proba, allowed))
         return replace(model, cutoffs=cutoffs)
 
+    def library_reading(self, j: int, proba: np.ndarray, allowed: np.ndarray | None):
+        """The precision the adapted-to tracks read for context ``j`` at any cutoff, or None.
+
+        ``proba`` and ``allowed`` are :meth:`_oof_view`'s probabilities and the decision rule's mask on them
+        (None: the context takes any track). See :func:`app.models.library_reading.library_reading`.
+        """
+        if self.library_counts is None:
+            return None
+        return library_reading(proba[:, j], self.oof_truth[:, j], None if allowed is None else allowed[:, j],
+                               self.library_counts[j], self.library_songs, self.min_positives, self.confidence)
+
     def for_library(self, posterior: np.ndarray) -> ContextModel:
-        """A copy adapted to a library: its class mix estimated by EM, cutoffs re-chosen under it.
+        """A copy adapted to a library: its class mix estimated by EM, its songs counted at each cutoff, and the
+        cutoffs re-chosen under both (a cutoff promises no more than the library's own songs read).
 
         ``posterior`` is :meth:`posterior` of the library's tracks (training mix). The targets
         stay those of the current cutoffs.
         """
         prior = estimate_prior(posterior, self.train_prior)
         targets = {c: choice.target_precision for c, choice in self.cutoffs.items()}
-        return replace(self, library_prior=prior,
-                       library_share_se=share_standard_errors(posterior, self.train_prior, prior),
-                       ).retarget(context_targets=targets)
+        model = replace(self, library_prior=prior,
+                        library_share_se=share_standard_errors(posterior, self.train_prior, prior))
+        proba = model.adjusted(posterior)
+        return replace(model, library_counts=library_counts(proba, model.eligible(proba)),
+                       library_songs=len(posterior)).retarget(context_targets=targets)
 
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = derive_columns(frame)
@@ -393,7 +418,8 @@ class ContextModel:
         coverage = float(assigned.any(axis=1).mean()) if len(assigned) else 0.0
         return SortResult(table, assignments, summary, coverage, messages,
                           float(self.prior[-1]) if len(self.prior) > len(self.contexts) else None,
-                          dict(self.cutoffs), [float(v) for v in self.prior])
+                          dict(self.cutoffs), [float(v) for v in self.prior],
+                          None if self.library_counts is None else self.library_counts.tolist())
 
     def _explain(self, ids, inputs, scaled, proba, explained, assigned, top):
         refs = self.feature_refs

@@ -260,13 +260,20 @@ def _cutoff_params(result: SortResult, floor: float) -> dict:
             "library_prior": result.prior, "shares": {
                 c: {"share": e["share"], "share_se": e["share_se"], "expected": e["expected"], "words": e["words"],
                     "message": e["message"]} for c, e in result.contexts.items()},
-            "background_share": result.background_share, "tracks": len(result.table)}
+            "background_share": result.background_share, "tracks": len(result.table),
+            "library_counts": result.counts}
 
 
 def adapted_model(model: ContextModel, run: SortRun) -> ContextModel:
-    """The model with the library mix the run was sorted under (older runs: the training mix)."""
+    """The model with the library mix the run was sorted under, and its songs counted at each cutoff (older runs:
+    the training mix, no counts)."""
     prior = run.params.get("library_prior")
-    return model if prior is None else replace(model, library_prior=np.asarray(prior))
+    if prior is None:
+        return model
+    counts = run.params.get("library_counts")
+    return replace(model, library_prior=np.asarray(prior),
+                   library_counts=None if counts is None else np.asarray(counts, dtype=int),
+                   library_songs=int(run.params.get("tracks") or 0))
 
 
 def sort_for_user(
@@ -378,7 +385,8 @@ def set_cutoff(
                                groups=model.oof_groups, top=top, weights=weights,
                                context=context,
                                target_precision=target, confidence=model.confidence,
-                               unpromisable=model.unpromisable)
+                               unpromisable=model.unpromisable,
+                               library=model.library_reading(j, proba, model.eligible(proba)))
     threshold = NEVER if choice.cutoff is None else choice.cutoff
     assigned = SortAssignment.probability >= threshold
     # Same rule: only rows between the old and new cutoff can change (the run/context/probability index finds them).

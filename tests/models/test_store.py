@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.commands.context_model import sort_command, train_command
+from app.models.library_reading import LIBRARY_GRID
 from app.models.dataset import DatasetError
 from app.models.model import ModelInputError
 from app.models.service import (
@@ -215,6 +216,10 @@ def test_a_sort_stores_assignments_and_near_misses_for_review(app, trained):
     assert any(r.assigned for r in rows)  # near misses depend on how sharp the calibrated probabilities are
     placed = len({r.track_id for r in rows if r.assigned})
     assert run.coverage == pytest.approx(placed / 30)
+    # The library's songs counted at each hundredth of a cutoff, so a cutoff moved by hand reads them as the sort did.
+    counts = np.asarray(run.params["library_counts"])
+    assert counts.shape == (len(run.params["cutoffs"]), len(LIBRARY_GRID)) and counts[:, 0].max() <= 30
+    assert (np.diff(counts, axis=1) <= 0).all() and counts.sum() > 0
 
 
 def test_moving_a_cutoff_reassigns_and_keeps_decisions(app, trained):
