@@ -226,8 +226,8 @@ def choose_cutoff(
         Why nothing may be promised (e.g. :data:`NO_BACKGROUND`): no cutoff qualifies, and a best-effort
         one promises 0.
     library : callable, optional
-        The precision the library's own songs read at given cutoffs (:func:`app.models.library_reading.library_reading`); a cutoff
-        promises at most that.
+        The precision the library's own songs read at given cutoffs
+        (:func:`app.models.library_reading.library_reading`); a cutoff promises at most that.
 
     Returns
     -------
@@ -296,8 +296,8 @@ def choose_cutoff(
 
 def _library_words(read: np.ndarray | None, k: int) -> str:
     """What the library's own songs read at the chosen cutoff, for a cutoff's message ("" without a reading)."""
-    return "" if read is None else (f"; your library's own songs above it read {read[k]:.2f}, and it promises the "
-                                    "lower of the two")
+    return "" if read is None else (f"; your library's own songs above it read a precision of at least {read[k]:.2f}, "
+                                    "and the cutoff promises the lower of the two")
 
 
 def cutoff_curve(proba: np.ndarray, truth: np.ndarray, cutoffs=REPORT_CUTOFFS) -> list[dict]:

@@ -34,7 +34,7 @@ def library_counts(proba: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 
 
 def library_reading(proba: np.ndarray, truth: np.ndarray, top: np.ndarray | None, counts: np.ndarray,
-                    songs: int, min_positives: int = DEFAULT_MIN_POSITIVES, confidence: float = DEFAULT_CONFIDENCE
+                    min_positives: int = DEFAULT_MIN_POSITIVES, confidence: float = DEFAULT_CONFIDENCE
                     ) -> Callable[[np.ndarray], np.ndarray] | None:
     """The precision a library's own songs read at each cutoff (a lower confidence bound), or None when too few.
 
@@ -48,8 +48,8 @@ def library_reading(proba: np.ndarray, truth: np.ndarray, top: np.ndarray | None
     context's. Unlike the library's mix by EM, this assumes nothing of how the library's other songs sound (the
     EM takes them to sound like the harvest's songs of no context; a listener's other songs are nearer their
     taste, and pass a cutoff more often), only that the library's songs above that cutoff are nearly all the
-    context's; where that is false it reads too high, and the EM's bound binds instead. A promise is the lower
-    of the two (see :func:`app.models.cutoffs.choose_cutoff`'s ``library``).
+    context's; where that is false it reads too high, and only the EM's bound is left to hold the promise. A
+    promise is the lower of the two (see :func:`app.models.cutoffs.choose_cutoff`'s ``library``).
 
     The precision at ``t`` is then ``(R(t) / R(u)) / (L(t) / L(u))`` for the reading cutoff ``u``: two ratios of
     counts of nested sets (training songs, library songs), each binomial. The reading is the lower confidence
@@ -57,14 +57,15 @@ def library_reading(proba: np.ndarray, truth: np.ndarray, top: np.ndarray | None
     few dozen songs says less.
 
     ``proba``, ``truth``, ``top``: the context's out-of-fold probabilities, labels and decision-rule mask;
-    ``counts``: the library's row of :func:`library_counts` for the context; ``songs``: the library's size.
+    ``counts``: the library's row of :func:`library_counts` for the context. The training ratio is binomial over
+    songs, not playlists: its bound is narrower than the cluster-robust ones of the training songs' own promise.
     """
     proba = np.asarray(proba, dtype=float)
     truth = np.asarray(truth, dtype=bool)
     passing = truth if top is None else truth & np.asarray(top, dtype=bool)
     positives = int(truth.sum())
     counts = np.asarray(counts, dtype=float)
-    if not positives or not songs:
+    if not positives:
         return None
     scores = np.sort(proba[passing])
 
@@ -81,14 +82,17 @@ def library_reading(proba: np.ndarray, truth: np.ndarray, top: np.ndarray | None
 
     def reading(cutoffs: np.ndarray) -> np.ndarray:
         cutoffs = np.asarray(cutoffs, dtype=float)
-        # The grid point at or below each cutoff (its count is at least the cutoff's own).
+        # The grid point at or below each cutoff (its count is at least the cutoff's own); a cutoff within 1e-9 under
+        # a grid point is read at it, as a stored 0.57 may come back a hair below.
         at = np.clip(np.searchsorted(LIBRARY_GRID, cutoffs + 1e-9, side="right") - 1, 0, len(LIBRARY_GRID) - 1)
         library, trained = counts[at], trained_above(cutoffs)
         with np.errstate(invalid="ignore", divide="ignore"):
             point = (trained / grid_trained[u]) / (library / counts[u])
             # var(log(x / y)) of a count x nested in y (or y in x) is |1/x - 1/y|.
             spread = np.sqrt(np.abs(1 / trained - 1 / grid_trained[u]) + np.abs(1 / library - 1 / counts[u]))
-            value = np.where((library > 0) & (trained > 0), point * np.exp(-z * spread), np.where(library > 0, 0.0, 1.0))
-        return np.clip(np.nan_to_num(value, nan=0.0), 0.0, 1.0)
+            bound = point * np.exp(-z * spread)
+        # No library song passing: nothing is taken, so nothing is promised wrongly.
+        value = np.where(library == 0, 1.0, np.where(trained == 0, 0.0, bound))
+        return np.clip(value, 0.0, 1.0)
 
     return reading

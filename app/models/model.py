@@ -13,9 +13,9 @@ from app.models.calibration import (
     SHARE_RANGE_LIMIT, SHARE_SE_LIMIT, Calibrator, adjust, class_weights, estimate_prior, share_standard_errors,
 )
 from app.models.cutoffs import NO_BACKGROUND, CutoffChoice, best_fit, choose_cutoff
-from app.models.library_reading import library_counts, library_reading
 from app.models.explain import assignment_reasons, coefficient_words, parse_feature_names
 from app.models.features import FeatureSpec, derive_columns
+from app.models.library_reading import library_counts, library_reading
 
 #: A context whose assigned tracks sit this many times farther from its training centroid than its
 #: own training tracks do is flagged as looking off.
@@ -110,8 +110,6 @@ class ContextModel:
     library_counts : ndarray or None
         Per context, how many of those tracks it would take at each cutoff of
         :data:`app.models.library_reading.LIBRARY_GRID` (see :meth:`library_reading`).
-    library_songs : int
-        How many tracks the model was last adapted to.
     grouping : str
         What the folds hold out together: "playlist", "artist" or "track".
     open_world : bool
@@ -144,7 +142,6 @@ class ContextModel:
     library_prior: np.ndarray | None = None
     library_share_se: np.ndarray | None = None
     library_counts: np.ndarray | None = None
-    library_songs: int = 0
     grouping: str = "playlist"
     fold_pipelines: list[Pipeline] = field(default_factory=list)
     oof_folds: np.ndarray | None = None
@@ -275,7 +272,7 @@ class ContextModel:
         if self.library_counts is None:
             return None
         return library_reading(proba[:, j], self.oof_truth[:, j], None if allowed is None else allowed[:, j],
-                               self.library_counts[j], self.library_songs, self.min_positives, self.confidence)
+                               self.library_counts[j], self.min_positives, self.confidence)
 
     def for_library(self, posterior: np.ndarray) -> ContextModel:
         """A copy adapted to a library: its class mix estimated by EM, its songs counted at each cutoff, and the
@@ -289,8 +286,8 @@ class ContextModel:
         model = replace(self, library_prior=prior,
                         library_share_se=share_standard_errors(posterior, self.train_prior, prior))
         proba = model.adjusted(posterior)
-        return replace(model, library_counts=library_counts(proba, model.eligible(proba)),
-                       library_songs=len(posterior)).retarget(context_targets=targets)
+        return replace(model, library_counts=library_counts(proba, model.eligible(proba))
+                       ).retarget(context_targets=targets)
 
     def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = derive_columns(frame)

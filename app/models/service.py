@@ -265,15 +265,16 @@ def _cutoff_params(result: SortResult, floor: float) -> dict:
 
 
 def adapted_model(model: ContextModel, run: SortRun) -> ContextModel:
-    """The model with the library mix the run was sorted under, and its songs counted at each cutoff (older runs:
-    the training mix, no counts)."""
+    """The model with the library's mix and song counts the run was sorted under, as far as the run kept them.
+
+    Runs stored before the mix was kept have the training mix; before the counts, a hand-set cutoff reads no library.
+    """
     prior = run.params.get("library_prior")
     if prior is None:
         return model
     counts = run.params.get("library_counts")
     return replace(model, library_prior=np.asarray(prior),
-                   library_counts=None if counts is None else np.asarray(counts, dtype=int),
-                   library_songs=int(run.params.get("tracks") or 0))
+                   library_counts=None if counts is None else np.asarray(counts, dtype=int))
 
 
 def sort_for_user(

@@ -2,14 +2,15 @@
 
 A sync never removes or reorders anything and never touches a playlist contextify did not create. It works on
 the user's latest saved sort (its model and playlists): new liked tracks (no row in that sort yet, and not
-handled by an earlier sync of it) are scored by the sort's model, and those its decision keeps are appended
-(mode "auto") or queued for the user (mode "review"). Each playlist is read back after appending; only what
+handled by an earlier sync of it) are scored by the sort's model at the sort's cutoffs, and those it keeps are
+appended (mode "auto") or queued for the user (mode "review"). Each playlist is read back after appending; only what
 read back as written counts as added. A spent quota or a failing Spotify stops the sync: what was verified
 stays, the rest is tried again by the next sync.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -194,19 +195,24 @@ class Placement:
     reasons: list[str] = field(default_factory=list)
 
 
-def score(session: Session, user_id: int, model_id: int, track_ids: list[int]) -> list[Placement]:
-    """What the model's own decision keeps among `track_ids`: one placement per (track, context) it assigns."""
+def score(session: Session, user_id: int, run: SortRun, track_ids: list[int]) -> list[Placement]:
+    """What the saved sort's decision keeps among `track_ids`: one placement per (track, context) it assigns."""
     if not track_ids:
         return []
-    from app.models.service import REVIEW_FLOOR, load_owned_model
+    from app.models.cutoffs import CutoffChoice
+    from app.models.service import REVIEW_FLOOR, adapted_model, load_owned_model
 
-    _, model = load_owned_model(session, user_id, model_id)
+    _, model = load_owned_model(session, user_id, run.model_id)
     frame = feature_frame(session, track_ids).reindex(columns=model.spec.columns)
     frame = frame[frame.notna().any(axis=1)]  # a track with no feature at all cannot be placed yet
     if frame.empty:
         return []
+    # The sort's own cutoffs (as the user saved them): chosen under the whole library's mix and what its songs read,
+    # which a few new likes are too few to estimate again.
+    stored = {c: CutoffChoice(**choice) for c, choice in run.params["cutoffs"].items() if c in model.contexts}
+    model = dataclasses.replace(adapted_model(model, run), cutoffs={**model.cutoffs, **stored})
     result = model.sort(frame.rename_axis("track_id").reset_index(), id_col="track_id", explain=True,
-                        explain_floor=REVIEW_FLOOR)
+                        explain_floor=REVIEW_FLOOR, adapt=False)
     spotify = dict(session.execute(select(Track.id, Track.spotify_id).where(Track.id.in_(track_ids))).all())
     return [Placement(a["context"], int(a["track_id"]), f"spotify:track:{spotify[int(a['track_id'])]}"
                       if spotify.get(int(a["track_id"])) else None, float(a["probability"]), list(a["reasons"] or []))
@@ -283,7 +289,7 @@ def _sync(session: Session, user_id: int, sync_run: SyncRun, client: SpotifyClie
     new = candidates(session, user_id, run)
     songs = library_songs(session, user_id)
     done = handled(session, user_id, run)
-    placements = [p for p in score(session, user_id, run.model_id, new) if (p.track_id, p.context) not in done]
+    placements = [p for p in score(session, user_id, run, new) if (p.track_id, p.context) not in done]
     outcome = SyncOutcome("done", "", stale=stale)
     by_context: dict[str, list[Placement]] = {}
     for p in placements:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from app.models.cutoffs import manual_cutoff
-from app.models.library_reading import LIBRARY_GRID, READING_MIN_RECALL, library_counts, library_reading
+from app.models.library_reading import LIBRARY_GRID, library_counts, library_reading
 from app.models.dataset import build_dataset
 from app.models.features import derive_columns, infer_feature_spec
 from app.models.training import train_context_model
@@ -95,7 +95,7 @@ def _gaps(fits: int) -> list[float]:
     fitting = rng.beta(5, 2, fits)
     scores = np.r_[fitting, rng.beta(1.5, 6, 9 * fits)]
     counts = library_counts(scores[:, None], np.ones((len(scores), 1), bool))[0]
-    reading = library_reading(oof, truth, None, counts, len(scores))
+    reading = library_reading(oof, truth, None, counts)
     return [(fitting >= cutoff).sum() / (scores >= cutoff).sum() - reading(np.array([cutoff]))[0]
             for cutoff in (0.5, 0.6, 0.7, 0.8)]
 
@@ -111,14 +111,16 @@ def test_too_few_songs_give_no_reading_and_a_hand_set_cutoff_reads_it_too():
     oof = np.r_[rng.beta(5, 2, 400), rng.beta(2, 5, 400)]
     truth = np.r_[np.ones(400, bool), np.zeros(400, bool)]
     few = library_counts(rng.beta(5, 2, (10, 1)), np.ones((10, 1), bool))[0]
-    assert library_reading(oof, truth, None, few, 10) is None
-    # Half the library's songs sound like the context's but are not: a hand-set cutoff promises what they read.
-    library = np.r_[rng.beta(5, 2, 100), rng.beta(5, 2, 100)]
+    assert library_reading(oof, truth, None, few) is None
+    # A library of 200 songs, a tenth of them the context's: a hand-set cutoff promises no more than they read.
+    library = np.r_[rng.beta(5, 2, 20), rng.beta(3, 3, 180)]
     counts = library_counts(library[:, None], np.ones((200, 1), bool))[0]
-    reading = library_reading(oof, truth, None, counts, 200)
-    # The share is read where at least READING_MIN_RECALL of the context's songs pass: here every song could fit.
-    assert reading is not None and READING_MIN_RECALL > 0 and len(counts) == len(LIBRARY_GRID)
+    assert len(counts) == len(LIBRARY_GRID)
+    reading = library_reading(oof, truth, None, counts)
+    assert reading is not None
     choice = manual_cutoff(oof, truth, 0.6, library=reading)
     plain = manual_cutoff(oof, truth, 0.6)
-    assert choice.promised_precision == pytest.approx(min(plain.promised_precision, reading(np.array([0.6]))[0]))
-    assert "your library's own songs above it read" in choice.message
+    assert choice.promised_precision < plain.promised_precision
+    assert choice.promised_precision == pytest.approx(reading(np.array([0.6]))[0])
+    assert "your library's own songs above it read a precision of at least" in choice.message
+

@@ -4,8 +4,10 @@ nothing else changes (read back), undo removes exactly one track, and a second r
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
+import numpy as np
 import requests
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -16,6 +18,7 @@ from app.extensions import db
 from app.jobs import runner
 from app.runs.progress import Progress
 from app.jobs.sync_schedule import InProcessScheduler
+from app.models.cutoffs import CutoffChoice
 from app.models.service import load_owned_model, sort_for_user, sort_summary, train_for_user
 from app.pipeline.charts import add_background
 from app.pipeline.enrich import enrich_tracks
@@ -27,7 +30,7 @@ from app.services.save import save_playlists
 from app.services.songs import library_songs
 from app.services.sync import base_sort, set_sync
 from app.services.sync_digest import digest
-from app.storage.tables import ExportedPlaylist, SortAssignment, SyncItem, SyncRun, Track, User
+from app.storage.tables import ExportedPlaylist, SortAssignment, SortRun, SyncItem, SyncRun, Track, User
 from tests.auth.helpers import login, sandbox_app
 from tests.e2e.test_context_model_end_to_end import FAST, PROVIDERS, fast_clients
 from tests.jobs.conftest import wait_for
@@ -80,21 +83,27 @@ def every_playlist(sandbox) -> dict[str, list[str]]:
     return {pid: dump(sandbox, pid) for pid in ids}
 
 
-def expected_additions(app, user_id: int, model_id: int, new_ids: list[int]) -> dict[str, list[str]]:
-    """What the model's own decision keeps among the new likes, one version per song (computed here, apart from
-    the sync's code): per context, the URIs in the order of probability."""
+def expected_additions(app, user_id: int, base_id: int, new_ids: list[int]) -> dict[str, list[str]]:
+    """What the saved sort's decision keeps among the new likes, one version per song (computed here, apart from
+    the sync's code): its model under the library's mix the sort estimated, at the cutoffs it was saved with; per
+    context, the URIs in the order of probability."""
     with app.app_context():
-        _, model = load_owned_model(db.session, user_id, model_id)
+        base = db.session.get(SortRun, base_id)
+        _, model = load_owned_model(db.session, user_id, base.model_id)
+        model = dataclasses.replace(
+            model, library_prior=np.asarray(base.params["library_prior"]),
+            cutoffs={**model.cutoffs, **{c: CutoffChoice(**choice) for c, choice in base.params["cutoffs"].items()}})
         frame = feature_frame(db.session, new_ids).reindex(columns=model.spec.columns)
         frame = frame[frame.notna().any(axis=1)]
-        result = model.sort(frame.rename_axis("track_id").reset_index(), id_col="track_id")
+        proba = model.adjusted(model.posterior(frame))
+        assigned = model.assign(proba)
         songs = library_songs(db.session, user_id)
         spotify = dict(db.session.execute(select(Track.id, Track.spotify_id)).all())
     wanted: dict[str, list[tuple[float, str]]] = {}
-    for a in result.assignments:
-        track_id = int(a["track_id"])
-        if a["assigned"] and songs.stands_for_itself(track_id):
-            wanted.setdefault(a["context"], []).append((-a["probability"], f"spotify:track:{spotify[track_id]}"))
+    for i, track_id in enumerate(int(t) for t in frame.index):
+        for j, context in enumerate(model.contexts):
+            if assigned[i, j] and songs.stands_for_itself(track_id):
+                wanted.setdefault(context, []).append((-proba[i, j], f"spotify:track:{spotify[track_id]}"))
     return {c: [uri for _, uri in sorted(rows)] for c, rows in wanted.items()}
 
 
@@ -119,7 +128,7 @@ def test_the_scheduler_keeps_saved_playlists_sorted_with_one_entry_per_song_and_
             rows = {r.context: r for r in db.session.scalars(select(ExportedPlaylist))}
             sorted_uris = {u for r in rows.values() for u in r.track_uris}
             base = base_sort(db.session, user_id)
-            model_id = base.model_id
+            base_id, model_id = base.id, base.model_id
             liked_before = set(library_track_ids(db.session, user_id))
         before = every_playlist(sandbox)
 
@@ -143,7 +152,7 @@ def test_the_scheduler_keeps_saved_playlists_sorted_with_one_entry_per_song_and_
         with app.app_context():
             new_ids = sorted(set(library_track_ids(db.session, user_id)) - liked_before)
         assert len(new_ids) == 40
-        expected = expected_additions(app, user_id, model_id, new_ids)
+        expected = expected_additions(app, user_id, base_id, new_ids)
         after = every_playlist(sandbox)
         assert set(after) == set(before), "no playlist made or dropped"
         grew = 0
