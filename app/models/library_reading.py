@@ -29,8 +29,11 @@ def library_counts(proba: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """
     proba = np.asarray(proba, dtype=float)
     eligible = np.asarray(eligible, dtype=bool)
-    return np.array([[int(((proba[:, j] >= g) & eligible[:, j]).sum()) for g in LIBRARY_GRID]
-                     for j in range(proba.shape[1])], dtype=int).reshape(proba.shape[1], len(LIBRARY_GRID))
+    counts = np.zeros((proba.shape[1], len(LIBRARY_GRID)), dtype=int)
+    for j in range(proba.shape[1]):
+        taken = np.sort(proba[eligible[:, j], j])
+        counts[j] = len(taken) - np.searchsorted(taken, LIBRARY_GRID, side="left")
+    return counts
 
 
 def library_reading(proba: np.ndarray, truth: np.ndarray, top: np.ndarray | None, counts: np.ndarray,

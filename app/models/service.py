@@ -265,10 +265,13 @@ def _cutoff_params(result: SortResult, floor: float) -> dict:
 
 
 def adapted_model(model: ContextModel, run: SortRun) -> ContextModel:
-    """The model with the library's mix and song counts the run was sorted under, as far as the run kept them.
+    """The model as the run stands: its cutoffs (as chosen, or moved by hand), and the library's mix and song counts
+    it was sorted under, as far as the run kept them.
 
     Runs stored before the mix was kept have the training mix; before the counts, a hand-set cutoff reads no library.
     """
+    stored = {c: CutoffChoice(**choice) for c, choice in run.params["cutoffs"].items() if c in model.contexts}
+    model = replace(model, cutoffs={**model.cutoffs, **stored})
     prior = run.params.get("library_prior")
     if prior is None:
         return model

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -173,7 +172,6 @@ def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False,
     """The centroid check at the sort's current cutoffs: per context (or the `only` one), how far its tracks sit
     from its training tracks (`distance_ratio`) and whether that `looks_off`. {} when the model or library
     cannot be read."""
-    from app.models.cutoffs import CutoffChoice
     from app.models.dataset import DatasetError
     from app.models.model import ModelInputError
     from app.models.persistence import ArtifactError
@@ -184,10 +182,8 @@ def sanity(session: Session, user_id: int, run: SortRun, recent: bool = False,
         scaled, proba = library_scores(session, user_id, run.model_id, model, recent=recent)
     except (ReviewError, ArtifactError, DatasetError, ModelInputError):
         return {}
-    cutoffs = {context: CutoffChoice(**choice) for context, choice in run.params["cutoffs"].items()
-               if context in model.contexts}
     # Under the library mix the sort estimated, as the stored cutoffs were chosen for it.
-    adapted = dataclasses.replace(adapted_model(model, run), cutoffs={**model.cutoffs, **cutoffs})
+    adapted = adapted_model(model, run)
     placed = adapted.assign(adapted.adjusted(proba))
     return {context: shape_check(model, scaled, placed, j) for j, context in enumerate(model.contexts)
             if only is None or context == only}

@@ -10,7 +10,6 @@ stays, the rest is tried again by the next sync.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -199,7 +198,6 @@ def score(session: Session, user_id: int, run: SortRun, track_ids: list[int]) ->
     """What the saved sort's decision keeps among `track_ids`: one placement per (track, context) it assigns."""
     if not track_ids:
         return []
-    from app.models.cutoffs import CutoffChoice
     from app.models.service import REVIEW_FLOOR, adapted_model, load_owned_model
 
     _, model = load_owned_model(session, user_id, run.model_id)
@@ -209,9 +207,7 @@ def score(session: Session, user_id: int, run: SortRun, track_ids: list[int]) ->
         return []
     # The sort's own cutoffs (as the user saved them): chosen under the whole library's mix and what its songs read,
     # which a few new likes are too few to estimate again.
-    stored = {c: CutoffChoice(**choice) for c, choice in run.params["cutoffs"].items() if c in model.contexts}
-    model = dataclasses.replace(adapted_model(model, run), cutoffs={**model.cutoffs, **stored})
-    result = model.sort(frame.rename_axis("track_id").reset_index(), id_col="track_id", explain=True,
+    result = adapted_model(model, run).sort(frame.rename_axis("track_id").reset_index(), id_col="track_id", explain=True,
                         explain_floor=REVIEW_FLOOR, adapt=False)
     spotify = dict(session.execute(select(Track.id, Track.spotify_id).where(Track.id.in_(track_ids))).all())
     return [Placement(a["context"], int(a["track_id"]), f"spotify:track:{spotify[int(a['track_id'])]}"

@@ -124,3 +124,12 @@ def test_too_few_songs_give_no_reading_and_a_hand_set_cutoff_reads_it_too():
     assert choice.promised_precision == pytest.approx(reading(np.array([0.6]))[0])
     assert "your library's own songs above it read a precision of at least" in choice.message
 
+
+
+def test_library_counts_are_the_songs_each_context_would_take_at_each_grid_cutoff():
+    rng = np.random.default_rng(6)
+    proba = np.round(rng.random((500, 3)), 2)  # on the grid too, where >= must count the song
+    eligible = rng.random((500, 3)) < 0.6
+    counts = library_counts(proba, eligible)
+    for j in range(3):
+        assert counts[j].tolist() == [int(((proba[:, j] >= g) & eligible[:, j]).sum()) for g in LIBRARY_GRID]
