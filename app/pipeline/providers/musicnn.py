@@ -24,14 +24,14 @@ def analyse_musicnn_clip(data: bytes) -> dict[str, float] | str:
 
 
 class MusicnnProvider(PreviewAnalysis):
-    """Per track `tag_<tag>` (50 MSD tag probabilities) and `emb_000`..`emb_199`, averaged over every other 3-s patch.
+    """Per track `tag_<tag>` (50 MSD tag probabilities) and `emb_000`..`emb_199`, averaged over four inner 3-s patches.
 
     Shares the preview download with the `preview` provider and runs on the same analysis pool. The
     version names the network and this implementation: a change to either recomputes every track.
     """
 
     name = "musicnn"
-    version = "msd-2"  # 2: every other patch (musicnn_net.PATCH_STEP)
+    version = "msd-3"  # 2: every other patch; 3: four inside patches (musicnn_net.patches_used)
     analyser = staticmethod(analyse_musicnn_clip)
 
     def fetch(self, tracks: Iterable[TrackRef]) -> Iterator[FeatureResult]:
