@@ -121,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         if scale["wait_prerender"]:  # the CDN's work, done before the clock starts (benchmarks/cdn.py)
             previews = cdn.DiskPreviews(world)
             rendered = previews.fill(cdn.scenario_tracks(world, scale["wait_user"], scale["wait_contexts"]))
-            print(f"[bench] previews on disk ({rendered} rendered now), the clock starts", flush=True)
+            print(f"[bench] previews on disk ({rendered} rendered now)", flush=True)
+        clip_cpu = whole_wait.analysis_cpu(world, scale["wait_user"], scale["wait_contexts"], previews)
+        print(f"[bench] CPU seconds a preview costs here: {clip_cpu}; the clock starts", flush=True)
         with SandboxServer(world=world, scale=scale["wait_world"], renderer=previews) as sandbox:
             area("6. The whole wait", lambda: whole_wait.whole_wait(
                 sandbox, scale["wait_user"], scale["wait_contexts"], scale["wait_playlists"], scale["wait_tracks"],
                 scale["wait_providers"], checks, timeout_s=scale["wait_timeout_s"],
-                prerendered=previews is not None, best_effort=scale["wait_best_effort"]))
+                prerendered=previews is not None, best_effort=scale["wait_best_effort"], clip_cpu=clip_cpu))
     if "7" in areas:
         area("7. Real audio (emotify_dev)", lambda: real_audio.real_audio(
             checks, scale["real_clips"], scale["real_quality"], scale["real_workers"]))

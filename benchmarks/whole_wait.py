@@ -31,16 +31,45 @@ POLL_S = 1.0
 #: The full scenario the projection is for (issue 19): 10,500 likes, four new contexts, the default harvest.
 FULL = {"likes": 10_500, "contexts": 4, "playlists": DEFAULT_PLAYLISTS_PER_CONTEXT,
         "tracks": DEFAULT_TRACKS_PER_PLAYLIST}
-#: Preview analysis rates on 2 cores the projection assumes (clips per second): 2 cores over the CPU seconds a
-#: clip costs on an idle machine (area 7, 2026-12-07 08:48 UTC, musicnn over every other patch, on a 2.1 GHz Xeon:
-#: descriptors 0.092, musicnn 0.281).
-ANALYSIS_PER_S = {"descriptors only": round(2 / 0.092, 1), "with musicnn": round(2 / (0.092 + 0.281), 1)}
+#: How many of the scenario's own previews `analysis_cpu` times per provider before the clock starts.
+CLIPS_FOR_RATES = 24
+
+
+def analysis_cpu(world, user: str, contexts: list[str], previews=None,
+                 clips: int = CLIPS_FOR_RATES) -> dict[str, float]:
+    """CPU seconds a preview costs each audio provider on this machine, timed on `clips` of the scenario's own
+    previews before the clock starts, in a warmed pool of one worker per core as area 7 times the real clips.
+
+    `previews` is the scenario's DiskPreviews where they were rendered for the run; otherwise the sample is rendered
+    to a folder of its own. A provider that cannot run here (musicnn without its weights) is left out.
+    """
+    import os
+    from pathlib import Path
+
+    from app.pipeline.musicnn_net import WeightsMissing, weights_prefix
+    from benchmarks import cdn, real_audio
+
+    tracks = cdn.scenario_tracks(world, user, contexts)
+    sample = tracks[::max(len(tracks) // clips, 1)][:clips]
+    store = previews or cdn.DiskPreviews(world, folder=Path(tempfile.mkdtemp(prefix="contextify-clips-")))
+    store.fill(sample)
+    providers = ["preview"]
+    try:
+        weights_prefix()
+        providers.append("musicnn")
+    except WeightsMissing:
+        pass
+    cores = os.cpu_count() or 1
+    return {name: real_audio.speed([store.path(t) for t in sample], name, cores)[1] for name in providers}
 
 
 def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists: int, tracks: int,
                providers: list[str] | None, checks: list[list], timeout_s: float = 3 * 3600,
-               prerendered: bool = False, best_effort: bool = False) -> list[Table]:
+               prerendered: bool = False, best_effort: bool = False,
+               clip_cpu: dict[str, float] | None = None) -> list[Table]:
     """Run the scenario once; returns the per-stage table and the ETA table, and adds the targets to `checks`.
+
+    `clip_cpu`: CPU seconds a preview costs each provider on this machine (`analysis_cpu`), for the projection.
 
     `best_effort`: the user opts in to best-effort playlists for contexts no cutoff can promise (the Model page's
     choice), so a round offers something to review as soon as it has a model; they are marked as such.
@@ -91,7 +120,7 @@ def whole_wait(sandbox: SandboxServer, user: str, contexts: list[str], playlists
         tables[0].note += (" The sandbox served previews rendered to disk before the clock started "
                            "(benchmarks/cdn.py): encoding them is Deezer's CDN's work, not this machine's.")
     return [*tables, ceiling(sandbox.world, contexts, playlists, tracks),
-            _projection(stages, rounds, len(contexts) * playlists * tracks)]
+            _projection(stages, rounds, len(contexts) * playlists * tracks, clip_cpu or {})]
 
 
 def promises_kept(rounds: list[dict[str, Any]]) -> tuple[int, list[str]]:
@@ -150,15 +179,28 @@ def _truth_counts(world, context: str, deezer_ids: list[int | None]) -> tuple[in
     return sum(context in track.contexts for track in known), len(known)
 
 
-def _projection(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], asked: int) -> Table:
-    """The full scenario at the floor, from this run's calls per training song and per library song."""
+def _projection(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], asked: int,
+                clip_cpu: dict[str, float]) -> Table:
+    """The full scenario at the floor, from this run's calls per training song and per library song, and the
+    analysis at the rate this machine's cores allow (`analysis_cpu`)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    rates = {}
+    if "preview" in clip_cpu:
+        rates["descriptors only"] = cores / clip_cpu["preview"]
+        if "musicnn" in clip_cpu:   # each timed with its own decode: about 0.02 CPU-s a clip counted twice
+            rates["with musicnn"] = cores / (clip_cpu["preview"] + clip_cpu["musicnn"])
+    timed = ", ".join(f"{name} {cpu:.3f}" for name, cpu in clip_cpu.items()) or "not timed"
     table = Table(
         "The full scenario at the real limits, projected from this run's calls per song",
         f"Calls per song measured above (harvest: per harvested training song; import: per library song), times "
         f"the full scenario's {FULL['likes']:,} likes and {FULL['contexts']} contexts x {FULL['playlists']} "
         f"playlists x {FULL['tracks']} tracks (training songs scaled by this run's harvested share of the slots "
-        "asked for). Deezer's 10/s and Spotify's 5/s bind the calls; the previews bind the analysis at the rates "
-        f"named ({', '.join(f'{k}: {v:g}/s' for k, v in ANALYSIS_PER_S.items())}). The first sort needs the "
+        "asked for). Deezer's 10/s and Spotify's 5/s bind the calls; the previews bind the analysis at the rate "
+        f"{cores} cores allow at the CPU seconds a preview cost each provider on this machine, timed on "
+        f"{CLIPS_FOR_RATES} of the scenario's previews before the clock started ({timed}; "
+        f"{', '.join(f'{k}: {v:.1f}/s' for k, v in rates.items()) or 'no rate'}). The first sort needs the "
         "training songs' metadata and the first 250 likes analysed; everything needs every call and every preview.",
         ["what", "this run", "per song", "full scenario", "floor s", "floor min"])
     by_kind = {r["kind"]: r for r in stages}
@@ -189,7 +231,7 @@ def _projection(stages: list[dict[str, Any]], rounds: list[dict[str, Any]], aske
         ("everything: deezer calls", "-", "-", deezer_all, deezer_all / DEEZER_PER_S),
     ]
     rows += [(f"everything: preview analysis, {name}", harvest.get("previews", 0) + imported.get("previews", 0),
-              per["previews"], previews_all, previews_all / rate) for name, rate in ANALYSIS_PER_S.items()]
+              per["previews"], previews_all, previews_all / rate) for name, rate in rates.items()]
     for what, measured, per_song, full, floor_s in rows:
         table.rows.append([what, measured, round(per_song, 3) if isinstance(per_song, float) else per_song,
                            round(full), "-" if floor_s is None else round(floor_s),

@@ -140,7 +140,7 @@ def run_network(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyse(y: np.ndarray, sr: int) -> dict[str, float]:
-    """Per clip: the 50 tag probabilities and the 200-d embedding, each averaged over the patches `patches_used` names."""
+    """Per clip: the 50 tag probabilities and the 200-d embedding, each averaged over the `patches_used` patches."""
     patches = log_mel_patches(y, sr)
     tags, embedding = run_network(patches[patches_used(len(patches))])
     values = dict(zip(TAG_KEYS, (float(v) for v in tags.mean(axis=0))))
