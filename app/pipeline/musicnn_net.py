@@ -26,7 +26,7 @@ BN_EPSILON = 1e-3           # tf.compat.v1.layers.batch_normalization's default
 MODEL = "MSD_musicnn"
 EMBEDDING_SIZE = 200
 DEAD_CHANNEL = 1e-6        # largest possible contribution of a skipped front-end filter
-PATCHES_PER_BATCH = 4      # the temporal layers unfold ~37 MB for 4 patches
+PATCHES_PER_BATCH = 4      # the mid-end unfolds ~3 MB of windows per patch
 #: A clip's averages are taken over 4 of its 3-s patches, spread over its inside (the first and last patch left out):
 #: for a 30-s preview, patches 2, 4, 7 and 9 of 10, 40% of the network's cost, which is most of a preview's analysis
 #: (the whole wait, BENCHMARKS.md 6, is bound by the cores' analysis). On emotify_dev (artist-grouped folds, through
@@ -124,7 +124,7 @@ def run_network(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(tag probabilities (patches, 50), penultimate embedding (patches, 200)) of a batch of patches.
 
     Patches go through the network a few at a time: the layers after the first take the batch in one
-    matrix product, and a bounded batch keeps the unfolded windows (about 9 MB per patch) small.
+    matrix product, and a bounded batch keeps the mid-end's unfolded windows (about 3 MB per patch) small.
     The cost is the first layers' matrix products (about 1.1 of 1.3 GMAC per patch after skipping
     dead filters), which numpy's BLAS already runs near the core's peak.
     """
@@ -199,7 +199,6 @@ class _FrontConv:
     def __call__(self, windows: np.ndarray, frames: int, positions: int) -> np.ndarray:
         """windows: (frames x positions, kernel values) -> (frames, channels)."""
         return self._finish((windows @ self.kernel).reshape(frames, positions, -1).max(axis=1))
-
 
 
 class _TemporalConv(_FrontConv):
