@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, r
 from sklearn.model_selection import GridSearchCV, GroupShuffleSplit, StratifiedGroupKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from app.models.explain import FeatureRef, assignment_reasons, parse_feature_names
+from app.models.explain import FeatureRef, ReasonColumns, assignment_reasons, parse_feature_names
 from app.models.features import FeatureSpec
 from app.models.pipeline import make_pipeline
 from app.pipeline.features_table import CATEGORICAL
@@ -81,10 +81,12 @@ class DiscoverFit:
         """For each row, the features that pushed it most towards the user's taste, in words."""
         preprocess = self.pipeline.named_steps["preprocess"]
         scaled = np.asarray(preprocess.transform(frame[self.spec.columns]), dtype=float)
+        columns = ReasonColumns.of(self.refs)
         out = []
         for i in range(len(frame)):
             raw = {c: _raw(frame.iloc[i][c]) for c in self.spec.numeric}
-            out.append(assignment_reasons(self.weights * scaled[i], scaled[i], raw, self.refs, top=top))
+            out.append(assignment_reasons(self.weights * scaled[i], scaled[i], raw, self.refs, top=top,
+                                          columns=columns))
         return out
 
 

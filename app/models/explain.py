@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,9 +201,40 @@ def coefficient_words(coef: np.ndarray, refs: list[FeatureRef], top: int = 5) ->
     return {"for": towards[:top], "against": away[:top]}
 
 
+@dataclass(frozen=True)
+class ReasonColumns:
+    """What each column of the preprocessed matrix may say in a reason, worked out once per model for all its tracks."""
+
+    tag: np.ndarray        # a tag probability ("sounds chill"), numeric
+    embedding: np.ndarray  # a learned dimension: never a reason
+    missing: np.ndarray    # a missing-value indicator
+
+    @classmethod
+    def of(cls, refs: list[FeatureRef]) -> ReasonColumns:
+        return cls(tag=np.array([r.kind == "numeric" and tag_words.is_tag(r.column) for r in refs], dtype=bool),
+                   embedding=np.array([tag_words.is_embedding(r.column) for r in refs], dtype=bool),
+                   missing=np.array([r.kind == "missing" for r in refs], dtype=bool))
+
+
+class RowValues:
+    """One row of a table kept as column arrays, read by column name as a dict of the row would be (``get``)."""
+
+    __slots__ = ("columns", "row")
+
+    def __init__(self, columns: Mapping[str, np.ndarray], row: int) -> None:
+        self.columns, self.row = columns, row
+
+    def get(self, column: str, default: Any = None) -> Any:
+        values = self.columns.get(column)
+        if values is None:
+            return default
+        value = values[self.row]
+        return value.item() if isinstance(value, np.generic) else value  # a Python number, as pandas' to_dict gives
+
+
 def assignment_reasons(
-    contributions: np.ndarray, scaled: np.ndarray, raw: dict[str, float], refs: list[FeatureRef],
-    top: int = 3,
+    contributions: np.ndarray, scaled: np.ndarray, raw: Mapping[str, Any], refs: list[FeatureRef],
+    top: int = 3, columns: ReasonColumns | None = None,
 ) -> list[str]:
     """The features that pushed one track most towards one context, in words.
 
@@ -211,29 +244,31 @@ def assignment_reasons(
         Coefficient times the track's preprocessed value.
     scaled : ndarray of shape (n_features,)
         The track's preprocessed values (sign of a numeric one: above or below the training mean).
-    raw : dict
-        The track's unscaled numeric values by column.
+    raw : mapping
+        The track's unscaled numeric values by column (only ``get`` is used).
     refs : list of FeatureRef
     top : int
+    columns : ReasonColumns, optional
+        ``ReasonColumns.of(refs)``, passed by callers that explain many tracks with the same refs.
     """
+    columns = columns if columns is not None else ReasonColumns.of(refs)
     reasons: list[str] = []
-    order = [j for j in np.argsort(-contributions) if contributions[j] > 0]
+    order = np.argsort(-contributions)
+    order = order[contributions[order] > 0]
+    above = scaled[order] > 0
     # The tags that stand out for the track (above the training mean, pushing towards the context) make one
     # reason, "sounds chill, mellow, acoustic", where the first of them ranks.
-    tags = [refs[j].column for j in order if refs[j].kind == "numeric" and tag_words.is_tag(refs[j].column)
-            and scaled[j] > 0]
-    for j in order:
+    tags = [refs[j].column for j in order[columns.tag[order] & above]]
+    # A learned dimension has no words, and "the value is present" explains nothing to a listener.
+    speaks = ~columns.embedding[order] & ~(columns.missing[order] & ~above)
+    for j, high in zip(order[speaks].tolist(), above[speaks].tolist()):
         if len(reasons) == top:
             break
         ref = refs[j]
-        if ref.kind == "missing" and scaled[j] <= 0:
-            continue  # "the value is present" explains nothing to a listener
-        if tag_words.is_embedding(ref.column):
-            continue  # a learned dimension has no words
-        if ref.kind == "numeric" and tag_words.is_tag(ref.column) and scaled[j] > 0:
+        if columns.tag[j] and high:
             words = tag_words.sounds_like(tags)
         else:
-            words = feature_words(ref, high=scaled[j] > 0, raw=raw.get(ref.column))
+            words = feature_words(ref, high=high, raw=raw.get(ref.column))
         if words not in reasons:  # preview tempo and Deezer's bpm can both say "128 BPM"
             reasons.append(words)
     return reasons

@@ -13,7 +13,9 @@ from app.models.calibration import (
     SHARE_RANGE_LIMIT, SHARE_SE_LIMIT, Calibrator, adjust, class_weights, estimate_prior, share_standard_errors,
 )
 from app.models.cutoffs import NO_BACKGROUND, CutoffChoice, best_fit, choose_cutoff
-from app.models.explain import assignment_reasons, coefficient_words, parse_feature_names
+from app.models.explain import (
+    ReasonColumns, RowValues, assignment_reasons, coefficient_words, parse_feature_names,
+)
 from app.models.features import FeatureSpec, derive_columns
 from app.models.library_reading import library_counts, library_reading
 
@@ -420,21 +422,25 @@ class ContextModel:
 
     def _explain(self, ids, inputs, scaled, proba, explained, assigned, top):
         refs = self.feature_refs
+        columns = ReasonColumns.of(refs)
         coefficients = self.coefficients()
-        numeric = inputs[list(self.spec.numeric)]
+        # Each column's values as they are: a reason reads two or three of a track's hundreds of values, so
+        # copying every row into a dict (pandas' to_dict) cost more than finding the reasons.
+        numeric = {c: inputs[c].to_numpy() for c in self.spec.numeric}
         assignments = []
         for j, context in enumerate(self.contexts):
             rows = np.flatnonzero(explained[:, j])
             contributions = scaled[rows] * coefficients[j]
-            raws = numeric.iloc[rows].to_dict("records")
             for k, i in enumerate(rows):
                 assignments.append({
                     "track_id": ids[i], "context": context, "probability": float(proba[i, j]),
                     "assigned": bool(assigned[i, j]),
                     "best_effort": bool(assigned[i, j] and self.cutoffs[context].best_effort),
-                    "reasons": assignment_reasons(contributions[k], scaled[i], raws[k], refs, top),
+                    "reasons": assignment_reasons(contributions[k], scaled[i], RowValues(numeric, i), refs, top,
+                                                  columns),
                 })
         return assignments
+
 
 
 def how_many(share: float, share_se: float | None, tracks: int) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from app.analysis.explore import feature_columns, feature_label
-from app.models.explain import FeatureRef, assignment_reasons, coefficient_words
+from app.models.explain import FeatureRef, ReasonColumns, RowValues, assignment_reasons, coefficient_words
 
 
 def refs(*columns):
@@ -37,3 +37,27 @@ def test_explore_and_map_offer_the_tags_but_not_the_embedding():
                           "musicnn_emb_000": [1.0, 2.0, 3.0], "preview_tempo": [90.0, 120.0, 100.0]})
     assert feature_columns(frame) == ["musicnn_tag_chill", "preview_tempo"]
     assert feature_label("musicnn_tag_chill") == "sounds chill (musicnn tag)"
+
+
+def test_a_table_read_by_column_gives_the_reasons_a_row_dict_gives():
+    """The sort explains thousands of tracks from column arrays (`RowValues`) with the columns' kinds worked out once
+    (`ReasonColumns`): the reasons are those of the row as a dict, with a missing-value indicator and a present
+    value, an integer year and a NaN among them."""
+    columns = [FeatureRef("numeric", "deezer_bpm"), FeatureRef("missing", "deezer_bpm"),
+               FeatureRef("numeric", "deezer_album_release_year"), FeatureRef("numeric", "musicnn_tag_chill"),
+               FeatureRef("numeric", "preview_tempo"), FeatureRef("numeric", "musicnn_emb_001")]
+    table = pd.DataFrame({"deezer_bpm": [128.0, np.nan], "deezer_album_release_year": [1987, 2021],
+                          "musicnn_tag_chill": [0.7, 0.1], "preview_tempo": [127.5, 90.0],
+                          "musicnn_emb_001": [1.0, 2.0]})
+    arrays = {c: table[c].to_numpy() for c in table.columns}
+    rows = table.to_dict("records")
+    kinds = ReasonColumns.of(columns)
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        contributions, scaled = rng.normal(size=len(columns)), rng.normal(size=len(columns))
+        for i, row in enumerate(rows):
+            by_dict = assignment_reasons(contributions, scaled, row, columns, top=4)
+            assert assignment_reasons(contributions, scaled, RowValues(arrays, i), columns, 4, kinds) == by_dict
+    assert RowValues(arrays, 0).get("deezer_album_release_year") == 1987
+    assert type(RowValues(arrays, 0).get("deezer_album_release_year")) is int
+    assert RowValues(arrays, 0).get("no such column") is None
