@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,16 @@ class ContextDataset:
 
     def __len__(self) -> int:
         return len(self.features)
+
+    def digest(self) -> str:
+        """A digest of everything a training reads here: two datasets with the same digest train the same model."""
+        described = [list(self.contexts), [str(c) for c in self.features.columns], list(self.spec.numeric),
+                     list(self.spec.categorical), self.grouping, [list(p) for p in self.playlists],
+                     sorted((k, sorted(v)) for k, v in self.playlist_contexts.items()), list(self.messages)]
+        digest = hashlib.sha256(json.dumps(described, default=str).encode())
+        digest.update(pd.util.hash_pandas_object(self.features, index=True).to_numpy().tobytes())
+        digest.update(np.ascontiguousarray(self.labels, dtype=bool).tobytes())
+        return digest.hexdigest()
 
     def subset(self, rows: np.ndarray) -> ContextDataset:
         """The tracks at positions ``rows``, with the same contexts."""

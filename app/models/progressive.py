@@ -21,7 +21,7 @@ from app.pipeline.library import library_track_ids
 from app.pipeline.naming import context_key
 from app.runs.progress import Progress
 from app.storage.ownership import owned
-from app.storage.tables import Context, Label, SortAssignment, SortRun, Track, TrackFeatures
+from app.storage.tables import Context, Label, SortAssignment, SortRun, Track, TrackFeatures, TrainedModel
 
 #: A first sort rests on at least this many library songs (or the whole library, when smaller): the library's
 #: mix of contexts is estimated from the songs being sorted, and a few dozen cannot show it.
@@ -115,9 +115,12 @@ def refine_round(session: Session, user_id: int, contexts: Sequence[str], state:
     Raises DatasetError (too few analysed songs for two contexts, say) like any training.
     """
     previous = session.scalar(owned(SortRun, user_id).order_by(SortRun.id.desc()).limit(1))
+    # The last sort's model is kept where this round's training songs are the same (a last round after the final
+    # likes arrive, say): training again would give the same model, and it is most of a round's time.
     model = train_for_user(session, user_id, contexts, instance_dir=instance_dir, target_precision=target_precision,
                            providers=providers, job_id=job_id, progress=progress, best_effort=best_effort,
-                           ready=ready, rests_on=state.to_dict())
+                           ready=ready, rests_on=state.to_dict(),
+                           reuse=session.get(TrainedModel, previous.model_id) if previous is not None else None)
     library = [i for i in library_track_ids(session, user_id) if i in ready]
     run = sort_for_user(session, user_id, model.id, job_id=job_id, progress=progress, track_ids=library,
                         rests_on=state.to_dict())

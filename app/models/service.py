@@ -77,22 +77,24 @@ def train_from_store(
     n_jobs: int = 2,
     progress: Progress = _NO_PROGRESS,
     ready: set[int] | None = None,
+    dataset: ContextDataset | None = None,
 ) -> TrainingOutcome:
     """Assemble the harvested dataset (see :func:`dataset_from_store`) and train on it.
 
     ``context_targets``, ``n_splits``, ``test_size``, ``best_effort`` and ``multi_context`` are
     passed to :func:`app.models.training.train_context_model`; ``ready`` (the track ids analysed so far, for
-    progressive work) to :func:`dataset_from_store`.
+    progressive work) to :func:`dataset_from_store`. ``dataset``: one already assembled that way, trained on as it is.
 
     Raises
     ------
     DatasetError
         Unharvested contexts, too few tracks, or no usable feature; the message says what to run.
     """
-    progress.stage("dataset", total=1)
-    dataset = dataset_from_store(session, contexts, user_id=user_id, providers=providers,
-                                 min_tracks=min_tracks, ready=ready)
-    progress.advance("dataset")
+    if dataset is None:
+        progress.stage("dataset", total=1)
+        dataset = dataset_from_store(session, contexts, user_id=user_id, providers=providers,
+                                     min_tracks=min_tracks, ready=ready)
+        progress.advance("dataset")
     progress.stage("training", total=1)
     unknown = sorted(set(context_targets or {}) - set(dataset.contexts))
     if unknown:
@@ -137,6 +139,7 @@ def train_for_user(
     best_effort: bool = False,
     ready: set[int] | None = None,
     rests_on: dict | None = None,
+    reuse: TrainedModel | None = None,
 ) -> TrainedModel:
     """Train on the harvested ``contexts`` with the features the user's library has, and keep it.
 
@@ -146,16 +149,25 @@ def train_for_user(
     Writes a ``Dataset`` row, the artifact file and a ``TrainedModel`` row (kind "context") whose
     ``metrics`` are the training report, and commits. Progressive work (``app.models.progressive``) passes
     ``ready``, the track ids analysed so far, and ``rests_on``, what they are, kept in the model's params.
+    ``reuse``: the user's model of the round before; it is returned as it is, untrained again, when it was
+    trained with the same choices on a dataset with the same digest (`ContextDataset.digest`), as a last round
+    after the final songs of the library arrive often is: the same data train the same model.
     """
+    progress.stage("dataset", total=1)
+    dataset = dataset_from_store(session, contexts, user_id=user_id, providers=providers,
+                                 min_tracks=min_tracks, ready=ready)
+    progress.advance("dataset")
+    params = {"contexts": list(contexts), "target_precision": target_precision,
+              "providers": list(providers) if providers else None, "min_tracks": min_tracks,
+              "min_coverage": MIN_COVERAGE, "best_effort": best_effort, "data_digest": dataset.digest()}
+    if reuse is not None and _trained_alike(reuse, user_id, params):
+        return reuse
     outcome = train_from_store(session, contexts, user_id=user_id,
                                target_precision=target_precision, providers=providers,
                                min_tracks=min_tracks, n_jobs=n_jobs, progress=progress,
-                               best_effort=best_effort, ready=ready)
+                               best_effort=best_effort, ready=ready, dataset=dataset)
     progress.stage("saving", total=1)
     spec, model = outcome.dataset.spec, outcome.model
-    params = {"contexts": list(contexts), "target_precision": target_precision,
-              "providers": list(providers) if providers else None, "min_tracks": min_tracks,
-              "min_coverage": MIN_COVERAGE, "best_effort": best_effort}
     if rests_on is not None:
         params["rests_on"] = rests_on
     dataset_row = Dataset(user_id=user_id, name=", ".join(model.contexts), contexts=model.contexts,
@@ -183,6 +195,13 @@ def train_for_user(
         raise
     progress.advance("saving")
     return row
+
+
+def _trained_alike(row: TrainedModel, user_id: int, params: dict) -> bool:
+    """Whether the user's model row was trained with these params (its data's digest among them) and its file is
+    still there."""
+    return (row.user_id == user_id and row.kind == "context" and bool(row.artifact_path)
+            and Path(row.artifact_path).is_file() and all((row.params or {}).get(k) == v for k, v in params.items()))
 
 
 def load_owned_model(session: Session, user_id: int, model_id: int) -> tuple[TrainedModel, ContextModel]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.commands.context_model import sort_command, train_command
@@ -21,7 +21,7 @@ from app.models.service import (
 )
 from app.models.store_dataset import UnharvestedContexts, dataset_from_store
 from app.storage.tables import (
-    Context, Label, LibraryItem, SourcePlaylist, SortAssignment, Track, TrackFeatures, User,
+    Context, Label, LibraryItem, SourcePlaylist, SortAssignment, Track, TrackFeatures, TrainedModel, User,
 )
 
 # context -> (gain, bpm, genre): what its tracks sound like.
@@ -194,6 +194,32 @@ def test_training_for_a_user_keeps_the_model_and_its_report(app, trained):
     assert row.metrics["data"]["contexts"] == ["sleep", "study", "workout"]
     assert row.features == ["deezer_bpm", "deezer_gain", "deezer_release_year", "genre", "decade"]
     assert row.versions["providers"] == {"deezer": "1"} and "scikit-learn" in row.versions["libraries"]
+
+
+def test_a_round_on_the_same_training_songs_keeps_the_last_model_and_a_changed_one_trains(app, trained):
+    """Progressive work's last round after the final likes arrive trains on what the round before did: the same
+    data, the same model, so it is kept instead of trained again; any change of the data (a song fewer) trains."""
+    user_id, row = trained
+    contexts, models = ["workout", "sleep", "study"], db.session.scalar(select(func.count(TrainedModel.id)))
+    kept = train_for_user(db.session, user_id, contexts, instance_dir=app.config["INSTANCE_DIR"],
+                          target_precision=0.7, reuse=row)
+    assert kept.id == row.id and db.session.scalar(select(func.count(TrainedModel.id))) == models
+    training = dataset_from_store(db.session, contexts, user_id=user_id).features.index
+    everything = set(db.session.scalars(select(Track.id)))
+    fewer = train_for_user(db.session, user_id, contexts, instance_dir=app.config["INSTANCE_DIR"],
+                           target_precision=0.7, reuse=row, ready=everything - {int(training[0])})
+    assert fewer.id != row.id and fewer.params["data_digest"] != row.params["data_digest"]
+    other_target = train_for_user(db.session, user_id, contexts, instance_dir=app.config["INSTANCE_DIR"],
+                                  target_precision=0.8, reuse=row)
+    assert other_target.id != row.id
+
+
+def test_a_datasets_digest_changes_with_any_value_it_holds(app, store):
+    dataset = dataset_from_store(db.session, ["workout", "sleep", "study"])
+    again = dataset_from_store(db.session, ["workout", "sleep", "study"])
+    assert dataset.digest() == again.digest()
+    again.features.iloc[3, 0] = again.features.iloc[3, 0] + 1e-9
+    assert dataset.digest() != again.digest()
 
 
 def test_a_sort_stores_assignments_and_near_misses_for_review(app, trained):
