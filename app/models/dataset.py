@@ -72,10 +72,14 @@ class ContextDataset:
         return len(self.features)
 
     def digest(self) -> str:
-        """A digest of everything a training reads here: two datasets with the same digest train the same model."""
+        """A digest of everything a fit reads here: two datasets with the same digest train the same model.
+
+        The messages are left out: they only word the report, and some quote the library's share of a feature,
+        which moves as likes arrive while the model would not.
+        """
         described = [list(self.contexts), [str(c) for c in self.features.columns], list(self.spec.numeric),
                      list(self.spec.categorical), self.grouping, [list(p) for p in self.playlists],
-                     sorted((k, sorted(v)) for k, v in self.playlist_contexts.items()), list(self.messages)]
+                     sorted((k, sorted(v)) for k, v in self.playlist_contexts.items())]
         digest = hashlib.sha256(json.dumps(described, default=str).encode())
         digest.update(pd.util.hash_pandas_object(self.features, index=True).to_numpy().tobytes())
         digest.update(np.ascontiguousarray(self.labels, dtype=bool).tobytes())

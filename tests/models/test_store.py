@@ -218,6 +218,8 @@ def test_a_datasets_digest_changes_with_any_value_it_holds(app, store):
     dataset = dataset_from_store(db.session, ["workout", "sleep", "study"])
     again = dataset_from_store(db.session, ["workout", "sleep", "study"])
     assert dataset.digest() == again.digest()
+    again.messages.append("the library's share of a feature moved from 71% to 72%")
+    assert dataset.digest() == again.digest(), "a message only words the report: the same data, the same model"
     again.features.iloc[3, 0] = again.features.iloc[3, 0] + 1e-9
     assert dataset.digest() != again.digest()
 
